@@ -1,0 +1,262 @@
+"""Stores and connections: registration, lookup, status changes, and token resolution.
+
+A connection stores a reference to its token (`env:VAR`), never the token: the value is read from
+the environment of the process that calls the API, at the moment it calls it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection as DbConnection
+
+from adspipe.warehouse.schema import connections, stores
+from adspipe.warehouse.upsert import dialect_insert
+
+SHOP_DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\.myshopify\.com$")
+AD_ACCOUNT_RE = re.compile(r"^act_[0-9]{1,20}$")
+ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+DEFAULT_ATTRIBUTION_WINDOW_DAYS = 7
+
+
+class ConnectionInputError(ValueError):
+    """Bad registration input or an unknown/unusable connection; the message is for the user."""
+
+
+class TokenUnavailable(ConnectionInputError):
+    pass
+
+
+@dataclass(frozen=True)
+class Connection:
+    connection_id: int
+    store_id: int
+    store_name: str
+    platform: str
+    account_id: str
+    token_ref: str
+    status: str
+    status_reason: str | None
+    timezone: str | None
+    currency: str | None
+    attribution_window_days: int | None
+    authorized_at: datetime
+
+    @property
+    def token_env(self) -> str:
+        return self.token_ref.removeprefix("env:")
+
+    def token(self) -> str:
+        """The access token, read from the environment now. Never log or store it."""
+        value = os.environ.get(self.token_env, "")
+        if not value:
+            raise TokenUnavailable(
+                f"connection {self.connection_id} ({self.account_id}): environment variable "
+                f"{self.token_env} is not set; export it where the job runs"
+            )
+        return value
+
+
+def validate_store_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned:
+        raise ConnectionInputError("store name must not be empty")
+    if len(cleaned) > 200:
+        raise ConnectionInputError("store name must be at most 200 characters")
+    if any(ord(ch) < 32 for ch in cleaned):
+        raise ConnectionInputError("store name must not contain control characters")
+    return cleaned
+
+
+def validate_shop_domain(shop: str) -> str:
+    domain = shop.strip().lower()
+    if not SHOP_DOMAIN_RE.match(domain):
+        raise ConnectionInputError(f"shop must look like NAME.myshopify.com (got {shop!r})")
+    return domain
+
+
+def validate_ad_account(account: str) -> str:
+    value = account.strip()
+    if not AD_ACCOUNT_RE.match(value):
+        raise ConnectionInputError(f"ad account must look like act_1234567890 (got {account!r})")
+    return value
+
+
+def validate_window(days: int) -> int:
+    if not 1 <= days <= 28:
+        raise ConnectionInputError(f"attribution window must be between 1 and 28 days (got {days})")
+    return days
+
+
+def validate_token_env(var: str) -> str:
+    if not ENV_VAR_RE.match(var):
+        raise ConnectionInputError(f"--token-env must be an environment variable name (got {var!r})")
+    if not os.environ.get(var):
+        raise ConnectionInputError(
+            f"environment variable {var} is not set; export the access token in it first"
+        )
+    return var
+
+
+def _ensure_store(conn: DbConnection, name: str) -> int:
+    conn.execute(
+        dialect_insert(conn, stores).values(name=name, created_at=datetime.now(UTC)).on_conflict_do_nothing()
+    )
+    return int(conn.execute(sa.select(stores.c.store_id).where(stores.c.name == name)).scalar_one())
+
+
+def connect(
+    conn: DbConnection,
+    *,
+    store: str,
+    platform: str,
+    account_id: str,
+    token_env: str,
+    attribution_window_days: int | None = None,
+) -> tuple[Connection, bool]:
+    """Register (or re-authorize) an account; returns the connection and whether it was new.
+
+    Inputs must be validated first (the `validate_*` functions). Connecting the same account again
+    updates its row: store, token reference, window, status back to active, a new `authorized_at`.
+    """
+    now = datetime.now(UTC)
+    store_id = _ensure_store(conn, store)
+    existed = (
+        conn.execute(
+            sa.select(connections.c.connection_id).where(
+                connections.c.platform == platform, connections.c.account_id == account_id
+            )
+        ).scalar_one_or_none()
+        is not None
+    )
+    values = {
+        "store_id": store_id,
+        "platform": platform,
+        "account_id": account_id,
+        "token_ref": f"env:{token_env}",
+        "status": "active",
+        "status_reason": None,
+        "attribution_window_days": attribution_window_days,
+        "created_at": now,
+        "updated_at": now,
+        "authorized_at": now,
+    }
+    stmt = dialect_insert(conn, connections).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["platform", "account_id"],
+        set_={k: stmt.excluded[k] for k in values if k not in ("platform", "account_id", "created_at")},
+    )
+    conn.execute(stmt)
+    found = find_connection(conn, platform=platform, account_id=account_id)
+    assert found is not None
+    return found, not existed
+
+
+def _select() -> sa.Select[tuple[object, ...]]:
+    return sa.select(*connections.c, stores.c.name.label("store_name")).join(
+        stores, stores.c.store_id == connections.c.store_id
+    )
+
+
+def _row_to_connection(row: sa.Row[tuple[object, ...]]) -> Connection:
+    m = row._mapping
+    return Connection(
+        connection_id=m["connection_id"],
+        store_id=m["store_id"],
+        store_name=m["store_name"],
+        platform=m["platform"],
+        account_id=m["account_id"],
+        token_ref=m["token_ref"],
+        status=m["status"],
+        status_reason=m["status_reason"],
+        timezone=m["timezone"],
+        currency=m["currency"],
+        attribution_window_days=m["attribution_window_days"],
+        authorized_at=m["authorized_at"],
+    )
+
+
+def find_connection(conn: DbConnection, *, platform: str, account_id: str) -> Connection | None:
+    row = conn.execute(
+        _select().where(connections.c.platform == platform, connections.c.account_id == account_id)
+    ).one_or_none()
+    return _row_to_connection(row) if row else None
+
+
+def get_connection(conn: DbConnection, connection_id: int) -> Connection:
+    row = conn.execute(_select().where(connections.c.connection_id == connection_id)).one_or_none()
+    if row is None:
+        raise ConnectionInputError(f"no connection with id {connection_id}")
+    return _row_to_connection(row)
+
+
+def list_connections(
+    conn: DbConnection,
+    *,
+    platform: str | None = None,
+    store: str | None = None,
+    active_only: bool = False,
+) -> list[Connection]:
+    query = _select().order_by(connections.c.connection_id)
+    if platform:
+        query = query.where(connections.c.platform == platform)
+    if store is not None:
+        if conn.execute(sa.select(stores.c.store_id).where(stores.c.name == store)).first() is None:
+            raise ConnectionInputError(f"no store named {store!r}")
+        query = query.where(stores.c.name == store)
+    if active_only:
+        query = query.where(connections.c.status == "active")
+    return [_row_to_connection(r) for r in conn.execute(query)]
+
+
+def active_connections(
+    conn: DbConnection, platform: str, connection_id: int | None = None
+) -> list[Connection]:
+    """The connections a run covers: one named connection (which must be active) or all active ones."""
+    if connection_id is None:
+        return list_connections(conn, platform=platform, active_only=True)
+    found = get_connection(conn, connection_id)
+    if found.platform != platform:
+        raise ConnectionInputError(
+            f"connection {connection_id} is a {found.platform} connection, not {platform}"
+        )
+    if found.status != "active":
+        raise ConnectionInputError(f"connection {connection_id} is {found.status}, not active")
+    return [found]
+
+
+def set_status(conn: DbConnection, connection_id: int, status: str, reason: str | None = None) -> None:
+    conn.execute(
+        sa.update(connections)
+        .where(connections.c.connection_id == connection_id)
+        .values(status=status, status_reason=reason, updated_at=datetime.now(UTC))
+    )
+
+
+def disconnect(conn: DbConnection, connection_id: int) -> Connection:
+    found = get_connection(conn, connection_id)
+    set_status(conn, connection_id, "disconnected", "disconnected by user")
+    return found
+
+
+def mark_needs_reauth(conn: DbConnection, connection_id: int, reason: str) -> None:
+    set_status(conn, connection_id, "needs_reauth", reason)
+
+
+def set_account_info(conn: DbConnection, connection_id: int, *, timezone: str, currency: str) -> None:
+    """Store the time zone and currency read from the platform (they can change; keep them current)."""
+    conn.execute(
+        sa.update(connections)
+        .where(connections.c.connection_id == connection_id)
+        .where(
+            sa.or_(
+                connections.c.timezone.is_distinct_from(timezone),
+                connections.c.currency.is_distinct_from(currency),
+            )
+        )
+        .values(timezone=timezone, currency=currency, updated_at=datetime.now(UTC))
+    )

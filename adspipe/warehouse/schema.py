@@ -1,0 +1,243 @@
+"""The warehouse schema, defined once. Migrations under `migrations/` create and upgrade it.
+
+Every table's primary key is its grain, so every write is an upsert on that key. Money columns
+are `Money` (exact decimals), timestamps `UtcDateTime`. Marts carry no load timestamps, so that
+re-running a job leaves them byte-identical.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from adspipe.warehouse.types import CursorText, Money, Payload, UtcDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+PLATFORMS = ("shopify", "meta")
+CONNECTION_STATUSES = ("active", "needs_reauth", "disconnected")
+SYNC_STATUSES = ("running", "success", "failed", "rate_limited")
+
+stores = sa.Table(
+    "stores",
+    metadata,
+    sa.Column("store_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    comment="Grain: one row per store (brand).",
+)
+
+connections = sa.Table(
+    "connections",
+    metadata,
+    sa.Column("connection_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.store_id"), nullable=False),
+    sa.Column("platform", sa.String(16), nullable=False),
+    # Shopify: the shop domain (x.myshopify.com); Meta: the ad account id (act_123).
+    sa.Column("account_id", sa.String(255), nullable=False),
+    # Never the token itself: "env:VAR_NAME" names the environment variable that holds it.
+    sa.Column("token_ref", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("status_reason", sa.Text, nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=True),
+    sa.Column("currency", sa.String(8), nullable=True),
+    sa.Column("attribution_window_days", sa.Integer, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    # Set on connect and on every re-authorization: the new-connection sensor keys on it.
+    sa.Column("authorized_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("platform", "account_id"),
+    sa.CheckConstraint("platform IN ('shopify', 'meta')", name="platform"),
+    sa.CheckConstraint("status IN ('active', 'needs_reauth', 'disconnected')", name="status"),
+    sa.CheckConstraint(
+        "attribution_window_days IS NULL OR attribution_window_days BETWEEN 1 AND 28",
+        name="attribution_window_days",
+    ),
+    comment="Grain: one row per platform account (a Shopify shop or a Meta ad account).",
+)
+
+sync_cursors = sa.Table(
+    "sync_cursors",
+    metadata,
+    sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), primary_key=True),
+    sa.Column("cursor_key", sa.String(64), primary_key=True),
+    # Normalised so that byte order is time order: 'YYYY-MM-DDTHH:MM:SS.ffffffZ' or 'YYYY-MM-DD'.
+    sa.Column("value", CursorText, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    comment="Grain: one row per connection and cursor key. The value only moves forward.",
+)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("sync_run_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job", sa.String(64), nullable=False),
+    sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("window_start", sa.Date, nullable=True),
+    sa.Column("window_end", sa.Date, nullable=True),
+    sa.Column("dates", sa.JSON, nullable=True),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("rows", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("api_calls", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("throttled", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("throttle_wait_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("dagster_run_id", sa.String(64), nullable=True),
+    sa.CheckConstraint("status IN ('running', 'success', 'failed', 'rate_limited')", name="status"),
+    sa.Index(None, "connection_id", "job", "started_at"),
+    comment="Grain: one row per connection per job run (or per partition range of a run).",
+)
+
+shopify_orders_raw = sa.Table(
+    "shopify_orders_raw",
+    metadata,
+    sa.Column("shop_domain", sa.String(255), primary_key=True),
+    sa.Column("order_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=False),
+    sa.Column("order_date", sa.Date, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("payload", Payload, nullable=False),
+    sa.Index(None, "connection_id", "order_date"),
+    comment="Grain: one row per Shopify order (shop domain + order id), its latest payload.",
+)
+
+fact_orders = sa.Table(
+    "fact_orders",
+    metadata,
+    sa.Column("shop_domain", sa.String(255), primary_key=True),
+    sa.Column("order_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.store_id"), nullable=False),
+    sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=False),
+    sa.Column("order_name", sa.String(64), nullable=True),
+    sa.Column("order_date", sa.Date, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("cancelled_at", UtcDateTime, nullable=True),
+    sa.Column("financial_status", sa.String(32), nullable=True),
+    sa.Column("currency", sa.String(8), nullable=False),
+    sa.Column("total_price", Money, nullable=False),
+    sa.Column("subtotal_price", Money, nullable=True),
+    sa.Column("total_discounts", Money, nullable=True),
+    sa.Column("total_tax", Money, nullable=True),
+    sa.Column("total_shipping", Money, nullable=True),
+    sa.Column("total_refunded", Money, nullable=False),
+    sa.Column("net_revenue", Money, nullable=False),
+    sa.Column("customer_id", sa.BigInteger, nullable=True),
+    sa.Column("line_item_count", sa.Integer, nullable=False),
+    sa.Column("is_test", sa.Boolean, nullable=False),
+    sa.Index(None, "store_id", "order_date"),
+    sa.Index(None, "customer_id", "created_at"),
+    comment="Grain: one row per Shopify order; order_date is the local date in the shop's time zone.",
+)
+
+daily_shopify_metrics = sa.Table(
+    "daily_shopify_metrics",
+    metadata,
+    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.store_id"), primary_key=True),
+    sa.Column("date", sa.Date, primary_key=True),
+    sa.Column("shop_domain", sa.String(255), nullable=False),
+    sa.Column("currency", sa.String(8), nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=True),
+    sa.Column("orders", sa.Integer, nullable=False),
+    sa.Column("gross_revenue", Money, nullable=False),
+    sa.Column("refunds", Money, nullable=False),
+    sa.Column("net_revenue", Money, nullable=False),
+    sa.Column("aov", Money, nullable=True),
+    sa.Column("new_customers", sa.Integer, nullable=True),
+    sa.Column("returning_customers", sa.Integer, nullable=True),
+    comment="Grain: one row per store and local date (shop time zone). See docs/metrics.md.",
+)
+
+meta_insights_raw = sa.Table(
+    "meta_insights_raw",
+    metadata,
+    sa.Column("ad_account_id", sa.String(64), primary_key=True),
+    # level 'ad' rows carry the ad id; the account-level cross-check row uses ad_id = ''.
+    sa.Column("level", sa.String(16), primary_key=True),
+    sa.Column("ad_id", sa.String(64), primary_key=True),
+    sa.Column("date", sa.Date, primary_key=True),
+    sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=False),
+    sa.Column("payload", Payload, nullable=False),
+    sa.Column("fetched_at", UtcDateTime, nullable=False),
+    sa.Index(None, "connection_id", "date"),
+    comment="Grain: one row per ad account, level, ad and date (account time zone), its latest payload.",
+)
+
+fact_meta_daily = sa.Table(
+    "fact_meta_daily",
+    metadata,
+    sa.Column("ad_account_id", sa.String(64), primary_key=True),
+    sa.Column("ad_id", sa.String(64), primary_key=True),
+    sa.Column("date", sa.Date, primary_key=True),
+    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.store_id"), nullable=False),
+    sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=False),
+    sa.Column("adset_id", sa.String(64), nullable=True),
+    sa.Column("campaign_id", sa.String(64), nullable=True),
+    sa.Column("currency", sa.String(8), nullable=True),
+    sa.Column("spend", Money, nullable=False),
+    sa.Column("impressions", sa.BigInteger, nullable=False),
+    sa.Column("clicks", sa.BigInteger, nullable=False),
+    sa.Column("reach", sa.BigInteger, nullable=True),
+    sa.Column("purchases", sa.BigInteger, nullable=False),
+    sa.Column("purchase_value", Money, nullable=False),
+    sa.Index(None, "store_id", "date"),
+    comment="Grain: one row per ad account, ad and date (ad account time zone).",
+)
+
+daily_meta_metrics = sa.Table(
+    "daily_meta_metrics",
+    metadata,
+    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.store_id"), primary_key=True),
+    sa.Column("ad_account_id", sa.String(64), primary_key=True),
+    sa.Column("date", sa.Date, primary_key=True),
+    sa.Column("currency", sa.String(8), nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=True),
+    sa.Column("ads", sa.Integer, nullable=False),
+    sa.Column("spend", Money, nullable=False),
+    sa.Column("impressions", sa.BigInteger, nullable=False),
+    sa.Column("clicks", sa.BigInteger, nullable=False),
+    sa.Column("purchases", sa.BigInteger, nullable=False),
+    sa.Column("purchase_value", Money, nullable=False),
+    sa.Column("account_spend", Money, nullable=True),
+    sa.Column("spend_gap", Money, nullable=True),
+    sa.Column("roas", Money, nullable=True),
+    comment=(
+        "Grain: one row per store, ad account and date (account time zone). Per account rather "
+        "than per store, because a store's accounts may differ in currency or time zone."
+    ),
+)
+
+daily_summary = sa.Table(
+    "daily_summary",
+    metadata,
+    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.store_id"), primary_key=True),
+    sa.Column("date", sa.Date, primary_key=True),
+    sa.Column("currency", sa.String(8), nullable=True),
+    sa.Column("orders", sa.Integer, nullable=False),
+    sa.Column("gross_revenue", Money, nullable=False),
+    sa.Column("refunds", Money, nullable=False),
+    sa.Column("net_revenue", Money, nullable=False),
+    sa.Column("aov", Money, nullable=True),
+    sa.Column("spend", Money, nullable=False),
+    sa.Column("impressions", sa.BigInteger, nullable=False),
+    sa.Column("clicks", sa.BigInteger, nullable=False),
+    sa.Column("purchases", sa.BigInteger, nullable=False),
+    sa.Column("purchase_value", Money, nullable=False),
+    sa.Column("roas", Money, nullable=True),
+    sa.Column("mer", Money, nullable=True),
+    sa.Column("currency_mismatch", sa.Boolean, nullable=False),
+    sa.Column("timezone_mismatch", sa.Boolean, nullable=False),
+    comment="Grain: one row per store and local date. See docs/metrics.md.",
+)
+
+ALL_TABLES = [t.name for t in metadata.sorted_tables]

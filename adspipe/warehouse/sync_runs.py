@@ -1,0 +1,104 @@
+"""The `sync_runs` log: one row per connection per job run, opened at start, closed at the end."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from adspipe.warehouse.schema import sync_runs
+
+MAX_ERROR_CHARS = 2_000
+
+_SECRET_PATTERNS = [
+    (re.compile(r"(access_token=)[^&\s\"']+", re.I), r"\1***"),
+    (re.compile(r"(X-Shopify-Access-Token[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", re.I), r"\1***"),
+    (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I), r"\1***"),
+    (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),  # passwords in URLs
+    (re.compile(r"\b(shpat_|shpca_|shppa_|EAA)[A-Za-z0-9]{6,}"), r"\1***"),  # token shapes
+]
+
+
+def sanitize_error(message: str, secrets: Iterable[str] = ()) -> str:
+    """A message safe to store or log: known secrets and token-shaped strings masked, length capped."""
+    text = message
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text[:MAX_ERROR_CHARS]
+
+
+@dataclass
+class SyncStats:
+    """What a sync accumulates while it runs; written to `sync_runs` and to Dagster metadata."""
+
+    rows: int = 0
+    api_calls: int = 0
+    throttled: int = 0
+    throttle_wait_s: float = 0.0
+    dates: set[date] = field(default_factory=set)
+
+    def merge(self, other: SyncStats) -> None:
+        self.rows += other.rows
+        self.api_calls += other.api_calls
+        self.throttled += other.throttled
+        self.throttle_wait_s += other.throttle_wait_s
+        self.dates |= other.dates
+
+
+def start_sync_run(
+    conn: Connection,
+    *,
+    job: str,
+    connection_id: int | None,
+    window_start: date | None = None,
+    window_end: date | None = None,
+    dagster_run_id: str | None = None,
+) -> int:
+    result = conn.execute(
+        sa.insert(sync_runs)
+        .values(
+            job=job,
+            connection_id=connection_id,
+            status="running",
+            window_start=window_start,
+            window_end=window_end,
+            started_at=datetime.now(UTC),
+            dagster_run_id=dagster_run_id,
+        )
+        .returning(sync_runs.c.sync_run_id)
+    )
+    return int(result.scalar_one())
+
+
+def finish_sync_run(
+    conn: Connection,
+    sync_run_id: int,
+    *,
+    status: str,
+    stats: SyncStats,
+    error: str | None = None,
+    secrets: Iterable[str] = (),
+) -> None:
+    if status not in ("success", "failed", "rate_limited"):
+        raise ValueError(f"unknown sync status {status!r}")
+    conn.execute(
+        sa.update(sync_runs)
+        .where(sync_runs.c.sync_run_id == sync_run_id)
+        .values(
+            status=status,
+            finished_at=datetime.now(UTC),
+            rows=stats.rows,
+            api_calls=stats.api_calls,
+            throttled=stats.throttled,
+            throttle_wait_s=round(stats.throttle_wait_s, 3),
+            dates=sorted(d.isoformat() for d in stats.dates),
+            error=sanitize_error(error, secrets) if error else None,
+        )
+    )

@@ -1,0 +1,208 @@
+"""Warehouse foundations on SQLite and Postgres: migrations, upserts, money, cursors, sync_runs."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from adspipe.warehouse import connections as conns
+from adspipe.warehouse import cursors, db, schema
+from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, start_sync_run
+from adspipe.warehouse.upsert import upsert_rows
+
+
+def _store_and_connection(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setenv("TEST_TOKEN", "x" * 10)
+    with engine.begin() as conn:
+        connection, _ = conns.connect(
+            conn, store="s", platform="shopify", account_id="s.myshopify.com", token_env="TEST_TOKEN"
+        )
+    return connection.connection_id
+
+
+def _tables(engine: Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_migrations_upgrade_noop_downgrade_roundtrip(warehouse_url: str) -> None:
+    engine = db.get_engine(warehouse_url)
+    assert _tables(engine) == set()
+    db.upgrade(engine)
+    assert _tables(engine) == set(schema.ALL_TABLES)
+    assert db.current_revision(engine) == db.head_revision(engine)
+    db.upgrade(engine)  # a second run is a no-op
+    assert db.current_revision(engine) == db.head_revision(engine)
+    db.downgrade(engine, "base")
+    assert _tables(engine) == set()
+    assert db.current_revision(engine) is None
+    db.ensure_schema(engine)
+    assert _tables(engine) == set(schema.ALL_TABLES)
+
+
+def test_schema_matches_metadata(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+
+
+def _raw_row(connection_id: int, order_id: int, payload: dict[str, object]) -> dict[str, object]:
+    t = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    return {
+        "shop_domain": "s.myshopify.com",
+        "order_id": order_id,
+        "connection_id": connection_id,
+        "order_date": date(2026, 3, 1),
+        "created_at": t,
+        "updated_at": t,
+        "payload": payload,
+    }
+
+
+def test_upsert_same_key_updates_in_place(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = _store_and_connection(engine, monkeypatch)
+    with engine.begin() as conn:
+        upsert_rows(conn, schema.shopify_orders_raw, [_raw_row(cid, 1, {"v": 1})])
+        upsert_rows(conn, schema.shopify_orders_raw, [_raw_row(cid, 1, {"v": 2})])
+        rows = conn.execute(
+            sa.select(schema.shopify_orders_raw.c.order_id, schema.shopify_orders_raw.c.payload)
+        ).all()
+    assert [(r.order_id, r.payload) for r in rows] == [(1, {"v": 2})]
+
+
+def test_upsert_10k_rows_in_batched_statements(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = _store_and_connection(engine, monkeypatch)
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO SHOPIFY_ORDERS_RAW"):
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        with engine.begin() as conn:
+            written = upsert_rows(
+                conn, schema.shopify_orders_raw, (_raw_row(cid, i, {"i": i}) for i in range(10_000))
+            )
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert written == 10_000
+    assert 1 <= len(statements) <= 20, f"{len(statements)} statements for 10,000 rows"
+    with engine.connect() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(schema.shopify_orders_raw)).scalar() == 10_000
+        )
+
+
+def test_money_is_exact_decimal_round_trip(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = _store_and_connection(engine, monkeypatch)
+    t = datetime(2026, 3, 1, tzinfo=UTC)
+    row = {
+        "shop_domain": "s.myshopify.com", "order_id": 1, "store_id": 1, "connection_id": cid,
+        "order_name": "#1", "order_date": t.date(), "created_at": t, "updated_at": t, "cancelled_at": None,
+        "financial_status": "PAID", "currency": "USD", "total_price": Decimal("0.10") + Decimal("0.20"),
+        "subtotal_price": Decimal("99999999999999.9999"), "total_discounts": None, "total_tax": None,
+        "total_shipping": None, "total_refunded": Decimal("0"), "net_revenue": Decimal("0.30"),
+        "customer_id": None, "line_item_count": 1, "is_test": False,
+    }  # fmt: skip
+    with engine.begin() as conn:
+        upsert_rows(conn, schema.fact_orders, [row, {**row, "order_id": 2, "total_price": Decimal("0.20")}])
+        got = conn.execute(
+            sa.select(schema.fact_orders.c.total_price, schema.fact_orders.c.subtotal_price).where(
+                schema.fact_orders.c.order_id == 1
+            )
+        ).one()
+        total = conn.execute(
+            sa.select(
+                sa.type_coerce(
+                    sa.func.sum(schema.fact_orders.c.total_price), schema.fact_orders.c.total_price.type
+                )
+            )
+        ).scalar_one()
+    assert got.total_price == Decimal("0.30") and isinstance(got.total_price, Decimal)
+    assert got.subtotal_price == Decimal("99999999999999.9999")
+    assert total == Decimal("0.50")
+    with pytest.raises(sa.exc.StatementError, match="more than 4 decimals"), engine.begin() as conn:
+        upsert_rows(conn, schema.fact_orders, [{**row, "total_price": Decimal("0.00001")}])
+
+
+def test_cursor_ignores_lower_values(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = _store_and_connection(engine, monkeypatch)
+    t = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    with engine.begin() as conn:
+        assert cursors.advance_cursor(conn, cid, cursors.SHOPIFY_UPDATED_AT, t)
+        assert not cursors.advance_cursor(conn, cid, cursors.SHOPIFY_UPDATED_AT, t - timedelta(seconds=1))
+        assert not cursors.advance_cursor(conn, cid, cursors.SHOPIFY_UPDATED_AT, t)
+        assert cursors.get_datetime_cursor(conn, cid, cursors.SHOPIFY_UPDATED_AT) == t
+        assert cursors.advance_cursor(conn, cid, cursors.SHOPIFY_UPDATED_AT, t + timedelta(microseconds=1))
+        assert not cursors.set_cursor_if_empty(conn, cid, cursors.SHOPIFY_UPDATED_AT, t + timedelta(days=9))
+        assert cursors.get_datetime_cursor(conn, cid, cursors.SHOPIFY_UPDATED_AT) == t + timedelta(
+            microseconds=1
+        )
+        assert cursors.set_cursor_if_empty(conn, cid, cursors.META_WINDOW_END, date(2026, 3, 1))
+        assert not cursors.advance_cursor(conn, cid, cursors.META_WINDOW_END, date(2026, 2, 28))
+        assert cursors.get_date_cursor(conn, cid, cursors.META_WINDOW_END) == date(2026, 3, 1)
+
+
+@pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
+def test_cursor_race_ends_at_highest_value_on_postgres(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cid = _store_and_connection(engine, monkeypatch)
+    base = datetime(2026, 3, 1, tzinfo=UTC)
+    values = [base + timedelta(seconds=i) for i in range(400)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker(chunk: list[datetime]) -> None:
+        try:
+            barrier.wait()
+            for value in chunk:
+                with engine.begin() as conn:
+                    cursors.advance_cursor(conn, cid, cursors.SHOPIFY_UPDATED_AT, value)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    # One thread climbs, the other descends from the top: they cross in the middle.
+    threads = [
+        threading.Thread(target=worker, args=(values[::2],)),
+        threading.Thread(target=worker, args=(values[::-2],)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with engine.connect() as conn:
+        assert cursors.get_datetime_cursor(conn, cid, cursors.SHOPIFY_UPDATED_AT) == values[-1]
+
+
+def test_sync_run_start_and_finish(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = _store_and_connection(engine, monkeypatch)
+    with engine.begin() as conn:
+        run_id = start_sync_run(conn, job="shopify_fresh", connection_id=cid, dagster_run_id="abc")
+        stats = SyncStats(
+            rows=5, api_calls=2, throttled=1, throttle_wait_s=1.25, dates={date(2026, 3, 2), date(2026, 3, 1)}
+        )
+        finish_sync_run(
+            conn, run_id, status="failed", stats=stats,
+            error="boom access_token=EAAsecretsecret shpat_abcdefgh12 TOPSECRET", secrets=["TOPSECRET"],
+        )  # fmt: skip
+        row = conn.execute(sa.select(schema.sync_runs)).one()._mapping
+    assert row["status"] == "failed" and row["rows"] == 5 and row["api_calls"] == 2 and row["throttled"] == 1
+    assert row["throttle_wait_s"] == pytest.approx(1.25)
+    assert row["dates"] == ["2026-03-01", "2026-03-02"]
+    assert row["dagster_run_id"] == "abc" and row["finished_at"] is not None
+    assert (
+        "EAAsecret" not in row["error"]
+        and "shpat_abcdefgh12" not in row["error"]
+        and "TOPSECRET" not in row["error"]
+    )
+    with pytest.raises(ValueError), engine.begin() as conn:
+        finish_sync_run(conn, run_id, status="weird", stats=stats)
