@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
+from adspipe.marts.assets import daily_summary
 from adspipe.resources import ClockResource, WarehouseResource
 
-core = dg.Definitions(resources={"warehouse": WarehouseResource(), "clock": ClockResource()})
+core = dg.Definitions(
+    assets=[daily_summary],
+    resources={"warehouse": WarehouseResource(), "clock": ClockResource()},
+)
 
 defs = dg.Definitions.merge(core)
