@@ -7,9 +7,9 @@ import dagster as dg
 from adspipe.marts.assets import daily_summary
 from adspipe.resources import ClockResource, WarehouseResource
 
-core = dg.Definitions(
-    assets=[daily_summary],
-    resources={"warehouse": WarehouseResource(), "clock": ClockResource()},
+defs = dg.Definitions.merge(
+    dg.Definitions(
+        assets=[daily_summary],
+        resources={"warehouse": WarehouseResource(), "clock": ClockResource()},
+    ),
 )
-
-defs = dg.Definitions.merge(core)

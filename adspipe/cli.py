@@ -1,0 +1,199 @@
+"""The `adspipe` command: warehouse migrations, connections, the simulator, the demo, syncs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from adspipe import settings
+from adspipe.warehouse import connections as conns
+from adspipe.warehouse import db
+
+
+class CliError(click.ClickException):
+    """A one-line error: `error: <message>` on stderr, exit code 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+@contextmanager
+def _warehouse() -> Iterator[Engine]:
+    """The migrated warehouse engine; unreachable or broken databases become one-line errors."""
+    url = settings.database_url()
+    try:
+        engine = db.get_engine(url)
+        db.ensure_schema(engine)
+        yield engine
+    except db.WarehouseUnavailable as exc:
+        raise CliError(str(exc)) from None
+    except conns.ConnectionInputError as exc:
+        raise CliError(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise CliError(f"warehouse error at {db.safe_url(url)}: {type(exc).__name__}") from None
+    except ModuleNotFoundError as exc:
+        raise CliError(f"cannot use database URL {db.safe_url(url)}: missing driver {exc.name}") from None
+
+
+def _validated(check: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return check(value)
+    except conns.ConnectionInputError as exc:
+        raise CliError(str(exc)) from None
+
+
+@click.group()
+@click.version_option(package_name="adspipe")
+def main() -> None:
+    """adspipe: Shopify orders and Meta Ads insights in your warehouse, run by Dagster."""
+
+
+@main.group(name="db")
+def db_group() -> None:
+    """Warehouse schema migrations."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the warehouse schema to the latest migration."""
+    url = settings.database_url()
+    with _warehouse() as engine:
+        click.echo(f"warehouse {db.safe_url(url)} is at revision {db.current_revision(engine)}")
+
+
+@main.group()
+def connect() -> None:
+    """Register (or re-authorize) a platform account for a store."""
+
+
+def _token_env_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--token-env",
+        required=True,
+        metavar="VAR",
+        help="Name of the environment variable that holds the access token (the token is never stored).",
+    )(fn)
+
+
+def _register(platform: str, store: str, account: str, token_env: str, window: int | None) -> None:
+    with _warehouse() as engine, engine.begin() as conn:
+        connection, created = conns.connect(
+            conn,
+            store=store,
+            platform=platform,
+            account_id=account,
+            token_env=token_env,
+            attribution_window_days=window,
+        )
+    verb = "connected" if created else "updated"
+    click.echo(
+        f"{verb} {platform} {connection.account_id} for store {connection.store_name!r} "
+        f"as connection {connection.connection_id}"
+    )
+
+
+@connect.command("shopify")
+@click.option("--store", required=True, help="Store (brand) name; created on first use.")
+@click.option("--shop", required=True, metavar="DOMAIN.myshopify.com")
+@_token_env_option
+def connect_shopify(store: str, shop: str, token_env: str) -> None:
+    """Connect a Shopify shop."""
+    store = _validated(conns.validate_store_name, store)
+    shop = _validated(conns.validate_shop_domain, shop)
+    token_env = _validated(conns.validate_token_env, token_env)
+    _register("shopify", store, shop, token_env, None)
+
+
+@connect.command("meta")
+@click.option("--store", required=True, help="Store (brand) name; created on first use.")
+@click.option("--ad-account", required=True, metavar="act_ID")
+@_token_env_option
+@click.option(
+    "--attribution-window-days",
+    type=int,
+    default=conns.DEFAULT_ATTRIBUTION_WINDOW_DAYS,
+    show_default=True,
+    help="Days meta_fresh re-pulls for late conversions (1-28).",
+)
+def connect_meta(store: str, ad_account: str, token_env: str, attribution_window_days: int) -> None:
+    """Connect a Meta ad account."""
+    store = _validated(conns.validate_store_name, store)
+    ad_account = _validated(conns.validate_ad_account, ad_account)
+    window = _validated(conns.validate_window, attribution_window_days)
+    token_env = _validated(conns.validate_token_env, token_env)
+    _register("meta", store, ad_account, token_env, window)
+
+
+@main.group()
+def connections() -> None:
+    """List registered connections."""
+
+
+@connections.command("list")
+@click.option("--store", default=None, help="Only this store's connections.")
+@click.option("--platform", type=click.Choice(["shopify", "meta"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def connections_list(store: str | None, platform: str | None, as_json: bool) -> None:
+    with _warehouse() as engine, engine.connect() as conn:
+        found = conns.list_connections(conn, platform=platform, store=store)
+    rows = [
+        {
+            "id": c.connection_id,
+            "store": c.store_name,
+            "platform": c.platform,
+            "account": c.account_id,
+            "status": c.status,
+            "timezone": c.timezone,
+            "currency": c.currency,
+            "window_days": c.attribution_window_days,
+            "token": c.token_ref,
+        }
+        for c in found
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no connections yet: see `adspipe connect --help`")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    Console(width=200).print(table)
+
+
+@main.command()
+@click.argument("connection_id", type=int)
+def disconnect(connection_id: int) -> None:
+    """Stop syncing a connection (its data stays in the warehouse)."""
+    with _warehouse() as engine, engine.begin() as conn:
+        found = conns.disconnect(conn, connection_id)
+    click.echo(f"disconnected {found.platform} {found.account_id} (connection {connection_id})")
+
+
+def _register_optional_commands() -> None:
+    """Commands owned by other packages, added when present."""
+    try:
+        from adspipe.simulator.cli import simulator
+    except ImportError:  # the simulator package is optional at import time of this module
+        return
+    main.add_command(simulator)
+
+
+_register_optional_commands()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
