@@ -183,6 +183,125 @@ def disconnect(connection_id: int) -> None:
     click.echo(f"disconnected {found.platform} {found.account_id} (connection {connection_id})")
 
 
+def _definition_op_names(platform: str) -> tuple[str, str]:
+    """The op of the platform's asset chain and of its 7-day fill job (they take ScopeConfig)."""
+    import dagster as dg
+
+    from adspipe.definitions import defs
+    from adspipe.orchestration.sync_request import FILL_JOBS, PLATFORM_ASSETS
+
+    asset_op = defs.resolve_assets_def(dg.AssetKey(PLATFORM_ASSETS[platform][0])).node_def.name
+    fill_job = defs.resolve_job_def(FILL_JOBS[platform])
+    return asset_op, fill_job.graph.node_defs[0].name
+
+
+@main.command()
+@click.argument("platform", type=click.Choice(["meta", "shopify"]))
+@click.option("--from", "from_", metavar="YYYY-MM-DD", help="First day (local date of the account).")
+@click.option("--to", "to", metavar="YYYY-MM-DD", help="Last day, inclusive.")
+@click.option("--last-7-days", is_flag=True, help="Run the 7-day fill job instead of a date range.")
+@click.option("--connection", "connection_id", type=int, default=None, help="Only this connection.")
+@click.option(
+    "--dagster-url",
+    default=None,
+    help="Dagster webserver URL [default: $ADSPIPE_DAGSTER_URL or http://127.0.0.1:3000].",
+)
+@click.option("--wait", is_flag=True, help="Show progress until it ends; exit non-zero if any day failed.")
+def sync(
+    platform: str,
+    from_: str | None,
+    to: str | None,
+    last_7_days: bool,
+    connection_id: int | None,
+    dagster_url: str | None,
+    wait: bool,
+) -> None:
+    """Sync a date range as one Dagster asset backfill (one partition per day), or the last 7 days."""
+    import os
+
+    from adspipe import clock
+    from adspipe.orchestration import sync_request as req
+    from adspipe.orchestration.dagster_api import DEFAULT_DAGSTER_URL, DagsterApi, DagsterApiError
+
+    try:
+        if last_7_days and (from_ or to):
+            raise req.SyncInputError("use either --last-7-days or --from/--to, not both")
+        if not last_7_days and not (from_ and to):
+            raise req.SyncInputError("give --from and --to (YYYY-MM-DD), or --last-7-days")
+        request = None
+        if not last_7_days:
+            assert from_ is not None and to is not None
+            start, end = req.parse_day(from_, "--from"), req.parse_day(to, "--to")
+            req.validate_range(start, end, today=clock.now().date())
+            request = req.BackfillRequest(platform, start, end, connection_id)
+        with _warehouse() as engine:
+            req.validate_connection(engine, platform, connection_id)
+    except req.SyncInputError as exc:
+        raise CliError(str(exc)) from None
+
+    api = DagsterApi(dagster_url or os.environ.get("ADSPIPE_DAGSTER_URL") or DEFAULT_DAGSTER_URL)
+    # Scoping to one connection needs the op names (run config); all-connections needs none.
+    asset_op, fill_op = _definition_op_names(platform) if connection_id is not None else ("", "")
+    try:
+        if request is None:
+            job = req.FILL_JOBS[platform]
+            tags = {"adspipe/trigger": "adspipe-sync"}
+            if connection_id is not None:
+                tags[req.CONNECTION_TAG] = str(connection_id)
+            run_id = api.launch_job(job, req.scope_run_config(fill_op, connection_id), tags)
+            click.echo(f"Launched {job} run {run_id}")
+            if wait:
+                _wait_for_run(api, run_id)
+            return
+        backfill_id = api.launch_asset_backfill(
+            request.asset_keys,
+            request.start.isoformat(),
+            request.end.isoformat(),
+            title=request.title,
+            tags=request.tags,
+            run_config=req.scope_run_config(asset_op, connection_id),
+        )
+        click.echo(
+            f"Enqueued {request.days} daily partitions for {request.start} to {request.end} (backfill {backfill_id})"
+        )
+        if wait:
+            _wait_for_backfill(api, backfill_id, request.days)
+    except DagsterApiError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _wait_for_backfill(api: Any, backfill_id: str, days: int) -> None:
+    import time
+
+    from tqdm import tqdm
+
+    with tqdm(total=days, unit="day", desc=f"backfill {backfill_id}") as bar:
+        while True:
+            progress = api.backfill_progress(backfill_id)
+            bar.n = progress.materialized + progress.failed
+            bar.set_postfix(failed=progress.failed, status=progress.status.lower())
+            bar.refresh()
+            if progress.finished:
+                break
+            time.sleep(2)
+    if not progress.succeeded:
+        raise CliError(
+            f"backfill {backfill_id} ended {progress.status}: {progress.failed} of {days} day(s) failed; "
+            "re-run the failed days from the UI or with `adspipe sync` for those dates"
+        )
+    click.echo(f"backfill {backfill_id}: all {days} day(s) materialized")
+
+
+def _wait_for_run(api: Any, run_id: str) -> None:
+    import time
+
+    while (status := api.run_status(run_id)) not in ("SUCCESS", "FAILURE", "CANCELED"):
+        time.sleep(2)
+    if status != "SUCCESS":
+        raise CliError(f"run {run_id} ended {status}; see its logs in the Dagster UI")
+    click.echo(f"run {run_id}: SUCCESS")
+
+
 def _register_optional_commands() -> None:
     """Commands owned by other packages, added when present."""
     try:

@@ -1,0 +1,175 @@
+"""Talking to a running Dagster webserver: asset backfills (GraphQL) and job runs.
+
+`DagsterGraphQLClient` launches and watches job runs; it has no backfill method, so the
+`launchPartitionBackfill` mutation and the backfill status query are posted here directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+
+DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
+
+LAUNCH_BACKFILL = """
+mutation LaunchBackfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on PartitionKeysNotFoundError { message }
+    ... on PartitionSetNotFoundError { message }
+    ... on UnauthorizedError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+
+BACKFILL_STATUS = """
+query Backfill($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill {
+      id
+      status
+      numPartitions
+      assetBackfillData {
+        assetBackfillStatuses {
+          __typename
+          ... on AssetPartitionsStatusCounts {
+            assetKey { path }
+            numPartitionsTargeted
+            numPartitionsInProgress
+            numPartitionsMaterialized
+            numPartitionsFailed
+          }
+        }
+      }
+    }
+    ... on PythonError { message }
+    ... on BackfillNotFoundError { message }
+  }
+}
+"""
+
+FINISHED_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+class DagsterApiError(RuntimeError):
+    """Dagster could not be reached or refused the request; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class BackfillProgress:
+    backfill_id: str
+    status: str
+    targeted: int
+    materialized: int
+    failed: int
+    in_progress: int
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_BACKFILL_STATUSES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.finished and self.failed == 0 and self.status in ("COMPLETED", "COMPLETED_SUCCESS")
+
+
+class DagsterApi:
+    def __init__(self, url: str = DEFAULT_DAGSTER_URL, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.graphql_url = f"{self.url}/graphql"
+        self._http = httpx.Client(timeout=timeout_s)
+
+    def _post(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._http.post(self.graphql_url, json={"query": query, "variables": variables})
+        except httpx.HTTPError as exc:
+            raise DagsterApiError(
+                f"cannot reach Dagster at {self.graphql_url} ({type(exc).__name__}); is `dagster dev` or the "
+                "webserver running? Pass --dagster-url to point elsewhere"
+            ) from None
+        if response.status_code != 200:
+            raise DagsterApiError(f"Dagster at {self.graphql_url} answered HTTP {response.status_code}")
+        body = response.json()
+        if body.get("errors"):
+            raise DagsterApiError(f"Dagster refused the request: {body['errors'][0].get('message')}")
+        data: dict[str, Any] = body["data"]
+        return data
+
+    def launch_asset_backfill(
+        self,
+        asset_keys: list[str],
+        start: str,
+        end: str,
+        *,
+        title: str,
+        tags: dict[str, str],
+        run_config: dict[str, Any] | None = None,
+    ) -> str:
+        """One asset backfill over [start, end] for the assets, created atomically; its id."""
+        params: dict[str, Any] = {
+            "partitionsByAssets": [
+                {"assetKey": {"path": [key]}, "partitions": {"range": {"start": start, "end": end}}}
+                for key in asset_keys
+            ],
+            "title": title,
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
+        if run_config:
+            params["runConfigData"] = run_config
+        result = self._post(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+        if result["__typename"] != "LaunchBackfillSuccess":
+            detail = result.get("message") or "; ".join(e["message"] for e in result.get("errors", []))
+            raise DagsterApiError(f"Dagster did not launch the backfill ({result['__typename']}): {detail}")
+        return str(result["backfillId"])
+
+    def backfill_progress(self, backfill_id: str) -> BackfillProgress:
+        result = self._post(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        if result["__typename"] != "PartitionBackfill":
+            raise DagsterApiError(f"backfill {backfill_id}: {result.get('message', result['__typename'])}")
+        statuses = [
+            s
+            for s in (result.get("assetBackfillData") or {}).get("assetBackfillStatuses", [])
+            if s["__typename"] == "AssetPartitionsStatusCounts"
+        ]
+        # Each day counts once: the first asset of the chain is the one that calls the API.
+        first = statuses[0] if statuses else {}
+        return BackfillProgress(
+            backfill_id=backfill_id,
+            status=result["status"],
+            targeted=int(first.get("numPartitionsTargeted", result.get("numPartitions") or 0)),
+            materialized=int(first.get("numPartitionsMaterialized", 0)),
+            failed=max((int(s["numPartitionsFailed"]) for s in statuses), default=0),
+            in_progress=int(first.get("numPartitionsInProgress", 0)),
+        )
+
+    def _run_client(self) -> DagsterGraphQLClient:
+        parsed = urlparse(self.url)
+        return DagsterGraphQLClient(
+            parsed.hostname or "127.0.0.1",
+            port_number=parsed.port,
+            use_https=parsed.scheme == "https",
+            path_prefix=parsed.path.rstrip("/"),
+        )
+
+    def launch_job(self, job_name: str, run_config: dict[str, Any], tags: dict[str, str]) -> str:
+        try:
+            return self._run_client().submit_job_execution(job_name, run_config=run_config, tags=tags)
+        except DagsterGraphQLClientError as exc:
+            raise DagsterApiError(f"Dagster at {self.graphql_url} did not launch {job_name}: {exc}") from None
+        except Exception as exc:  # requests' connection errors surface here
+            raise DagsterApiError(f"cannot reach Dagster at {self.graphql_url} ({type(exc).__name__})") from None
+
+    def run_status(self, run_id: str) -> str:
+        try:
+            return str(self._run_client().get_run_status(run_id).value)
+        except Exception as exc:
+            raise DagsterApiError(f"cannot read run {run_id} from {self.graphql_url} ({type(exc).__name__})") from None
