@@ -166,10 +166,14 @@ class DagsterApi:
         except DagsterGraphQLClientError as exc:
             raise DagsterApiError(f"Dagster at {self.graphql_url} did not launch {job_name}: {exc}") from None
         except Exception as exc:  # requests' connection errors surface here
-            raise DagsterApiError(f"cannot reach Dagster at {self.graphql_url} ({type(exc).__name__})") from None
+            raise DagsterApiError(
+                f"cannot reach Dagster at {self.graphql_url} ({type(exc).__name__})"
+            ) from None
 
     def run_status(self, run_id: str) -> str:
         try:
             return str(self._run_client().get_run_status(run_id).value)
         except Exception as exc:
-            raise DagsterApiError(f"cannot read run {run_id} from {self.graphql_url} ({type(exc).__name__})") from None
+            raise DagsterApiError(
+                f"cannot read run {run_id} from {self.graphql_url} ({type(exc).__name__})"
+            ) from None
