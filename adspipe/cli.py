@@ -183,6 +183,33 @@ def disconnect(connection_id: int) -> None:
     click.echo(f"disconnected {found.platform} {found.account_id} (connection {connection_id})")
 
 
+@main.group()
+def checks() -> None:
+    """Data checks over the warehouse (the same rules as the Dagster asset checks)."""
+
+
+@checks.command("run")
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+def checks_run(strict: bool) -> None:
+    """Run every check; exit 1 when an ERROR check fails (or any check, with --strict)."""
+    from adspipe import clock
+    from adspipe.checks import rules
+    from adspipe.checks.assets import fresh_intervals
+
+    shopify_every, meta_every = fresh_intervals()
+    with _warehouse() as engine, engine.connect() as conn:
+        outcomes = rules.run_all(conn, clock.now(), shopify_every=shopify_every, meta_every=meta_every)
+    failed = False
+    for outcome in outcomes:
+        mark = "PASS" if outcome.passed else outcome.severity
+        click.echo(f"{mark:5} {outcome.name}: {outcome.summary}")
+        for problem in outcome.problems:
+            click.echo(f"        - {problem}")
+        failed |= not outcome.passed and (strict or outcome.severity == "ERROR")
+    if failed:
+        raise CliError("data checks failed")
+
+
 def _definition_op_names(platform: str) -> tuple[str, str]:
     """The op of the platform's asset chain and of its 7-day fill job (they take ScopeConfig)."""
     import dagster as dg

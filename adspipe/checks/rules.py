@@ -1,0 +1,277 @@
+"""The data checks, as plain functions over the warehouse (the Dagster asset checks and
+`adspipe checks run` both call these). Each returns a `CheckOutcome` listing what is wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from adspipe.warehouse import cursors
+from adspipe.warehouse.schema import (
+    connections,
+    daily_meta_metrics,
+    daily_summary,
+    fact_meta_daily,
+    fact_orders,
+    meta_insights_raw,
+    shopify_orders_raw,
+    sync_cursors,
+    sync_runs,
+)
+from adspipe.warehouse.types import Money, UtcDateTime
+
+MAX_LISTED = 20
+
+
+@dataclass
+class CheckOutcome:
+    name: str
+    passed: bool
+    severity: str  # "ERROR" blocks; "WARN" reports
+    summary: str
+    problems: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _outcome(
+    name: str, severity: str, problems: list[str], ok: str, bad: str, **metadata: Any
+) -> CheckOutcome:
+    passed = not problems
+    return CheckOutcome(
+        name=name,
+        passed=passed,
+        severity=severity,
+        summary=ok if passed else f"{bad}: {len(problems)} problem(s)",
+        problems=problems[:MAX_LISTED],
+        metadata={"problems": len(problems), **metadata},
+    )
+
+
+def _count_by(
+    conn: Connection, table: sa.Table, keys: list[str], where: Any = None
+) -> dict[tuple[Any, ...], int]:
+    columns = [table.c[k] for k in keys]
+    query = sa.select(*columns, sa.func.count()).group_by(*columns)
+    if where is not None:
+        query = query.where(where)
+    return {tuple(row[:-1]): int(row[-1]) for row in conn.execute(query)}
+
+
+def _parity(name: str, raw: dict[tuple[Any, ...], int], fact: dict[tuple[Any, ...], int]) -> CheckOutcome:
+    problems = [
+        f"{key[0]} {key[1]}: raw {raw.get(key, 0)} vs fact {fact.get(key, 0)}"
+        for key in sorted(set(raw) | set(fact), key=str)
+        if raw.get(key, 0) != fact.get(key, 0)
+    ]
+    return _outcome(
+        name, "ERROR", problems, "raw and fact rows match for every date", "raw and fact rows differ",
+        dates_compared=len(set(raw) | set(fact)), raw_rows=sum(raw.values()), fact_rows=sum(fact.values()),
+    )  # fmt: skip
+
+
+def shopify_raw_fact_parity(conn: Connection) -> CheckOutcome:
+    raw = _count_by(conn, shopify_orders_raw, ["shop_domain", "order_date"])
+    fact = _count_by(conn, fact_orders, ["shop_domain", "order_date"])
+    return _parity("shopify_raw_fact_parity", raw, fact)
+
+
+def meta_raw_fact_parity(conn: Connection) -> CheckOutcome:
+    raw = _count_by(conn, meta_insights_raw, ["ad_account_id", "date"], meta_insights_raw.c.level == "ad")
+    fact = _count_by(conn, fact_meta_daily, ["ad_account_id", "date"])
+    return _parity("meta_raw_fact_parity", raw, fact)
+
+
+def summary_matches_facts(conn: Connection) -> CheckOutcome:
+    """daily_summary equals what the facts add up to, per store and date (docs/metrics.md)."""
+    counted = sa.and_(fact_orders.c.is_test.is_(False), fact_orders.c.cancelled_at.is_(None))
+    money = Money()
+    expected: dict[tuple[Any, ...], dict[str, Any]] = {}
+    orders_q = (
+        sa.select(
+            fact_orders.c.store_id,
+            fact_orders.c.order_date,
+            sa.func.count().filter(counted).label("orders"),
+            sa.type_coerce(sa.func.coalesce(sa.func.sum(fact_orders.c.total_price).filter(counted), 0), money).label("gross"),
+            sa.type_coerce(sa.func.coalesce(sa.func.sum(fact_orders.c.total_refunded).filter(counted), 0), money).label("refunds"),
+        )
+        .group_by(fact_orders.c.store_id, fact_orders.c.order_date)
+    )  # fmt: skip
+    for row in conn.execute(orders_q):
+        expected.setdefault((row.store_id, row.order_date), {}).update(
+            orders=row.orders, gross_revenue=row.gross, net_revenue=row.gross - row.refunds
+        )
+    meta_q = sa.select(
+        fact_meta_daily.c.store_id,
+        fact_meta_daily.c.date,
+        sa.type_coerce(sa.func.sum(fact_meta_daily.c.spend), money).label("spend"),
+        sa.func.sum(fact_meta_daily.c.clicks).label("clicks"),
+        sa.func.sum(fact_meta_daily.c.purchases).label("purchases"),
+    ).group_by(fact_meta_daily.c.store_id, fact_meta_daily.c.date)
+    for row in conn.execute(meta_q):
+        expected.setdefault((row.store_id, row.date), {}).update(
+            spend=row.spend, clicks=int(row.clicks), purchases=int(row.purchases)
+        )
+    defaults = {
+        "orders": 0,
+        "gross_revenue": Decimal(0),
+        "net_revenue": Decimal(0),
+        "spend": Decimal(0),
+        "clicks": 0,
+        "purchases": 0,
+    }
+    actual = {(row.store_id, row.date): row._mapping for row in conn.execute(sa.select(daily_summary))}
+    problems: list[str] = []
+    for key in sorted(set(expected) | set(actual), key=str):
+        want = {**defaults, **expected.get(key, {})}
+        have = actual.get(key)
+        if have is None:
+            if any(want[k] for k in want):
+                problems.append(f"store {key[0]} {key[1]}: missing from daily_summary")
+            continue
+        diffs = [f"{k} {have[k]} != {want[k]}" for k in defaults if have[k] != want[k]]
+        if diffs:
+            problems.append(f"store {key[0]} {key[1]}: " + ", ".join(diffs))
+    return _outcome(
+        "summary_matches_facts", "ERROR", problems, "daily_summary equals the sum of the facts",
+        "daily_summary differs from the facts", rows_compared=len(set(expected) | set(actual)),
+    )  # fmt: skip
+
+
+def meta_spend_cross_check(conn: Connection) -> CheckOutcome:
+    """Ad-level spend vs the account-level call: a gap is spend of ads the status filter dropped."""
+    rows = conn.execute(
+        sa.select(
+            daily_meta_metrics.c.ad_account_id, daily_meta_metrics.c.date, daily_meta_metrics.c.spend_gap
+        )
+        .where(daily_meta_metrics.c.spend_gap.is_not(None), daily_meta_metrics.c.spend_gap != Decimal(0))
+        .order_by(daily_meta_metrics.c.ad_account_id, daily_meta_metrics.c.date)
+    ).all()
+    missing = sum((r.spend_gap for r in rows), Decimal(0))
+    problems = [
+        f"{r.ad_account_id} {r.date}: account-level spend exceeds ad-level by {r.spend_gap}" for r in rows
+    ]
+    return _outcome(
+        "meta_spend_cross_check", "WARN", problems, "ad-level spend equals account-level spend",
+        f"ad-level spend misses {missing} (ads outside the status filter, e.g. archived)", missing_spend=float(missing),
+    )  # fmt: skip
+
+
+def cursor_consistency(conn: Connection) -> CheckOutcome:
+    """The Shopify cursor against the orders committed for its shop.
+
+    A cursor is only ever set to the `updatedAt` of an order it committed, and stored orders only
+    get newer, so a cursor *ahead* of the newest committed order means orders were skipped: ERROR.
+    A cursor *behind* it (after a re-fill, or a lost advance) costs a re-read, not a wrong number:
+    reported as WARN with the lag.
+    """
+    latest = sa.type_coerce(sa.func.max(shopify_orders_raw.c.updated_at), UtcDateTime())
+    newest: dict[int, datetime] = {
+        row[0]: row[1]
+        for row in conn.execute(
+            sa.select(shopify_orders_raw.c.connection_id, latest).group_by(shopify_orders_raw.c.connection_id)
+        )
+    }
+    ahead, behind = [], []
+    for row in conn.execute(
+        sa.select(sync_cursors).where(sync_cursors.c.cursor_key == cursors.SHOPIFY_UPDATED_AT)
+    ):
+        value = datetime.fromisoformat(row.value.replace("Z", "+00:00"))
+        committed = newest.get(row.connection_id)
+        if committed is None or value > committed:
+            ahead.append(
+                f"connection {row.connection_id}: cursor {value.isoformat()} is ahead of committed data ({committed})"
+            )
+        elif value < committed:
+            behind.append(
+                f"connection {row.connection_id}: cursor {value.isoformat()} is {committed - value} behind committed data"
+            )
+    if ahead:
+        return _outcome(
+            "cursor_consistency",
+            "ERROR",
+            ahead + behind,
+            "",
+            "cursor ahead of committed data: orders skipped",
+        )
+    return _outcome(
+        "cursor_consistency",
+        "WARN",
+        behind,
+        "cursors match their committed data",
+        "cursor behind committed data (will re-read)",
+    )
+
+
+def freshness(
+    conn: Connection, now: datetime, *, shopify_every: timedelta, meta_every: timedelta
+) -> CheckOutcome:
+    """The last successful fresh sync of every active connection is within 2x its schedule."""
+    started = sa.type_coerce(sa.func.max(sync_runs.c.finished_at), UtcDateTime())
+    last: dict[int, datetime] = {
+        row[0]: row[1]
+        for row in conn.execute(
+            sa.select(sync_runs.c.connection_id, started)
+            .where(sync_runs.c.status == "success", sync_runs.c.job.in_(["shopify_fresh", "meta_fresh"]))
+            .group_by(sync_runs.c.connection_id)
+        )
+    }
+    problems = []
+    for row in conn.execute(sa.select(connections).where(connections.c.status == "active")):
+        limit = 2 * (shopify_every if row.platform == "shopify" else meta_every)
+        seen = last.get(row.connection_id)
+        if seen is None:
+            problems.append(f"{row.account_id}: no successful {row.platform}_fresh sync yet")
+        elif now - seen > limit:
+            problems.append(
+                f"{row.account_id}: last {row.platform}_fresh success {seen.isoformat()} is older than {limit}"
+            )
+    return _outcome("freshness", "WARN", problems, "every active connection is fresh", "stale connections")
+
+
+def currency_timezone_match(conn: Connection) -> CheckOutcome:
+    """A store's ad accounts should share its shop's currency and time zone (else MER is NULL)."""
+    shop, acct = connections.alias("shop"), connections.alias("acct")
+    rows = conn.execute(
+        sa.select(shop.c.account_id.label("shop"), acct.c.account_id.label("acct"), shop.c.currency, acct.c.currency.label("acct_currency"), shop.c.timezone, acct.c.timezone.label("acct_timezone"))
+        .select_from(shop.join(acct, sa.and_(acct.c.store_id == shop.c.store_id, acct.c.platform == "meta")))
+        .where(shop.c.platform == "shopify", shop.c.status != "disconnected", acct.c.status != "disconnected")
+    ).all()  # fmt: skip
+    problems = []
+    for r in rows:
+        if r.currency and r.acct_currency and r.currency != r.acct_currency:
+            problems.append(
+                f"{r.acct} spends in {r.acct_currency}, shop {r.shop} sells in {r.currency}: MER is NULL"
+            )
+        if r.timezone and r.acct_timezone and r.timezone != r.acct_timezone:
+            problems.append(
+                f"{r.acct} reports days in {r.acct_timezone}, shop {r.shop} in {r.timezone}: MER is NULL"
+            )
+    return _outcome(
+        "currency_timezone_match", "WARN", problems, "shops and ad accounts agree", "mismatched accounts"
+    )
+
+
+ALL_CHECKS: dict[str, Callable[[Connection], CheckOutcome]] = {
+    "shopify_raw_fact_parity": shopify_raw_fact_parity,
+    "meta_raw_fact_parity": meta_raw_fact_parity,
+    "summary_matches_facts": summary_matches_facts,
+    "meta_spend_cross_check": meta_spend_cross_check,
+    "cursor_consistency": cursor_consistency,
+    "currency_timezone_match": currency_timezone_match,
+}
+
+
+def run_all(
+    conn: Connection, now: datetime | None = None, *, shopify_every: timedelta, meta_every: timedelta
+) -> list[CheckOutcome]:
+    outcomes = [check(conn) for check in ALL_CHECKS.values()]
+    outcomes.append(
+        freshness(conn, now or datetime.now(UTC), shopify_every=shopify_every, meta_every=meta_every)
+    )
+    return outcomes
