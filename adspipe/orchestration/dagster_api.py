@@ -97,7 +97,9 @@ class DagsterApi:
                 "webserver running? Pass --dagster-url to point elsewhere"
             ) from None
         if response.status_code != 200:
-            raise DagsterApiError(f"Dagster at {self.graphql_url} answered HTTP {response.status_code}")
+            raise DagsterApiError(
+                f"Dagster at {self.graphql_url} answered HTTP {response.status_code}: {response.text[:300]}"
+            )
         body = response.json()
         if body.get("errors"):
             raise DagsterApiError(f"Dagster refused the request: {body['errors'][0].get('message')}")
