@@ -329,6 +329,17 @@ def _wait_for_run(api: Any, run_id: str) -> None:
     click.echo(f"run {run_id}: SUCCESS")
 
 
+@main.command()
+@click.option("--seed", type=int, default=1, show_default=True, help="The simulator's world.")
+@click.option("--ui", is_flag=True, help="Afterwards keep the simulator and `dagster dev` running.")
+@click.option("--port", type=int, default=0, help="Simulator port (default: a free one).")
+def demo(seed: int, ui: bool, port: int) -> None:
+    """Run the four jobs for the last 7 days against the simulator and print daily_summary."""
+    from adspipe.demo import run_demo
+
+    run_demo(seed=seed, ui=ui, port=port)
+
+
 def _register_optional_commands() -> None:
     """Commands owned by other packages, added when present."""
     try:
