@@ -206,3 +206,44 @@ def test_sync_run_start_and_finish(engine: Engine, monkeypatch: pytest.MonkeyPat
     )
     with pytest.raises(ValueError), engine.begin() as conn:
         finish_sync_run(conn, run_id, status="weird", stats=stats)
+
+
+@pytest.mark.parametrize("use_copy", [True, False])
+def test_large_batches_round_trip_exactly_and_update(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, use_copy: bool
+) -> None:
+    """The COPY fast path (Postgres, ≥200 rows) and the VALUES path store the same values."""
+    cid = _store_and_connection(engine, monkeypatch)
+    t = datetime(2026, 3, 1, 23, 59, 59, 123456, tzinfo=UTC)
+
+    def row(i: int, bump: Decimal) -> dict[str, object]:
+        return {
+            "shop_domain": "s.myshopify.com", "order_id": i, "store_id": 1, "connection_id": cid,
+            "order_name": f"#{i} 'quoted' \\ tab\t", "order_date": date(2026, 3, 1), "created_at": t,
+            "updated_at": t + timedelta(seconds=i), "cancelled_at": None if i % 2 else t, "financial_status": None,
+            "currency": "USD", "total_price": Decimal("0.01") * i + bump, "subtotal_price": None,
+            "total_discounts": Decimal("-1.5"), "total_tax": None, "total_shipping": None,
+            "total_refunded": Decimal("0"), "net_revenue": Decimal("0.0001"), "customer_id": 2**40 + i,
+            "line_item_count": i, "is_test": i % 3 == 0,
+        }  # fmt: skip
+
+    with engine.begin() as conn:
+        assert (
+            upsert_rows(conn, schema.fact_orders, (row(i, Decimal(0)) for i in range(300)), use_copy=use_copy)
+            == 300
+        )
+        # Duplicate keys inside one batch: the last one wins instead of a conflict error.
+        upsert_rows(
+            conn,
+            schema.fact_orders,
+            [row(i, Decimal("1000")) for i in range(250)] + [row(5, Decimal("7"))],
+            use_copy=use_copy,
+        )
+    with engine.connect() as conn:
+        got = {r.order_id: r for r in conn.execute(sa.select(schema.fact_orders))}
+    assert len(got) == 300
+    assert got[5].total_price == Decimal("7.05") and got[6].total_price == Decimal("1000.06")
+    assert got[299].total_price == Decimal("2.99") and got[299].net_revenue == Decimal("0.0001")
+    assert got[7].order_name == "#7 'quoted' \\ tab\t" and got[7].customer_id == 2**40 + 7
+    assert got[4].cancelled_at == t and got[3].cancelled_at is None and got[3].is_test and not got[4].is_test
+    assert got[10].updated_at == t + timedelta(seconds=10) and got[0].total_discounts == Decimal("-1.5")
