@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from adspipe.marts.assets import daily_summary
+from adspipe.meta import defs as meta_defs
 from adspipe.resources import ClockResource, WarehouseResource
 
 defs = dg.Definitions.merge(
@@ -12,4 +13,5 @@ defs = dg.Definitions.merge(
         assets=[daily_summary],
         resources={"warehouse": WarehouseResource(), "clock": ClockResource()},
     ),
+    meta_defs.defs,
 )

@@ -1,0 +1,199 @@
+"""The Dagster layer for Meta: the partitioned asset chain and the jobs meta_7d_fill / meta_fresh.
+
+Thin on purpose: the logic is in `sync.py`. Every step here calls Meta, so every step claims the
+`meta_api` pool (limit 1 in dagster.yaml): Meta calls are serial across every run, backfill and
+schedule. The jobs' windows are per account time zone (and meta_fresh's per account window), so
+they are not one partition range: the op records runtime materializations for exactly the
+date partitions it committed.
+"""
+# No `from __future__ import annotations` here: Dagster compares the `context` annotation itself.
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import dagster as dg
+from dagster import AssetExecutionContext, OpExecutionContext
+from pydantic import Field
+from sqlalchemy.engine import Engine
+
+from adspipe.meta import report, sync
+from adspipe.meta.client import MetaClient
+from adspipe.meta.settings import BACKFILL_MAX_PARTITIONS_PER_RUN, GROUP, JOB_FILL, JOB_FRESH, POOL
+from adspipe.orchestration.partitions import daily_partitions, partitions_start
+from adspipe.orchestration.scope import ScopeConfig
+from adspipe.resources import ClockResource, WarehouseResource
+
+RAW, FACT, METRICS, SUMMARY = "meta_insights_raw", "fact_meta_daily", "daily_meta_metrics", "daily_summary"
+
+
+class MetaFreshConfig(ScopeConfig):
+    include_today: bool = Field(
+        default=False,
+        description="Also re-pull today (a partial day: its numbers grow until midnight, account time).",
+    )
+
+
+def _day_metadata(engine: Engine, day: date, accounts: list[sync.AccountRun]) -> dict[str, dict[str, Any]]:
+    results = [d for a in accounts for d in a.days if d.day == day]
+    return {
+        RAW: {
+            "rows": sum(d.ad_rows + d.account_rows for d in results),
+            "accounts": len(accounts),
+            "pages": sum(d.pages for d in results),
+        },
+        FACT: {
+            "rows": sum(d.ad_rows for d in results),
+            "spend": float(sum((d.spend for d in results), Decimal(0))),
+            "purchase_value": float(sum((d.purchase_value for d in results), Decimal(0))),
+        },
+        METRICS: report.meta_metrics_on(engine, day, [a.connection.account_id for a in accounts]),
+        SUMMARY: report.summary_on(engine, day, sorted({a.connection.store_id for a in accounts})),
+    }
+
+
+def day_materializations(
+    engine: Engine, result: sync.MetaRunResult, keys: tuple[str, ...] = (RAW, FACT, METRICS, SUMMARY)
+) -> Iterator[dg.AssetMaterialization]:
+    """One runtime materialization per asset and committed date partition.
+
+    Yielded (not `context.log_event`-ed): events a step yields are kept when it then fails, so
+    what did succeed is recorded before the step fails naming the failed connections.
+    """
+    first = partitions_start()
+    for day, accounts in result.touched().items():
+        if day < first:
+            continue  # outside the partitions definition: nothing to attach it to
+        per_asset = _day_metadata(engine, day, accounts)
+        for key in keys:
+            yield dg.AssetMaterialization(asset_key=key, partition=day.isoformat(), metadata=per_asset[key])
+
+
+def _finish_job(
+    context: OpExecutionContext, engine: Engine, result: sync.MetaRunResult
+) -> Iterator[dg.AssetMaterialization | dg.Output[None]]:
+    yield from day_materializations(engine, result)
+    metadata = report.run_metadata(result)
+    context.log.info(f"{result.job}: {metadata}")
+    result.report.raise_if_failed(result.job)
+    yield dg.Output(None, metadata=metadata)
+
+
+@dg.op(
+    name="meta_7d_fill_op",
+    pool=POOL,
+    out=dg.Out(dg.Nothing),
+    description="For each ad account: the last 7 days [today-7 … yesterday] in its time zone, one day at a time.",
+)
+def meta_7d_fill_op(
+    context: OpExecutionContext,
+    config: ScopeConfig,
+    warehouse: WarehouseResource,
+    meta: MetaClient,
+    clock: ClockResource,
+) -> Iterator[dg.AssetMaterialization | dg.Output[None]]:
+    engine = warehouse.engine()
+    result = sync.run_fill(
+        engine, meta, now=clock.now(), connection_id=config.connection_id,
+        dagster_run_id=context.run.run_id, log=context.log.info,
+    )  # fmt: skip
+    yield from _finish_job(context, engine, result)
+
+
+@dg.op(
+    name="meta_fresh_op",
+    pool=POOL,
+    out=dg.Out(dg.Nothing),
+    description="For each ad account: re-pull its attribution window [today-N+1 … yesterday] so late conversions land.",
+)
+def meta_fresh_op(
+    context: OpExecutionContext,
+    config: MetaFreshConfig,
+    warehouse: WarehouseResource,
+    meta: MetaClient,
+    clock: ClockResource,
+) -> Iterator[dg.AssetMaterialization | dg.Output[None]]:
+    engine = warehouse.engine()
+    result = sync.run_fresh(
+        engine, meta, now=clock.now(), include_today=config.include_today,
+        connection_id=config.connection_id, dagster_run_id=context.run.run_id, log=context.log.info,
+    )  # fmt: skip
+    yield from _finish_job(context, engine, result)
+
+
+@dg.job(
+    name=JOB_FILL,
+    description="Initial Meta data: the last 7 days of every active ad account (or one: connection_id).",
+)
+def meta_7d_fill() -> None:
+    meta_7d_fill_op()
+
+
+@dg.job(
+    name=JOB_FRESH,
+    description="Attribution-aware refresh: each ad account's window of N days (attribution_window_days).",
+)
+def meta_fresh() -> None:
+    meta_fresh_op()
+
+
+@dg.multi_asset(
+    name="meta_insights",
+    specs=[
+        dg.AssetSpec(
+            RAW,
+            description="Grain: one row per ad account, level (ad | account), ad and date (account time zone): "
+            "Meta's insights payload. The account-level row (ad_id '') is the spend cross-check.",
+        ),
+        dg.AssetSpec(
+            FACT,
+            deps=[RAW],
+            description="Grain: one row per ad account, ad and date (account time zone): spend, impressions, "
+            "clicks, reach, purchases and purchase value (one action type), currency.",
+        ),
+        dg.AssetSpec(
+            METRICS,
+            deps=[FACT],
+            description="Grain: one row per store, ad account and date (account time zone): the ad-level sums, "
+            "ROAS, and account-level spend with the gap the status filter leaves.",
+        ),
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=BACKFILL_MAX_PARTITIONS_PER_RUN),
+    group_name=GROUP,
+    pool=POOL,
+    description="Meta insights for the partition dates (each ad account's own time zone), one day per unit: "
+    "its own API calls and its own commit, oldest first; also rebuilds daily_summary for those dates.",
+)
+def meta_insights(
+    context: AssetExecutionContext,
+    config: ScopeConfig,
+    warehouse: WarehouseResource,
+    meta: MetaClient,
+    clock: ClockResource,
+) -> Any:
+    engine = warehouse.engine()
+    dates = [date.fromisoformat(key) for key in context.partition_keys]
+    result = sync.run_dates(
+        engine, meta, dates, now=clock.now(), connection_id=config.connection_id,
+        dagster_run_id=context.run.run_id, log=context.log.info,
+    )  # fmt: skip
+    # daily_summary is another asset: record the partitions this step rebuilt for it.
+    yield from day_materializations(engine, result, keys=(SUMMARY,))
+    metadata = report.run_metadata(result)
+    if result.report.failed:
+        context.log.info(f"meta_insights: {metadata}")
+    result.report.raise_if_failed(sync.JOB_ASSETS)
+    totals: dict[str, dict[str, Any]] = {RAW: {}, FACT: {}, METRICS: {}}
+    for day, accounts in result.touched().items():
+        for key, values in _day_metadata(engine, day, accounts).items():
+            if key in totals:
+                for name in ("rows", "spend", "purchase_value", "spend_gap", "ads"):
+                    if name in values:
+                        totals[key][name] = totals[key].get(name, 0) + values[name]
+    # One result per asset for the whole range (Dagster repeats it on each partition of the run):
+    # the figures are the run's totals; per-day figures are on the daily_summary events above.
+    for key, values in totals.items():
+        rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in values.items()}
+        yield dg.MaterializeResult(asset_key=key, metadata={**metadata, "partitions": len(dates), **rounded})

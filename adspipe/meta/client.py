@@ -1,0 +1,400 @@
+"""The Meta Marketing API client: account info and one day of insights, paged, paced and retried.
+
+`MetaClient` is the Dagster resource (key "meta") holding the settings and one `httpx.Client`;
+`MetaClient.session(...)` gives a `MetaSession` for one ad account and one run, which owns that
+run's wait budget and counters. The token travels in the `Authorization: Bearer` header, never
+in a URL, so it cannot land in a logged URL; `next` links have any `access_token` stripped and are
+re-based onto the configured graph host, so the token is only ever sent there.
+
+What happens on each kind of answer:
+- usage headers (`X-Business-Use-Case-Usage`, `X-Ad-Account-Usage`, `X-App-Usage`,
+  `X-FB-Ads-Insights-Throttle`): pace on the highest percentage before the limit bites, wait out
+  `estimated_time_to_regain_access` / `reset_time_duration` when Meta says access is blocked;
+- throttle (HTTP 400 codes 4/17/32/613/80000/80004, or HTTP 429): exponential backoff with full
+  jitter and a cap, then `RateLimitExhausted` when the retries or the wait budget run out;
+- code 190 / HTTP 401: `AuthError`, no retry;
+- code 1 ("reduce the amount of data"): the same page again with half the `limit`;
+- code 2, 5xx, timeouts, dropped connections, malformed JSON: backoff, then `TransientApiError`;
+- anything else (code 100, permissions, ...): `PermanentApiError`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dagster as dg
+import httpx
+from pydantic import Field, PrivateAttr, field_validator
+
+from adspipe import settings as app_settings
+from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
+from adspipe.meta import settings
+from adspipe.meta.usage import Usage, UsageMeter, pace_wait, parse_usage
+from adspipe.warehouse.sync_runs import SyncStats
+
+MAX_PAGES = 10_000  # a `next` chain longer than this is a loop, not data
+
+
+def validate_attribution_windows(windows: list[str] | None) -> list[str] | None:
+    """Refuse windows Meta no longer returns (they would silently drop conversions)."""
+    if windows is None:
+        return None
+    removed = sorted(set(windows) & settings.REMOVED_ATTRIBUTION_WINDOWS)
+    if removed:
+        raise ValueError(
+            f"attribution window(s) {', '.join(removed)} are no longer returned by Meta (since 12 Jan 2026); "
+            f"use {', '.join(sorted(settings.KNOWN_ATTRIBUTION_WINDOWS))}"
+        )
+    unknown = sorted(set(windows) - settings.KNOWN_ATTRIBUTION_WINDOWS)
+    if unknown:
+        raise ValueError(
+            f"unknown attribution window(s) {', '.join(unknown)}; "
+            f"use {', '.join(sorted(settings.KNOWN_ATTRIBUTION_WINDOWS))}"
+        )
+    return list(windows)
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    account_id: str
+    timezone: str
+    currency: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class InsightsDay:
+    """Every row Meta returned for one account, day and level (all pages)."""
+
+    account_id: str
+    day: date
+    level: str
+    rows: tuple[dict[str, Any], ...]
+    pages: int
+    limit: int  # the page size that finally worked
+
+
+@dataclass(frozen=True)
+class _Failure:
+    kind: str  # throttle | auth | reduce | transient | permanent
+    description: str
+
+
+def _classify(response: httpx.Response) -> dict[str, Any] | _Failure:
+    """The JSON body of a good answer, or what kind of failure this is."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if status == 200 and isinstance(body, dict) and error is None:
+        return body
+    if not isinstance(error, dict):
+        if status == 200:
+            return _Failure("transient", "malformed response body (not a JSON object)")
+        if status == 429:
+            return _Failure("throttle", "HTTP 429")
+        if status == 401:
+            return _Failure("auth", "HTTP 401")
+        if status >= 500:
+            return _Failure("transient", f"HTTP {status}")
+        return _Failure("permanent", f"HTTP {status}")
+    code = error.get("code")
+    subcode = error.get("error_subcode")
+    message = str(error.get("message", ""))[:300]
+    text = f"HTTP {status}, code {code}" + (f"/{subcode}" if subcode else "") + f": {message}"
+    if code == settings.AUTH_CODE or status == 401:
+        return _Failure("auth", text)
+    if code in settings.THROTTLE_CODES or status == 429:
+        return _Failure("throttle", text)
+    if code == settings.REDUCE_DATA_CODE:
+        return _Failure("reduce", text)
+    if code in settings.TRANSIENT_CODES or error.get("is_transient") is True or status >= 500:
+        return _Failure("transient", text)
+    return _Failure("permanent", text)
+
+
+def _default_sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+class MetaClient(dg.ConfigurableResource):
+    """Meta Marketing API settings and the HTTP client (resource key "meta")."""
+
+    api_version: str = Field(default=settings.API_VERSION, description="Graph API version, e.g. v23.0.")
+    graph_url: str | None = Field(
+        default=None,
+        description="Base URL of the Graph API; empty means ADSPIPE_META_GRAPH_URL or graph.facebook.com.",
+    )
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=60.0, gt=0)
+    page_limit: int = Field(default=settings.DEFAULT_PAGE_LIMIT, ge=settings.MIN_PAGE_LIMIT, le=5000)
+    statuses: list[str] = Field(
+        default_factory=lambda: list(settings.DEFAULT_STATUSES),
+        description="ad.effective_status values kept by the insights filter.",
+    )
+    purchase_action_type: str = Field(default=settings.PURCHASE_ACTION_TYPE)
+    purchase_fallbacks: list[str] = Field(
+        default_factory=lambda: list(settings.PURCHASE_FALLBACKS),
+        description="Used in this order when a row has no purchase_action_type.",
+    )
+    attribution_windows: list[str] | None = Field(
+        default=None, description="action_attribution_windows; empty means the account's own setting."
+    )
+    max_throttle_retries: int = Field(default=6, ge=0)
+    max_transient_retries: int = Field(default=4, ge=0)
+    backoff_base_s: float = Field(default=2.0, ge=0)
+    backoff_cap_s: float = Field(default=60.0, ge=0)
+    wait_budget_s: float = Field(
+        default=180.0, ge=0, description="Most seconds one account's run may spend waiting on Meta."
+    )
+    pace_start_pct: float = Field(default=settings.PACE_START_PCT, ge=0, le=100)
+    pace_max_s: float = Field(default=settings.PACE_MAX_S, ge=0)
+
+    _http: httpx.Client | None = PrivateAttr(default=None)
+    _transport: httpx.BaseTransport | None = PrivateAttr(default=None)
+    _sleep: Callable[[float], None] | None = PrivateAttr(default=None)
+    _rng: random.Random | None = PrivateAttr(default=None)
+
+    @field_validator("attribution_windows")
+    @classmethod
+    def _windows(cls, value: list[str] | None) -> list[str] | None:
+        return validate_attribution_windows(value)
+
+    @field_validator("statuses")
+    @classmethod
+    def _statuses(cls, value: list[str]) -> list[str]:
+        cleaned = [s.strip().upper() for s in value if s.strip()]
+        if not cleaned:
+            raise ValueError("statuses must name at least one ad effective_status (e.g. ACTIVE)")
+        return cleaned
+
+    @field_validator("purchase_action_type")
+    @classmethod
+    def _purchase_type(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("purchase_action_type must not be empty")
+        return value.strip()
+
+    def with_io(
+        self,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> MetaClient:
+        """Swap the network, the clock used for waiting, or the jitter source (tests, simulator)."""
+        self.close()
+        self._transport, self._sleep, self._rng = transport, sleep, rng
+        return self
+
+    def base_url(self) -> str:
+        return (self.graph_url or app_settings.meta_graph_url()).rstrip("/")
+
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            timeout = httpx.Timeout(self.read_timeout_s, connect=self.connect_timeout_s)
+            self._http = httpx.Client(timeout=timeout, transport=self._transport)
+        return self._http
+
+    def sleep(self, seconds: float) -> None:
+        (self._sleep or _default_sleep)(seconds)
+
+    def rng(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random()
+        return self._rng
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.close()
+
+    def session(
+        self, account_id: str, token: str, stats: SyncStats, meter: UsageMeter | None = None
+    ) -> MetaSession:
+        validate_attribution_windows(self.attribution_windows)
+        return MetaSession(self, account_id, token, stats, meter or UsageMeter())
+
+
+@dataclass
+class MetaSession:
+    """Calls for one ad account within one run; owns that run's wait budget."""
+
+    client: MetaClient
+    account_id: str
+    token: str = field(repr=False)
+    stats: SyncStats
+    meter: UsageMeter
+    _budget_left: float = field(init=False)
+    _pace_due: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self._budget_left = self.client.wait_budget_s
+
+    @property
+    def budget_left_s(self) -> float:
+        return self._budget_left
+
+    def account_info(self) -> AccountInfo:
+        fields = ",".join(settings.ACCOUNT_INFO_FIELDS)
+        url = f"{self.client.base_url()}/{self.client.api_version}/{self.account_id}"
+        body = self._request(url, {"fields": fields})
+        timezone, currency = body.get("timezone_name"), body.get("currency")
+        if not isinstance(timezone, str) or not isinstance(currency, str) or not currency:
+            raise PermanentApiError(
+                f"{self.account_id}: Meta returned no timezone_name/currency for the account"
+            )
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PermanentApiError(f"{self.account_id}: unknown time zone {timezone!r} from Meta") from None
+        name = body.get("name")
+        return AccountInfo(
+            self.account_id, timezone, currency.upper(), name if isinstance(name, str) else None
+        )
+
+    def insights_params(self, day: date, level: str) -> dict[str, str]:
+        client = self.client
+        params = {
+            "level": level,
+            "fields": ",".join(settings.AD_FIELDS if level == "ad" else settings.ACCOUNT_LEVEL_FIELDS),
+            "time_range": json.dumps({"since": day.isoformat(), "until": day.isoformat()}),
+            "time_increment": "1",
+            "limit": str(client.page_limit),
+        }
+        if level == "ad":
+            params["filtering"] = json.dumps(
+                [{"field": settings.STATUS_FILTER_FIELD, "operator": "IN", "value": list(client.statuses)}]
+            )
+        if client.attribution_windows:
+            params["action_attribution_windows"] = json.dumps(list(client.attribution_windows))
+        return params
+
+    def insights(self, day: date, *, level: str = "ad") -> InsightsDay:
+        """Every row of one day at one level: `ad` (status-filtered) or `account` (unfiltered)."""
+        if level not in ("ad", "account"):
+            raise ValueError(f"unsupported insights level {level!r}")
+        url = f"{self.client.base_url()}/{self.client.api_version}/{self.account_id}/insights"
+        params = self.insights_params(day, level)
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        pages = 0
+        while True:
+            body = self._request(url, params)
+            data = body.get("data")
+            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+                raise TransientApiError(
+                    f"{self.account_id} {day}: insights answer has no list of rows in 'data'"
+                )
+            rows.extend(data)
+            pages += 1
+            self.meter.pages += 1
+            paging = body.get("paging")
+            next_url = paging.get("next") if isinstance(paging, dict) else None
+            if not next_url:
+                break
+            if next_url in seen or pages >= MAX_PAGES:
+                raise PermanentApiError(f"{self.account_id} {day}: paging does not end (page {pages})")
+            seen.add(next_url)
+            url, params = self._follow(next_url, limit=params["limit"])
+        return InsightsDay(self.account_id, day, level, tuple(rows), pages, int(params["limit"]))
+
+    def _follow(self, next_url: str, *, limit: str) -> tuple[str, dict[str, str]]:
+        """A `next` link as (url, params) on the configured host, without any access_token."""
+        parts = urlsplit(next_url)
+        base = urlsplit(self.client.base_url())
+        params = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "access_token"}
+        params["limit"] = limit  # keep a page size that code 1 made smaller
+        return urlunsplit((base.scheme, base.netloc, parts.path, "", "")), params
+
+    # -- one request, with pacing and retries -------------------------------------------------
+
+    def _wait(self, seconds: float) -> None:
+        self._budget_left -= seconds
+        self.client.sleep(seconds)
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.client.backoff_cap_s, self.client.backoff_base_s * 2 ** (attempt - 1))
+        return self.client.rng().uniform(0, ceiling)
+
+    def _pace(self) -> None:
+        due, self._pace_due = self._pace_due, 0.0
+        if due <= 0:
+            return
+        if due > self._budget_left:
+            raise RateLimitExhausted(
+                f"{self.account_id}: Meta usage at {self.meter.high_water_pct:.0f} % asks for a {due:.0f} s pause, "
+                f"beyond the {self.client.wait_budget_s:.0f} s wait budget; the next run continues"
+            )
+        self._wait(due)
+        self.meter.pace_wait_s += due
+        self.stats.throttle_wait_s += due
+
+    def _request(self, url: str, params: dict[str, str]) -> dict[str, Any]:
+        throttles = transients = 0
+        headers = {"Authorization": f"Bearer {self.token}"}
+        while True:
+            self._pace()
+            self.stats.api_calls += 1
+            try:
+                response = self.client.http().get(url, params=params, headers=headers)
+            except httpx.TimeoutException as exc:
+                outcome: dict[str, Any] | _Failure = _Failure("transient", f"timeout ({type(exc).__name__})")
+                usage = Usage(0.0, 0.0)
+            except httpx.TransportError as exc:
+                outcome = _Failure("transient", f"connection error ({type(exc).__name__})")
+                usage = Usage(0.0, 0.0)
+            else:
+                outcome = _classify(response)
+                usage = parse_usage(response.headers)
+                self.meter.high_water_pct = max(self.meter.high_water_pct, usage.pct)
+                self._pace_due = pace_wait(
+                    usage, start_pct=self.client.pace_start_pct, max_s=self.client.pace_max_s
+                )
+            if isinstance(outcome, dict):
+                return outcome
+            where = f"{self.account_id}: Meta {outcome.description}"
+            if outcome.kind == "auth":
+                raise AuthError(f"{where}: the access token was rejected")
+            if outcome.kind == "permanent":
+                raise PermanentApiError(where)
+            if outcome.kind == "reduce" and int(params.get("limit", "0")) > settings.MIN_PAGE_LIMIT:
+                params["limit"] = str(max(settings.MIN_PAGE_LIMIT, int(params["limit"]) // 2))
+                self.meter.limit_reductions += 1
+                continue
+            if outcome.kind == "throttle":
+                throttles += 1
+                self.stats.throttled += 1
+                wait = max(self._backoff(throttles), usage.regain_s)
+                if throttles > self.client.max_throttle_retries or wait > self._budget_left:
+                    raise RateLimitExhausted(
+                        f"{where}; still throttled after {throttles - 1} retries and "
+                        f"{self.client.wait_budget_s - self._budget_left:.0f} s of waiting "
+                        f"(budget {self.client.wait_budget_s:.0f} s); the next run continues"
+                    )
+                self._pace_due = 0.0  # this wait covers the pacing too
+                self._wait(wait)
+                self.meter.backoff_wait_s += wait
+                self.stats.throttle_wait_s += wait
+                continue
+            # transient, or code 1 at the smallest page size
+            transients += 1
+            self.meter.transient_errors += 1
+            wait = self._backoff(transients)
+            if transients > self.client.max_transient_retries or wait > self._budget_left:
+                raise TransientApiError(f"{where}; gave up after {transients} attempts")
+            self._wait(wait)
+            self.meter.transient_wait_s += wait

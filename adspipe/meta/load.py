@@ -1,0 +1,177 @@
+"""Warehouse writes for one ad account and day; the caller runs them in ONE transaction.
+
+A day is replaced, not merged: Meta's answer for a day is the whole truth for that day under the
+status filter, so an ad that no longer comes back (archived since it spent) must leave raw and
+facts too. Delete-then-upsert inside the day's transaction keeps every reader on either the old
+day or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection as Db
+
+from adspipe.meta import transforms
+from adspipe.warehouse.schema import daily_meta_metrics, fact_meta_daily, meta_insights_raw
+from adspipe.warehouse.sql import money_ratio
+from adspipe.warehouse.types import Money
+from adspipe.warehouse.upsert import upsert_from_select, upsert_rows
+
+ACCOUNT_LEVEL_AD_ID = ""  # the account-level cross-check row's ad_id
+
+
+def replace_raw_day(
+    db: Db,
+    *,
+    ad_account_id: str,
+    connection_id: int,
+    day: date,
+    ad_rows: Sequence[Mapping[str, Any]],
+    account_rows: Sequence[Mapping[str, Any]],
+    fetched_at: datetime,
+) -> int:
+    """Make `meta_insights_raw` for (account, day) exactly these rows; returns rows written."""
+    db.execute(
+        sa.delete(meta_insights_raw).where(
+            meta_insights_raw.c.ad_account_id == ad_account_id, meta_insights_raw.c.date == day
+        )
+    )
+    common = {
+        "ad_account_id": ad_account_id,
+        "date": day,
+        "connection_id": connection_id,
+        "fetched_at": fetched_at,
+    }
+    written = upsert_rows(
+        db,
+        meta_insights_raw,
+        ({**common, "level": "ad", "ad_id": str(row["ad_id"]), "payload": dict(row)} for row in ad_rows),
+    )
+    # Normally one account-level row per day; should Meta split it, keep the summed figure in one
+    # payload so the grain (one row per account and day) holds.
+    if account_rows:
+        payload = dict(account_rows[0])
+        if len(account_rows) > 1:
+            payload = {
+                **payload,
+                "spend": str(transforms.account_spend(account_rows)),
+                "rows": list(account_rows),
+            }
+        written += upsert_rows(
+            db,
+            meta_insights_raw,
+            [{**common, "level": "account", "ad_id": ACCOUNT_LEVEL_AD_ID, "payload": payload}],
+        )
+    return written
+
+
+def replace_facts_day(db: Db, *, ad_account_id: str, day: date, facts: Sequence[Mapping[str, Any]]) -> int:
+    """Make `fact_meta_daily` for (account, day) exactly these rows."""
+    db.execute(
+        sa.delete(fact_meta_daily).where(
+            fact_meta_daily.c.ad_account_id == ad_account_id, fact_meta_daily.c.date == day
+        )
+    )
+    for fact in facts:
+        if fact["date"] != day or fact["ad_account_id"] != ad_account_id:
+            raise ValueError(
+                f"fact row for {fact['ad_account_id']} {fact['date']} filed under {ad_account_id} {day}"
+            )
+    return upsert_rows(db, fact_meta_daily, facts)
+
+
+def account_spend_by_date(db: Db, ad_account_id: str, dates: Sequence[date]) -> dict[date, Decimal]:
+    """The account-level spend stored in raw for these dates (dates without that row are absent)."""
+    raw = meta_insights_raw
+    rows = db.execute(
+        sa.select(raw.c.date, raw.c.payload).where(
+            raw.c.ad_account_id == ad_account_id, raw.c.level == "account", raw.c.date.in_(list(dates))
+        )
+    )
+    return {row.date: transforms.account_spend([row.payload]) for row in rows}
+
+
+def rebuild_meta_metrics(
+    db: Db,
+    *,
+    store_id: int,
+    ad_account_id: str,
+    dates: Sequence[date],
+    timezone: str | None,
+    currency: str | None,
+) -> int:
+    """Recompute `daily_meta_metrics` for (account, dates) from facts and the account-level rows.
+
+    One INSERT … SELECT … ON CONFLICT over the facts; dates that have only the account-level row
+    (every ad filtered out) still get a row, with zero ad-level figures and the full gap.
+    """
+    dates_ = sorted(set(dates))
+    if not dates_:
+        return 0
+    f, raw, dmm = fact_meta_daily, meta_insights_raw, daily_meta_metrics
+    acct = account_spend_by_date(db, ad_account_id, dates_)
+    keys = sa.union(
+        sa.select(f.c.date).where(f.c.ad_account_id == ad_account_id, f.c.date.in_(dates_)),
+        sa.select(raw.c.date).where(
+            raw.c.ad_account_id == ad_account_id, raw.c.level == "account", raw.c.date.in_(dates_)
+        ),
+    ).subquery("keys")
+    agg = (
+        sa.select(
+            f.c.date,
+            sa.func.count().label("ads"),
+            sa.func.sum(f.c.spend).label("spend"),
+            sa.func.sum(f.c.impressions).label("impressions"),
+            sa.func.sum(f.c.clicks).label("clicks"),
+            sa.func.sum(f.c.purchases).label("purchases"),
+            sa.func.sum(f.c.purchase_value).label("purchase_value"),
+        )
+        .where(f.c.ad_account_id == ad_account_id, f.c.date.in_(dates_))
+        .group_by(f.c.date)
+        .subquery("agg")
+    )
+    zero = sa.literal(0)
+    spend = sa.func.coalesce(agg.c.spend, zero)
+    account_spend: sa.ColumnElement[Any] = (
+        sa.case(*((keys.c.date == d, sa.literal(v, Money())) for d, v in acct.items()), else_=sa.null())
+        if acct
+        else sa.null()
+    )
+    select = sa.select(
+        sa.literal(store_id),
+        sa.literal(ad_account_id),
+        keys.c.date,
+        sa.literal(currency, sa.String),
+        sa.literal(timezone, sa.String),
+        sa.func.coalesce(agg.c.ads, zero),
+        spend,
+        sa.func.coalesce(agg.c.impressions, zero),
+        sa.func.coalesce(agg.c.clicks, zero),
+        sa.func.coalesce(agg.c.purchases, zero),
+        sa.func.coalesce(agg.c.purchase_value, zero),
+        account_spend,
+        account_spend - spend,
+        money_ratio(db.dialect.name, agg.c.purchase_value, agg.c.spend),
+    ).select_from(keys.outerjoin(agg, agg.c.date == keys.c.date))
+    columns = [
+        "store_id", "ad_account_id", "date", "currency", "timezone", "ads", "spend", "impressions",
+        "clicks", "purchases", "purchase_value", "account_spend", "spend_gap", "roas",
+    ]  # fmt: skip
+    written = upsert_from_select(db, dmm, select, columns)
+    # Dates with neither facts nor an account-level row have no Meta activity any more.
+    db.execute(
+        sa.delete(dmm).where(
+            dmm.c.ad_account_id == ad_account_id,
+            dmm.c.date.in_(dates_),
+            ~sa.exists().where(f.c.ad_account_id == dmm.c.ad_account_id, f.c.date == dmm.c.date),
+            ~sa.exists().where(
+                raw.c.ad_account_id == dmm.c.ad_account_id, raw.c.level == "account", raw.c.date == dmm.c.date
+            ),
+        )
+    )
+    return written

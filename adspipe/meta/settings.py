@@ -1,0 +1,60 @@
+"""Meta Marketing API settings: version, fields, page sizes, error codes, defaults.
+
+Everything a user may want to change per deployment is a field of `MetaClient` (run-time
+resource config); this module holds the defaults and the API's fixed facts (see
+shared/api-facts.md).
+"""
+
+from __future__ import annotations
+
+API_VERSION = "v23.0"
+POOL = "meta_api"  # the Dagster concurrency pool every Meta-calling step claims (limit 1)
+GROUP = "meta"
+
+# Minimal fields. `date_start` / `date_stop` come back by default and carry the account-local date.
+AD_FIELDS = (
+    "ad_id",
+    "adset_id",
+    "campaign_id",
+    "account_currency",
+    "spend",
+    "impressions",
+    "clicks",
+    "reach",
+    "actions",
+    "action_values",
+)
+ACCOUNT_LEVEL_FIELDS = ("account_currency", "spend", "impressions", "clicks")
+ACCOUNT_INFO_FIELDS = ("timezone_name", "currency", "name")
+
+DEFAULT_STATUSES = ("ACTIVE", "PAUSED")
+STATUS_FILTER_FIELD = "ad.effective_status"
+
+# docs/metrics.md: count ONE type; omni_purchase, else the first present of the fallbacks.
+PURCHASE_ACTION_TYPE = "omni_purchase"
+PURCHASE_FALLBACKS = ("purchase", "offsite_conversion.fb_pixel_purchase")
+
+# Meta stopped returning these on 12 Jan 2026: asking for them would silently drop conversions.
+REMOVED_ATTRIBUTION_WINDOWS = frozenset({"7d_view", "28d_view"})
+KNOWN_ATTRIBUTION_WINDOWS = frozenset({"1d_click", "7d_click", "28d_click", "1d_view", "1d_ev"})
+
+DEFAULT_PAGE_LIMIT = 500
+MIN_PAGE_LIMIT = 25  # code 1 halves the page size down to this, then gives up
+
+# Error codes (HTTP 400 unless noted).
+THROTTLE_CODES = frozenset({4, 17, 32, 613, 80000, 80004})
+AUTH_CODE = 190
+REDUCE_DATA_CODE = 1  # HTTP 500 "Please reduce the amount of data you're asking for"
+TRANSIENT_CODES = frozenset({2})
+
+# Pacing on the usage headers: no wait below PACE_START_PCT, then a wait growing with the square
+# of the excess, up to PACE_MAX_S just below 100 %.
+PACE_START_PCT = 75.0
+PACE_MAX_S = 20.0
+
+# The asset chain: consecutive days per backfill run (each day still its own calls and commit).
+BACKFILL_MAX_PARTITIONS_PER_RUN = 10
+
+JOB_FILL = "meta_7d_fill"
+JOB_FRESH = "meta_fresh"
+FILL_DAYS = 7

@@ -1,0 +1,283 @@
+"""The Meta jobs in plain Python (no Dagster): windows, the per-day unit, cursors, sync_runs.
+
+A day of one ad account is the unit: its ad-level call (status-filtered, all pages), its
+account-level call (the spend cross-check), then ONE transaction that replaces the day's raw
+rows and facts and rebuilds `daily_meta_metrics` and `daily_summary` for it. A failure before the
+commit leaves the day as it was; days already committed stay committed. Days run oldest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.engine import Engine
+
+from adspipe.clock import days_between, local_today
+from adspipe.marts.daily_summary import rebuild_daily_summary
+from adspipe.meta import load, transforms
+from adspipe.meta.client import AccountInfo, MetaClient, MetaSession, UsageMeter
+from adspipe.meta.settings import FILL_DAYS, JOB_FILL, JOB_FRESH
+from adspipe.orchestration.runner import RunReport, run_per_connection
+from adspipe.warehouse import connections as conns
+from adspipe.warehouse.connections import DEFAULT_ATTRIBUTION_WINDOW_DAYS, Connection
+from adspipe.warehouse.cursors import META_WINDOW_END, advance_cursor, set_cursor_if_empty
+from adspipe.warehouse.sync_runs import SyncStats
+
+JOB_ASSETS = "meta_assets"  # sync_runs.job of the partitioned asset chain (backfills, materialize)
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DayResult:
+    day: date
+    ad_rows: int
+    account_rows: int
+    pages: int
+    spend: Decimal
+    purchase_value: Decimal
+    account_spend: Decimal | None
+
+
+@dataclass
+class AccountRun:
+    """What one connection's run did (also when it stopped early)."""
+
+    connection: Connection
+    meter: UsageMeter = field(default_factory=UsageMeter)
+    info: AccountInfo | None = None
+    window: tuple[date, date] | None = None
+    days: list[DayResult] = field(default_factory=list)
+
+    @property
+    def dates(self) -> list[date]:
+        return [d.day for d in self.days]
+
+
+@dataclass
+class MetaRunResult:
+    job: str
+    report: RunReport = field(default_factory=RunReport)
+    accounts: list[AccountRun] = field(default_factory=list)
+
+    @property
+    def meter(self) -> UsageMeter:
+        total = UsageMeter()
+        for account in self.accounts:
+            total.merge(account.meter)
+        return total
+
+    def touched(self) -> dict[date, list[AccountRun]]:
+        """Committed dates → the accounts that committed them."""
+        out: dict[date, list[AccountRun]] = {}
+        for account in self.accounts:
+            for day in account.dates:
+                out.setdefault(day, []).append(account)
+        return dict(sorted(out.items()))
+
+
+def fill_window(timezone: str, now: datetime) -> tuple[date, date]:
+    """meta_7d_fill: [today−7 … yesterday] in the account's time zone."""
+    today = local_today(timezone, now)
+    return today - timedelta(days=FILL_DAYS), today - timedelta(days=1)
+
+
+def fresh_window(
+    timezone: str, now: datetime, window_days: int | None, *, include_today: bool = False
+) -> tuple[date, date]:
+    """meta_fresh: [today−N+1 … yesterday] (… today with include_today); may be empty (N = 1)."""
+    n = window_days or DEFAULT_ATTRIBUTION_WINDOW_DAYS
+    today = local_today(timezone, now)
+    return today - timedelta(days=n - 1), today if include_today else today - timedelta(days=1)
+
+
+def open_account(
+    engine: Engine, client: MetaClient, connection: Connection, stats: SyncStats, meter: UsageMeter
+) -> tuple[MetaSession, AccountInfo]:
+    """A session for the account, and its time zone and currency read from Meta and stored."""
+    session = client.session(connection.account_id, connection.token(), stats, meter)
+    info = session.account_info()
+    with engine.begin() as db:
+        conns.set_account_info(db, connection.connection_id, timezone=info.timezone, currency=info.currency)
+    return session, info
+
+
+def sync_day(
+    engine: Engine,
+    session: MetaSession,
+    connection: Connection,
+    info: AccountInfo,
+    day: date,
+    *,
+    now: datetime,
+    stats: SyncStats,
+) -> DayResult:
+    """Pull one day (ad level + account level), then replace it in one transaction."""
+    client = session.client
+    ad = session.insights(day, level="ad")
+    account = session.insights(day, level="account")
+    ad_rows = transforms.check_rows(ad.rows, day, level="ad")
+    account_rows = transforms.check_rows(account.rows, day, level="account")
+    facts = [
+        transforms.fact_row(
+            row,
+            ad_account_id=connection.account_id,
+            store_id=connection.store_id,
+            connection_id=connection.connection_id,
+            currency=info.currency,
+            purchase_type=client.purchase_action_type,
+            fallbacks=client.purchase_fallbacks,
+        )
+        for row in ad_rows
+    ]
+    with engine.begin() as db:
+        load.replace_raw_day(
+            db, ad_account_id=connection.account_id, connection_id=connection.connection_id, day=day,
+            ad_rows=ad_rows, account_rows=account_rows, fetched_at=now,
+        )  # fmt: skip
+        load.replace_facts_day(db, ad_account_id=connection.account_id, day=day, facts=facts)
+        load.rebuild_meta_metrics(
+            db, store_id=connection.store_id, ad_account_id=connection.account_id, dates=[day],
+            timezone=info.timezone, currency=info.currency,
+        )  # fmt: skip
+        rebuild_daily_summary(db, [connection.store_id], [day])
+    stats.rows += len(ad_rows) + len(account_rows)
+    stats.dates.add(day)
+    return DayResult(
+        day=day,
+        ad_rows=len(ad_rows),
+        account_rows=len(account_rows),
+        pages=ad.pages + account.pages,
+        spend=sum((f["spend"] for f in facts), Decimal(0)),
+        purchase_value=sum((f["purchase_value"] for f in facts), Decimal(0)),
+        account_spend=transforms.account_spend(account_rows) if account_rows else None,
+    )
+
+
+Plan = Callable[[Connection, str], list[date]]  # (connection, time zone) → days to pull
+After = Callable[[Engine, AccountRun], None]  # runs once every planned day is committed
+
+
+def run_accounts(
+    engine: Engine,
+    client: MetaClient,
+    job: str,
+    plan: Plan,
+    *,
+    now: datetime,
+    connection_id: int | None = None,
+    after: After | None = None,
+    dagster_run_id: str | None = None,
+    log: Log | None = None,
+) -> MetaRunResult:
+    """For each active Meta connection (or the one named): read the account, pull its days."""
+    with engine.connect() as db:
+        targets = conns.active_connections(db, "meta", connection_id)
+    result = MetaRunResult(job)
+    for target in targets:
+        run = AccountRun(target)
+        result.accounts.append(run)
+
+        def work(connection: Connection, stats: SyncStats, run: AccountRun = run) -> None:
+            session, info = open_account(engine, client, connection, stats, run.meter)
+            run.info = info
+            days = plan(connection, info.timezone)
+            run.window = (days[0], days[-1]) if days else None
+            for day in days:
+                outcome = sync_day(engine, session, connection, info, day, now=now, stats=stats)
+                run.days.append(outcome)
+                if log:
+                    log(
+                        f"{job}: {connection.account_id} {day}: {outcome.ad_rows} ads, spend {outcome.spend}, "
+                        f"account spend {outcome.account_spend}, {outcome.pages} page(s)"
+                    )
+            if after and days:
+                after(engine, run)
+
+        # The sync_runs window from the stored time zone; the run re-reads it from Meta.
+        known = plan(target, target.timezone) if target.timezone else []
+        one = run_per_connection(
+            engine, job, [target], work,
+            window=(known[0], known[-1]) if known else None, dagster_run_id=dagster_run_id, log=log,
+        )  # fmt: skip
+        result.report.outcomes.extend(one.outcomes)
+    return result
+
+
+def run_fill(
+    engine: Engine,
+    client: MetaClient,
+    *,
+    now: datetime,
+    connection_id: int | None = None,
+    dagster_run_id: str | None = None,
+    log: Log | None = None,
+) -> MetaRunResult:
+    """meta_7d_fill: [today−7 … yesterday] per account; sets meta_last_window_end if empty."""
+
+    def plan(connection: Connection, timezone: str) -> list[date]:
+        return days_between(*fill_window(timezone, now))
+
+    def after(engine: Engine, run: AccountRun) -> None:
+        with engine.begin() as db:
+            set_cursor_if_empty(db, run.connection.connection_id, META_WINDOW_END, run.dates[-1])
+
+    return run_accounts(
+        engine, client, JOB_FILL, plan, now=now, connection_id=connection_id, after=after,
+        dagster_run_id=dagster_run_id, log=log,
+    )  # fmt: skip
+
+
+def run_fresh(
+    engine: Engine,
+    client: MetaClient,
+    *,
+    now: datetime,
+    include_today: bool = False,
+    connection_id: int | None = None,
+    dagster_run_id: str | None = None,
+    log: Log | None = None,
+) -> MetaRunResult:
+    """meta_fresh: the account's attribution window [today−N+1 … yesterday]; advances the cursor."""
+
+    def plan(connection: Connection, timezone: str) -> list[date]:
+        window = fresh_window(timezone, now, connection.attribution_window_days, include_today=include_today)
+        return days_between(*window)
+
+    def after(engine: Engine, run: AccountRun) -> None:
+        with engine.begin() as db:
+            advance_cursor(db, run.connection.connection_id, META_WINDOW_END, run.dates[-1])
+
+    return run_accounts(
+        engine, client, JOB_FRESH, plan, now=now, connection_id=connection_id, after=after,
+        dagster_run_id=dagster_run_id, log=log,
+    )  # fmt: skip
+
+
+def run_dates(
+    engine: Engine,
+    client: MetaClient,
+    dates: Sequence[date],
+    *,
+    now: datetime,
+    connection_id: int | None = None,
+    dagster_run_id: str | None = None,
+    log: Log | None = None,
+) -> MetaRunResult:
+    """The asset chain's partitions: these local dates for each account, oldest first.
+
+    Dates after the account's local today have no data yet and are skipped.
+    """
+    wanted = sorted(set(dates))
+
+    def plan(connection: Connection, timezone: str) -> list[date]:
+        today = local_today(timezone, now)
+        return [d for d in wanted if d <= today]
+
+    return run_accounts(
+        engine, client, JOB_ASSETS, plan, now=now, connection_id=connection_id,
+        dagster_run_id=dagster_run_id, log=log,
+    )  # fmt: skip

@@ -1,0 +1,153 @@
+"""The Dagster layer: jobs and the partitioned asset chain, on an ephemeral instance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from adspipe.definitions import defs
+from adspipe.meta import client as client_module
+from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
+from adspipe.meta.client import MetaClient
+from adspipe.resources import ClockResource, WarehouseResource
+from adspipe.warehouse import connections as conns
+from adspipe_tests.meta.fake_graph import FakeAccount, FakeGraph
+
+NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+KEYS = ("meta_insights_raw", "fact_meta_daily", "daily_meta_metrics", "daily_summary")
+
+
+@pytest.fixture
+def graph(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraph]:
+    days = [date(2026, 2, 20) + timedelta(days=i) for i in range(20)]
+    fake = FakeGraph(
+        {
+            "act_1": FakeAccount("America/Los_Angeles", "USD",
+                                 {d: [("a1", "ACTIVE", "10.00", 2, "45.00"), ("z", "ARCHIVED", "1.50", 0, "0")] for d in days}),
+            "act_2": FakeAccount("Asia/Tokyo", "USD", {d: [("b1", "PAUSED", "5.00", 1, "20.00")] for d in days}),
+        }
+    )  # fmt: skip
+    # Dagster re-creates the resource from its config, so the network is swapped at the class.
+    monkeypatch.setattr(MetaClient, "http", lambda self: httpx.Client(transport=fake.transport()))
+    monkeypatch.setattr(client_module, "_default_sleep", lambda seconds: None)
+    monkeypatch.setenv("ADSPIPE_NOW", NOW.isoformat())
+    monkeypatch.setenv("META_TOK", "EAAtoken-abcdefgh")
+    yield fake
+
+
+@pytest.fixture
+def accounts(engine: Engine, graph: FakeGraph) -> dict[str, int]:
+    with engine.begin() as db:
+        one, _ = conns.connect(db, store="West", platform="meta", account_id="act_1", token_env="META_TOK")
+        two, _ = conns.connect(db, store="East", platform="meta", account_id="act_2", token_env="META_TOK",
+                               attribution_window_days=3)  # fmt: skip
+    return {"act_1": one.connection_id, "act_2": two.connection_id}
+
+
+def _resources() -> dict[str, Any]:
+    return {
+        "warehouse": WarehouseResource(),
+        "meta": MetaClient(graph_url="http://graph.test"),
+        "clock": ClockResource(),
+    }
+
+
+def _materializations(result: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for event in result.get_asset_materialization_events():
+        m = event.event_specific_data.materialization
+        out.setdefault(m.asset_key.to_user_string(), {})[m.partition] = {
+            k: v.value for k, v in m.metadata.items()
+        }
+    return out
+
+
+def test_meta_fresh_records_exactly_the_touched_partitions(engine: Engine, accounts: dict[str, int]) -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = meta_fresh.execute_in_process(instance=instance, resources=_resources())
+    assert result.success
+    seen = _materializations(result)
+    # act_1 (Los Angeles, N = 7): 3rd..8th; act_2 (Tokyo, N = 3): 8th..9th.
+    expected = [f"2026-03-0{d}" for d in range(3, 10)]
+    for key in KEYS:
+        assert sorted(seen[key]) == expected, key
+    assert seen["daily_meta_metrics"]["2026-03-08"] == {
+        "accounts": 2, "ads": 2, "spend": 15.0, "purchases": 3, "purchase_value": 65.0, "spend_gap": 1.5, "roas": 4.3333,
+    }  # fmt: skip
+    assert seen["daily_meta_metrics"]["2026-03-03"]["roas"] == 4.5
+    assert seen["meta_insights_raw"]["2026-03-09"] == {"rows": 2, "accounts": 1, "pages": 2}
+    assert seen["daily_summary"]["2026-03-08"]["spend"] == 15.0
+    output = result.get_step_success_events()[0]
+    (out,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = {k: v.value for k, v in out.event_specific_data.metadata.items()}
+    assert metadata["api_calls"] == 2 + 2 * 6 + 2 * 2
+    assert metadata["throttled"] == 0 and metadata["throttle_wait_s"] == 0
+    assert {"backoff_wait_s", "pace_wait_s", "usage_high_water_pct", "rows", "pages"} <= set(metadata)
+    assert output is not None
+
+
+def test_fill_for_one_connection_and_a_failing_account_fails_the_op_naming_it(
+    engine: Engine, graph: FakeGraph, accounts: dict[str, int]
+) -> None:
+    config = {"ops": {"meta_7d_fill_op": {"config": {"connection_id": accounts["act_2"]}}}}
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = meta_7d_fill.execute_in_process(instance=instance, resources=_resources(), run_config=config)
+        assert result.success
+        assert sorted(_materializations(result)["fact_meta_daily"]) == [f"2026-03-0{d}" for d in range(3, 10)]
+        assert {r.path for r in graph.requests if "act_1" in r.path} == set()
+
+        graph.auth_fail.add("act_1")
+        failed = meta_7d_fill.execute_in_process(
+            instance=instance, resources=_resources(), raise_on_error=False
+        )
+    assert not failed.success
+    (failure,) = failed.get_step_failure_events()
+    text = str(failure.event_specific_data.error)
+    assert "meta_7d_fill: 1 of 2 connection(s) failed" in text
+    assert "act_1 (connection 1): act_1: Meta HTTP 400, code 190/463" in text
+    assert "EAAtoken-abcdefgh" not in text
+    # What did succeed (act_2) was still recorded before the failure.
+    assert sorted(_materializations(failed)["daily_meta_metrics"]) == [f"2026-03-0{d}" for d in range(3, 10)]
+
+
+def test_asset_chain_runs_a_partition_range_day_by_day(
+    engine: Engine, graph: FakeGraph, accounts: dict[str, int]
+) -> None:
+    tags = {
+        "dagster/asset_partition_range_start": "2026-03-04",
+        "dagster/asset_partition_range_end": "2026-03-06",
+    }
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([meta_insights], instance=instance, resources=_resources(), tags=tags)
+    assert result.success
+    seen = _materializations(result)
+    for key in KEYS:
+        assert sorted(seen[key]) == ["2026-03-04", "2026-03-05", "2026-03-06"], key
+    # The asset's own results carry the run's totals (3 days × (1 + 1) ads); daily_summary's are per day.
+    fact = seen["fact_meta_daily"]["2026-03-05"]
+    assert (fact["rows"], fact["partitions"], fact["spend"]) == (6, 3, 45.0)
+    assert seen["daily_meta_metrics"]["2026-03-05"]["spend_gap"] == 4.5  # 1.50 archived spend × 3 days
+    assert seen["daily_summary"]["2026-03-05"]["spend"] == 15.0
+    # One ad-level call per account and day, oldest first.
+    assert graph.insights_days("act_1") == ["2026-03-04", "2026-03-05", "2026-03-06"]
+    assert graph.insights_days("act_2") == ["2026-03-04", "2026-03-05", "2026-03-06"]
+
+
+def test_every_meta_step_claims_the_meta_api_pool() -> None:
+    assert meta_insights.op.pool == "meta_api"
+    for job in (meta_7d_fill, meta_fresh):
+        assert [node.definition.pool for node in job.graph.nodes] == ["meta_api"]
+    # Any step of the code location that needs the Meta client claims the pool.
+    for job in defs.resolve_all_job_defs():
+        for node in job.graph.nodes:
+            op = node.definition
+            if isinstance(op, dg.OpDefinition) and "meta" in op.required_resource_keys:
+                assert op.pool == "meta_api", op.name
+    policy = meta_insights.backfill_policy
+    assert policy is not None and policy.max_partitions_per_run == 10

@@ -1,0 +1,271 @@
+"""The Meta jobs in plain Python against a scripted Graph API, on SQLite and Postgres."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from adspipe.meta import sync
+from adspipe.meta.client import MetaClient
+from adspipe.warehouse import connections as conns
+from adspipe.warehouse.cursors import META_WINDOW_END, get_date_cursor
+from adspipe.warehouse.schema import (
+    daily_meta_metrics,
+    daily_summary,
+    fact_meta_daily,
+    meta_insights_raw,
+    sync_runs,
+)
+from adspipe_tests.meta.fake_graph import FakeAccount, FakeGraph
+
+# 02:00 UTC: still the 9th in Los Angeles, already the 10th in Tokyo.
+NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+TOKEN = "EAAfake-token-0123456789"
+
+
+def _ads(day: date) -> list[tuple[str, str, str, int, str]]:
+    n = day.day
+    return [
+        ("a1", "ACTIVE", f"{n}.10", 1, f"{n}.50"),
+        ("a2", "PAUSED", "0.25", 0, "0"),
+        ("gone", "ARCHIVED", "3.33", 2, "9.99"),  # spent, then archived: the filter drops it
+    ]
+
+
+@pytest.fixture
+def graph() -> FakeGraph:
+    days = [date(2026, 2, 20) + timedelta(days=i) for i in range(20)]
+    return FakeGraph(
+        {
+            "act_1": FakeAccount("America/Los_Angeles", "USD", {d: _ads(d) for d in days}),
+            "act_2": FakeAccount("Asia/Tokyo", "JPY", {d: _ads(d) for d in days}),
+        }
+    )
+
+
+@pytest.fixture
+def accounts(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, conns.Connection]:
+    monkeypatch.setenv("META_TOK", TOKEN)
+    with engine.begin() as db:
+        one, _ = conns.connect(db, store="West", platform="meta", account_id="act_1", token_env="META_TOK",
+                               attribution_window_days=7)  # fmt: skip
+        two, _ = conns.connect(db, store="East", platform="meta", account_id="act_2", token_env="META_TOK",
+                               attribution_window_days=3)  # fmt: skip
+    return {"act_1": one, "act_2": two}
+
+
+def _client(graph: FakeGraph, waits: list[float] | None = None, **config: Any) -> MetaClient:
+    sleep = waits.append if waits is not None else (lambda s: None)
+    return MetaClient(graph_url="http://graph.test", **config).with_io(
+        transport=graph.transport(), sleep=sleep, rng=random.Random(1)
+    )
+
+
+def _runs(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as db:
+        return [dict(r._mapping) for r in db.execute(sa.select(sync_runs).order_by(sync_runs.c.sync_run_id))]
+
+
+def _snapshot(engine: Engine, day: date) -> dict[str, list[tuple[Any, ...]]]:
+    out = {}
+    with engine.connect() as db:
+        for table in (meta_insights_raw, fact_meta_daily, daily_meta_metrics, daily_summary):
+            cols = [c for c in table.c if c.name not in ("fetched_at",)]
+            out[table.name] = sorted(
+                tuple(map(str, r)) for r in db.execute(sa.select(*cols).where(table.c.date == day))
+            )
+    return out
+
+
+def test_windows_follow_each_account_time_zone() -> None:
+    assert sync.fill_window("America/Los_Angeles", NOW) == (date(2026, 3, 2), date(2026, 3, 8))
+    assert sync.fill_window("Asia/Tokyo", NOW) == (date(2026, 3, 3), date(2026, 3, 9))
+    assert sync.fresh_window("Asia/Tokyo", NOW, 3) == (date(2026, 3, 8), date(2026, 3, 9))
+    assert sync.fresh_window("Asia/Tokyo", NOW, None) == (date(2026, 3, 4), date(2026, 3, 9))
+    assert sync.fresh_window("Asia/Tokyo", NOW, 3, include_today=True) == (
+        date(2026, 3, 8),
+        date(2026, 3, 10),
+    )
+    start, end = sync.fresh_window("Asia/Tokyo", NOW, 1)
+    assert end < start  # N = 1 without today: nothing to re-pull
+
+
+def test_fill_pulls_seven_days_per_account_and_sets_the_cursor(
+    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection]
+) -> None:
+    result = sync.run_fill(engine, _client(graph), now=NOW)
+    assert [o.status for o in result.report.outcomes] == ["success", "success"]
+    assert graph.insights_days("act_1") == [f"2026-03-0{d}" for d in range(2, 9)]
+    assert graph.insights_days("act_2", level="account") == [f"2026-03-0{d}" for d in range(3, 10)]
+    assert all(
+        r.path in ("/v23.0/act_1", "/v23.0/act_2") or r.path.endswith("/insights") for r in graph.requests
+    )
+    with engine.connect() as db:
+        assert get_date_cursor(db, accounts["act_1"].connection_id, META_WINDOW_END) == date(2026, 3, 8)
+        assert get_date_cursor(db, accounts["act_2"].connection_id, META_WINDOW_END) == date(2026, 3, 9)
+        acct = conns.get_connection(db, accounts["act_2"].connection_id)
+        assert (acct.timezone, acct.currency) == ("Asia/Tokyo", "JPY")
+        row = db.execute(
+            sa.select(daily_meta_metrics).where(
+                daily_meta_metrics.c.ad_account_id == "act_1", daily_meta_metrics.c.date == date(2026, 3, 5)
+            )
+        ).one()
+    # ARCHIVED `gone` is filtered out of the ad level; the account level still has its 3.33.
+    assert (row.ads, row.spend, row.purchases, row.purchase_value) == (2, Decimal("5.35"), 1, Decimal("5.50"))
+    assert (row.account_spend, row.spend_gap, row.currency, row.timezone) == (
+        Decimal("8.68"),
+        Decimal("3.33"),
+        "USD",
+        "America/Los_Angeles",
+    )
+    runs = _runs(engine)
+    assert [(r["job"], r["status"], r["api_calls"], r["rows"], r["window_start"]) for r in runs] == [
+        ("meta_7d_fill", "success", 15, 21, None),  # 1 account read + 7 days × 2 calls; 7 × (2 ads + 1)
+        ("meta_7d_fill", "success", 15, 21, None),  # time zone unknown before the first read
+    ]
+    assert runs[0]["dates"] == [f"2026-03-0{d}" for d in range(2, 9)]
+    # A second fill does not move the cursor set by the first (only fills an empty one).
+    sync.run_fill(engine, _client(graph), now=NOW + timedelta(days=3))
+    with engine.connect() as db:
+        assert get_date_cursor(db, accounts["act_1"].connection_id, META_WINDOW_END) == date(2026, 3, 8)
+    # Now the stored time zones give each sync_runs row its window.
+    assert [(r["window_start"], r["window_end"]) for r in _runs(engine)[-2:]] == [
+        (date(2026, 3, 5), date(2026, 3, 11)),
+        (date(2026, 3, 6), date(2026, 3, 12)),
+    ]
+
+
+def test_fresh_pulls_only_each_account_window_and_advances_the_cursor(
+    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection]
+) -> None:
+    result = sync.run_fresh(engine, _client(graph), now=NOW)
+    assert graph.insights_days("act_1") == [
+        f"2026-03-0{d}" for d in range(3, 9)
+    ]  # N = 7: [today-6 … yesterday]
+    assert graph.insights_days("act_2") == ["2026-03-08", "2026-03-09"]  # N = 3: [today-2 … yesterday]
+    assert {a.connection.account_id: a.window for a in result.accounts} == {
+        "act_1": (date(2026, 3, 3), date(2026, 3, 8)),
+        "act_2": (date(2026, 3, 8), date(2026, 3, 9)),
+    }
+    with engine.connect() as db:
+        assert get_date_cursor(db, accounts["act_2"].connection_id, META_WINDOW_END) == date(2026, 3, 9)
+    graph.requests.clear()
+    sync.run_fresh(
+        engine, _client(graph), now=NOW, include_today=True, connection_id=accounts["act_2"].connection_id
+    )
+    assert graph.insights_days("act_2") == ["2026-03-08", "2026-03-09", "2026-03-10"]
+    assert graph.insights_days("act_1") == []
+    with engine.connect() as db:
+        assert get_date_cursor(db, accounts["act_2"].connection_id, META_WINDOW_END) == date(2026, 3, 10)
+    # An earlier clock never moves the cursor back.
+    sync.run_fresh(
+        engine, _client(graph), now=NOW - timedelta(days=2), connection_id=accounts["act_2"].connection_id
+    )
+    with engine.connect() as db:
+        assert get_date_cursor(db, accounts["act_2"].connection_id, META_WINDOW_END) == date(2026, 3, 10)
+
+
+def test_paging_with_a_small_limit_gives_the_same_day(
+    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection]
+) -> None:
+    day = date(2026, 3, 5)
+    graph.accounts["act_1"].ads[day] = [(f"x{i}", "ACTIVE", "1.01", 1, "2.02") for i in range(60)]
+    sync.run_dates(
+        engine, _client(graph, page_limit=25), [day], now=NOW, connection_id=accounts["act_1"].connection_id
+    )
+    with engine.connect() as db:
+        row = db.execute(sa.select(daily_meta_metrics).where(daily_meta_metrics.c.date == day)).one()
+    assert (row.ads, row.spend, row.purchases, row.purchase_value, row.spend_gap) == (
+        60,
+        Decimal("60.60"),
+        60,
+        Decimal("121.20"),
+        Decimal(0),
+    )
+    assert len([r for r in graph.requests if r.params.get("level") == "ad"]) == 3  # 25 + 25 + 10
+    assert all("access_token" not in r.params for r in graph.requests)
+
+
+def test_exhausted_rate_limit_leaves_whole_days_and_rate_limited(
+    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection]
+) -> None:
+    act_1 = accounts["act_1"].connection_id
+    sync.run_dates(engine, _client(graph), [date(2026, 3, 5)], now=NOW, connection_id=act_1)
+    before = _snapshot(engine, date(2026, 3, 5))
+    assert before["fact_meta_daily"]
+    # Meta's numbers for the 5th changed since (late conversions, an ad gone), but the re-pull is
+    # throttled half-way through the day's calls: the day must stay exactly as it was.
+    graph.accounts["act_1"].ads[date(2026, 3, 5)] = [("a1", "ACTIVE", "99.99", 9, "999.00")]
+    # Call 0: account read; 1-2: the 4th; 3: ad level of the 5th; from 4 on: throttled.
+    graph.throttle_from = len(graph.requests) + 4
+    waits: list[float] = []
+    result = sync.run_dates(
+        engine, _client(graph, waits, max_throttle_retries=3), [date(2026, 3, 4), date(2026, 3, 5), date(2026, 3, 6)],
+        now=NOW, connection_id=act_1,
+    )  # fmt: skip
+    (outcome,) = result.report.outcomes
+    assert outcome.status == "rate_limited"
+    assert "act_1: Meta HTTP 400, code 80000: too many calls; still throttled after 3 retries" in (
+        outcome.error or ""
+    )
+    assert result.accounts[0].dates == [date(2026, 3, 4)]
+    assert _snapshot(engine, date(2026, 3, 5)) == before
+    assert _snapshot(engine, date(2026, 3, 6))["fact_meta_daily"] == []
+    run = _runs(engine)[-1]
+    assert (run["status"], run["throttled"], run["api_calls"], run["dates"]) == (
+        "rate_limited",
+        4,
+        8,
+        ["2026-03-04"],
+    )
+    assert run["throttle_wait_s"] == pytest.approx(round(sum(waits), 3))
+    # The next run (no throttling) finishes the day with Meta's current numbers.
+    graph.throttle_from = None
+    sync.run_dates(engine, _client(graph), [date(2026, 3, 5)], now=NOW, connection_id=act_1)
+    with engine.connect() as db:
+        row = db.execute(
+            sa.select(daily_meta_metrics).where(
+                daily_meta_metrics.c.ad_account_id == "act_1", daily_meta_metrics.c.date == date(2026, 3, 5)
+            )
+        ).one()
+    assert (row.ads, row.spend, row.purchases, row.account_spend) == (
+        1,
+        Decimal("99.99"),
+        9,
+        Decimal("99.99"),
+    )
+
+
+def test_bad_token_marks_needs_reauth_and_the_other_account_still_syncs(
+    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection]
+) -> None:
+    graph.auth_fail.add("act_1")
+    result = sync.run_fresh(engine, _client(graph), now=NOW)
+    statuses = {o.connection.account_id: (o.status, o.error) for o in result.report.outcomes}
+    assert statuses["act_2"] == ("success", None)
+    status, error = statuses["act_1"]
+    assert status == "failed"
+    assert error == (
+        "act_1: Meta HTTP 400, code 190/463: Error validating access token: the access token was rejected; "
+        "re-authorize it: export a valid token and run `adspipe connect` again"
+    )
+    assert len([r for r in graph.requests if "act_1" in r.path]) == 1  # no retry loop
+    with engine.connect() as db:
+        assert conns.get_connection(db, accounts["act_1"].connection_id).status == "needs_reauth"
+    assert all(TOKEN not in str(r.get("error")) for r in _runs(engine))
+
+
+def test_missing_token_fails_that_account_with_a_clear_message(
+    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("META_TOK")
+    result = sync.run_fill(engine, _client(graph), now=NOW)
+    assert {o.status for o in result.report.outcomes} == {"failed"}
+    assert "environment variable META_TOK is not set" in (result.report.outcomes[0].error or "")
+    assert graph.requests == []
