@@ -7,6 +7,7 @@ import dagster as dg
 from adspipe.marts.assets import daily_summary
 from adspipe.meta import defs as meta_defs
 from adspipe.resources import ClockResource, WarehouseResource
+from adspipe.shopify import defs as shopify_defs
 
 defs = dg.Definitions.merge(
     dg.Definitions(
@@ -14,4 +15,5 @@ defs = dg.Definitions.merge(
         resources={"warehouse": WarehouseResource(), "clock": ClockResource()},
     ),
     meta_defs.defs,
+    shopify_defs.defs,
 )

@@ -1,0 +1,210 @@
+"""The Dagster layer for Shopify: the partitioned asset chain and the two seed jobs.
+
+Thin on purpose: the work is in `sync.py`. The jobs report runtime materializations for exactly
+the local-date partitions they touched (per shop time zone; for `shopify_fresh` driven by the
+cursor, so not one partition range).
+"""
+# No `from __future__ import annotations` here: Dagster compares the `context` annotation itself.
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import dagster as dg
+from dagster import AssetExecutionContext, OpExecutionContext
+from pydantic import Field
+
+from adspipe.orchestration.partitions import daily_partitions
+from adspipe.orchestration.scope import ScopeConfig
+from adspipe.resources import ClockResource, WarehouseResource
+from adspipe.shopify import settings, sync
+from adspipe.shopify.client import ShopifyClient
+
+RAW, FACT, METRICS, SUMMARY = "shopify_orders_raw", "fact_orders", "daily_shopify_metrics", "daily_summary"
+MAX_PARTITIONS_PER_RUN = settings.MAX_PARTITIONS_PER_RUN
+
+
+class ShopifySyncConfig(ScopeConfig):
+    """Run config of the Shopify jobs and assets."""
+
+    time_budget_s: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Stop after the page that ends past this many seconds (shopify_fresh: 45 by default; the "
+            "cursor stays at the last committed page and the next run continues)."
+        ),
+    )
+
+
+def run_metadata(result: sync.JobResult) -> dict[str, Any]:
+    """Run-level numbers: rows, pages, API calls, cost, throttling, dates touched."""
+    shops = result.shops
+    dates = sorted({d for s in shops for d in s.dates})
+    return {
+        "rows": sum(s.orders_written for s in shops),
+        "orders_read": sum(s.orders_read for s in shops),
+        "pages": sum(s.calls.pages for s in shops),
+        "api_calls": sum(s.calls.api_calls for s in shops),
+        "requested_cost": float(sum(s.calls.requested_cost for s in shops)),
+        "actual_cost": float(sum(s.calls.actual_cost for s in shops)),
+        "throttled": sum(s.calls.throttled for s in shops),
+        "throttle_wait_s": round(sum(s.calls.throttle_wait_s for s in shops), 3),
+        "pace_wait_s": round(sum(s.calls.pace_wait_s for s in shops), 3),
+        "retries": sum(s.calls.retries for s in shops),
+        "dates_touched": len(dates),
+        "dates": dg.MetadataValue.json([d.isoformat() for d in dates]),
+        "connections": len(shops),
+        "failed_connections": len(result.report.failed),
+        "stopped_at_budget": any(s.stopped_at_budget for s in shops),
+    }
+
+
+def mart_metadata(result: sync.JobResult, day: date) -> dict[str, Any]:
+    """Numeric metadata for one date of the mart (Dagster plots it across partitions)."""
+    orders = 0
+    by_currency: dict[str, Decimal] = defaultdict(Decimal)
+    for shop in result.shops:
+        totals = shop.totals.get(day)
+        if totals is None:
+            continue
+        orders += totals.orders
+        by_currency[shop.shop.currency if shop.shop else "?"] += totals.net_revenue
+    metadata: dict[str, Any] = {"orders": orders}
+    if len(by_currency) == 1:
+        metadata["net_revenue"] = float(next(iter(by_currency.values())))
+    for currency, amount in sorted(by_currency.items()):
+        metadata[f"net_revenue_{currency}"] = float(amount)
+    return metadata
+
+
+def log_touched_partitions(context: OpExecutionContext, result: sync.JobResult) -> int:
+    """One runtime materialization per asset per touched date (raw, fact, mart, daily_summary)."""
+    dates = sorted({d for s in result.shops for d in s.dates})
+    shared = run_metadata(result)
+    for day in dates:
+        key = day.isoformat()
+        for asset in (RAW, FACT):
+            context.log_event(dg.AssetMaterialization(asset_key=asset, partition=key, metadata=shared))
+        context.log_event(
+            dg.AssetMaterialization(asset_key=METRICS, partition=key, metadata=mart_metadata(result, day))
+        )
+        context.log_event(
+            dg.AssetMaterialization(asset_key=SUMMARY, partition=key, metadata={"stores": len(result.shops)})
+        )
+    context.log.info(
+        f"{result.job}: {shared['rows']} orders written over {len(dates)} date(s), "
+        f"{shared['api_calls']} API calls, {shared['throttled']} throttled"
+    )
+    return len(dates)
+
+
+_OP_TAGS = {"adspipe/platform": "shopify"}
+
+
+@dg.op(name="shopify_7d_fill_op", tags=_OP_TAGS, description="Orders of the last 7 days of each shop.")
+def shopify_7d_fill_op(
+    context: OpExecutionContext,
+    config: ShopifySyncConfig,
+    warehouse: WarehouseResource,
+    shopify: ShopifyClient,
+    clock: ClockResource,
+) -> None:
+    result = sync.shopify_7d_fill(
+        warehouse.engine(), shopify, clock.now(), connection_id=config.connection_id,
+        time_budget_s=config.time_budget_s, dagster_run_id=context.run_id, log=context.log.warning,
+    )  # fmt: skip
+    log_touched_partitions(context, result)
+    result.report.raise_if_failed(settings.JOB_FILL)
+
+
+@dg.op(name="shopify_fresh_op", tags=_OP_TAGS, description="Orders updated since the cursor of each shop.")
+def shopify_fresh_op(
+    context: OpExecutionContext,
+    config: ShopifySyncConfig,
+    warehouse: WarehouseResource,
+    shopify: ShopifyClient,
+    clock: ClockResource,
+) -> None:
+    result = sync.shopify_fresh(
+        warehouse.engine(), shopify, clock.now(), connection_id=config.connection_id,
+        time_budget_s=config.time_budget_s, dagster_run_id=context.run_id, log=context.log.warning,
+    )  # fmt: skip
+    log_touched_partitions(context, result)
+    result.report.raise_if_failed(settings.JOB_FRESH)
+
+
+@dg.job(
+    name=settings.JOB_FILL,
+    tags=_OP_TAGS,
+    description=(
+        "shopify_7d_fill: orders created in the last 7 days (from the local midnight of now − 7 days), "
+        "sorted by CREATED_AT; raw, facts, daily_shopify_metrics and daily_summary of the dates touched; "
+        "sets the cursor when it is empty. One connection (config) or every active one."
+    ),
+)
+def shopify_7d_fill_job() -> None:
+    shopify_7d_fill_op()
+
+
+@dg.job(
+    name=settings.JOB_FRESH,
+    tags=_OP_TAGS,
+    description=(
+        "shopify_fresh: orders with updated_at >= cursor sorted by UPDATED_AT; marts rebuilt for the "
+        "order dates touched; the cursor advances after each committed page; stops at its time budget."
+    ),
+)
+def shopify_fresh_job() -> None:
+    shopify_fresh_op()
+
+
+@dg.multi_asset(
+    name="shopify_orders_assets",
+    specs=[
+        dg.AssetSpec(
+            RAW,
+            group_name="shopify",
+            description="Grain: one row per Shopify order (shop domain + order id), its latest payload as JSON. "
+            "Partition: the local date of the order's createdAt in the shop's time zone.",
+        ),
+        dg.AssetSpec(
+            FACT,
+            group_name="shopify",
+            deps=[RAW],
+            description="Grain: one row per Shopify order, typed (times, local order date, status, money "
+            "from shopMoney, refunds, net revenue, customer, line items, test flag).",
+        ),
+        dg.AssetSpec(
+            METRICS,
+            group_name="shopify",
+            deps=[FACT],
+            description="Grain: one row per store and local date (shop time zone): orders, gross revenue, "
+            "refunds, net revenue, AOV, new and returning customers over counted orders (docs/metrics.md).",
+        ),
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
+)
+def shopify_orders_assets(
+    context: AssetExecutionContext,
+    config: ScopeConfig,
+    warehouse: WarehouseResource,
+    shopify: ShopifyClient,
+) -> Iterator[dg.MaterializeResult]:
+    keys = daily_partitions.get_partition_keys_in_range(context.partition_key_range)
+    days = [date.fromisoformat(k) for k in keys]
+    result = sync.sync_days(
+        warehouse.engine(), shopify, days, connection_id=config.connection_id,
+        dagster_run_id=context.run_id, log=context.log.warning,
+    )  # fmt: skip
+    result.report.raise_if_failed(settings.JOB_PARTITIONS)
+    for day in days:
+        context.add_asset_metadata(
+            mart_metadata(result, day), asset_key=METRICS, partition_key=day.isoformat()
+        )
+    shared = run_metadata(result)
+    for asset in (RAW, FACT, METRICS):
+        yield dg.MaterializeResult(asset_key=asset, metadata=shared)

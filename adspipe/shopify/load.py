@@ -1,0 +1,213 @@
+"""Warehouse writes for Shopify: raw and fact upserts, and the set-based `daily_shopify_metrics`.
+
+Orders are compared with what is stored before they are written: an incoming version older than
+the stored one is never written (a slow run cannot undo a newer one), and `shopify_fresh` also
+skips versions equal to the stored one, so the order(s) sitting at its inclusive cursor come back
+every run without counting as a change. The mart is rebuilt per (store, local date) with one
+INSERT … SELECT … ON CONFLICT, and rows of touched dates that no longer have facts are deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from adspipe.shopify.transforms import OrderRows
+from adspipe.warehouse.schema import daily_shopify_metrics, fact_orders, shopify_orders_raw
+from adspipe.warehouse.sql import money_ratio
+from adspipe.warehouse.upsert import upsert_from_select, upsert_rows
+
+
+@dataclass
+class WriteResult:
+    written: int = 0
+    skipped: int = 0
+    # Local dates whose mart rows may have changed: the written orders' dates (and their previous
+    # dates, should one move), plus the dates where a customer's first order moved.
+    dates: set[date] = field(default_factory=set)
+
+
+def stored_versions(
+    conn: Connection, shop_domain: str, order_ids: Sequence[int]
+) -> dict[int, tuple[datetime, date]]:
+    """order_id → (updated_at, order_date) of the stored fact rows among `order_ids`."""
+    found: dict[int, tuple[datetime, date]] = {}
+    ids = sorted(set(order_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        query = sa.select(fact_orders.c.order_id, fact_orders.c.updated_at, fact_orders.c.order_date).where(
+            fact_orders.c.shop_domain == shop_domain, fact_orders.c.order_id.in_(chunk)
+        )
+        found.update({row.order_id: (row.updated_at, row.order_date) for row in conn.execute(query)})
+    return found
+
+
+def _counted(table: Any) -> sa.ColumnElement[bool]:
+    """docs/metrics.md: an order counts when it is not a test and not cancelled."""
+    return sa.and_(table.c.is_test == sa.false(), table.c.cancelled_at.is_(None))
+
+
+def _is_first_order(f: Any) -> sa.ColumnElement[bool]:
+    """No earlier counted order of the same customer in the same shop (ties broken by order id)."""
+    earlier = fact_orders.alias("earlier")
+    return ~sa.exists().where(
+        earlier.c.shop_domain == f.c.shop_domain,
+        earlier.c.customer_id == f.c.customer_id,
+        _counted(earlier),
+        sa.or_(
+            earlier.c.created_at < f.c.created_at,
+            sa.and_(earlier.c.created_at == f.c.created_at, earlier.c.order_id < f.c.order_id),
+        ),
+    )
+
+
+def first_orders(
+    conn: Connection, shop_domain: str, customer_ids: Iterable[int]
+) -> dict[int, tuple[int, date]]:
+    """customer_id → (order_id, local date) of each customer's first counted order."""
+    ids = sorted(set(customer_ids))
+    found: dict[int, tuple[int, date]] = {}
+    f = fact_orders
+    for start in range(0, len(ids), 500):
+        query = sa.select(f.c.customer_id, f.c.order_id, f.c.order_date).where(
+            f.c.shop_domain == shop_domain,
+            f.c.customer_id.in_(ids[start : start + 500]),
+            _counted(f),
+            _is_first_order(f),
+        )
+        found.update({row.customer_id: (row.order_id, row.order_date) for row in conn.execute(query)})
+    return found
+
+
+def write_orders(
+    conn: Connection, shop_domain: str, rows: Sequence[OrderRows], *, skip_unchanged: bool
+) -> WriteResult:
+    """Upsert raw then fact rows of one page (inside the caller's transaction)."""
+    latest: dict[int, OrderRows] = {}
+    for row in rows:  # one row per order per statement (Postgres refuses a row affected twice)
+        if row.order_id not in latest or row.updated_at > latest[row.order_id].updated_at:
+            latest[row.order_id] = row
+    stored = stored_versions(conn, shop_domain, list(latest))
+    result = WriteResult()
+    to_write: list[OrderRows] = []
+    for row in latest.values():
+        before = stored.get(row.order_id)
+        if before is not None:
+            stored_updated, stored_date = before
+            if stored_updated > row.updated_at or (
+                skip_unchanged and stored_updated == row.updated_at and stored_date == row.order_date
+            ):
+                result.skipped += 1
+                continue
+            result.dates.add(stored_date)
+        result.dates.add(row.order_date)
+        to_write.append(row)
+    result.skipped += len(rows) - len(latest)
+    if not to_write:
+        return result
+    customers = {r.customer_id for r in to_write if r.customer_id is not None}
+    firsts_before = first_orders(conn, shop_domain, customers)
+    upsert_rows(conn, shopify_orders_raw, (r.raw for r in to_write))
+    upsert_rows(conn, fact_orders, (r.fact for r in to_write))
+    firsts_after = first_orders(conn, shop_domain, customers)
+    # A customer's first order moved (an earlier one arrived, or the first was cancelled): the
+    # dates of the old and the new first order change their new/returning counts.
+    for customer in customers:
+        before_first, after_first = firsts_before.get(customer), firsts_after.get(customer)
+        if before_first != after_first:
+            result.dates |= {f[1] for f in (before_first, after_first) if f is not None}
+    result.written = len(to_write)
+    return result
+
+
+def rebuild_shopify_metrics(
+    conn: Connection,
+    *,
+    store_id: int,
+    shop_domain: str,
+    timezone: str | None,
+    currency: str | None,
+    dates: Iterable[date],
+) -> int:
+    """Recompute `daily_shopify_metrics` for (store, each date); returns the rows written.
+
+    A date with facts but no counted order gets a row of zeros; a date without any facts loses
+    its row.
+    """
+    dates_ = sorted(set(dates))
+    if not dates_:
+        return 0
+    f = fact_orders
+    counted = _counted(f)
+    zero = sa.literal(0)
+
+    def total(column: Any) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((counted, column), else_=zero)), zero)
+
+    def count(condition: sa.ColumnElement[bool]) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), zero)
+
+    with_customer = sa.and_(counted, f.c.customer_id.is_not(None))
+    first = _is_first_order(f)
+    orders = count(counted)
+    gross = total(f.c.total_price)
+    select = (
+        sa.select(
+            f.c.store_id,
+            f.c.order_date,
+            sa.literal(shop_domain),
+            sa.literal(currency, sa.String),
+            sa.literal(timezone, sa.String),
+            orders,
+            gross,
+            total(f.c.total_refunded),
+            total(f.c.net_revenue),
+            money_ratio(conn.dialect.name, gross, orders, decimals=2, denominator_is_money=False),
+            count(sa.and_(with_customer, first)),
+            count(sa.and_(with_customer, ~first)),
+        )
+        .where(f.c.store_id == store_id, f.c.shop_domain == shop_domain, f.c.order_date.in_(dates_))
+        .group_by(f.c.store_id, f.c.order_date)
+    )
+    columns = [
+        "store_id", "date", "shop_domain", "currency", "timezone", "orders", "gross_revenue", "refunds",
+        "net_revenue", "aov", "new_customers", "returning_customers",
+    ]  # fmt: skip
+    written = upsert_from_select(conn, daily_shopify_metrics, select, columns)
+    m = daily_shopify_metrics
+    conn.execute(
+        sa.delete(m).where(
+            m.c.store_id == store_id,
+            m.c.date.in_(dates_),
+            ~sa.exists().where(f.c.store_id == m.c.store_id, f.c.order_date == m.c.date),
+        )
+    )
+    return written
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    orders: int
+    gross_revenue: Decimal
+    refunds: Decimal
+    net_revenue: Decimal
+
+
+def mart_totals(conn: Connection, store_id: int, dates: Iterable[date]) -> dict[date, DayTotals]:
+    """The mart's numbers for these dates (metadata for Dagster's asset plots)."""
+    dates_ = sorted(set(dates))
+    if not dates_:
+        return {}
+    m = daily_shopify_metrics
+    rows = conn.execute(
+        sa.select(m.c.date, m.c.orders, m.c.gross_revenue, m.c.refunds, m.c.net_revenue).where(
+            m.c.store_id == store_id, m.c.date.in_(dates_)
+        )
+    )
+    return {r.date: DayTotals(r.orders, r.gross_revenue, r.refunds, r.net_revenue) for r in rows}

@@ -1,0 +1,92 @@
+"""The GraphQL documents the client sends (Admin API 2025-01).
+
+Money is read from `shopMoney` (the shop's currency): the marts never convert. The orders query
+also reads `shop { ianaTimezone currencyCode }` (cost 1), so that every page carries the zone its
+orders' local dates are computed in, and an idle `shopify_fresh` needs a single request.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from adspipe.shopify import settings
+
+MONEY = "shopMoney { amount currencyCode }"
+
+SHOP_QUERY = """
+query ShopInfo {
+  shop { ianaTimezone currencyCode myshopifyDomain }
+}
+""".strip()
+
+ORDER_FIELDS = f"""
+id
+legacyResourceId
+name
+createdAt
+updatedAt
+processedAt
+cancelledAt
+cancelReason
+displayFinancialStatus
+currencyCode
+test
+totalPriceSet {{ {MONEY} }}
+subtotalPriceSet {{ {MONEY} }}
+totalDiscountsSet {{ {MONEY} }}
+totalTaxSet {{ {MONEY} }}
+totalShippingPriceSet {{ {MONEY} }}
+totalRefundedSet {{ {MONEY} }}
+customer {{ id }}
+lineItems(first: {settings.LINE_ITEMS_PER_ORDER}) {{
+  pageInfo {{ hasNextPage endCursor }}
+  nodes {{ id quantity sku title originalUnitPriceSet {{ {MONEY} }} discountedTotalSet {{ {MONEY} }} }}
+}}
+refunds(first: {settings.REFUNDS_PER_ORDER}) {{ id createdAt totalRefundedSet {{ {MONEY} }} }}
+""".strip()
+
+ORDERS_QUERY = f"""
+query Orders($first: Int!, $after: String, $query: String, $sortKey: OrderSortKeys, $reverse: Boolean) {{
+  shop {{ ianaTimezone currencyCode }}
+  orders(first: $first, after: $after, query: $query, sortKey: $sortKey, reverse: $reverse) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{
+{ORDER_FIELDS}
+    }}
+  }}
+}}
+""".strip()
+
+# The rest of an order's line items, when it has more than fit inline.
+ORDER_LINE_ITEMS_QUERY = f"""
+query OrderLineItems($id: ID!, $after: String) {{
+  order(id: $id) {{
+    lineItems(first: {settings.MAX_PAGE_SIZE}, after: $after) {{
+      pageInfo {{ hasNextPage endCursor }}
+      nodes {{ id quantity sku title originalUnitPriceSet {{ {MONEY} }} discountedTotalSet {{ {MONEY} }} }}
+    }}
+  }}
+}}
+""".strip()
+
+
+def search_since(field: str, since: datetime) -> str:
+    """The search term `field:>='YYYY-MM-DDTHH:MM:SSZ'`.
+
+    The timestamp MUST be quoted: Shopify silently mis-parses an unquoted one into another search
+    term and the call does not fail. Sub-seconds are dropped (floor), which keeps `>=` inclusive.
+    """
+    if field not in ("created_at", "updated_at"):
+        raise ValueError(f"unsupported search field {field!r}")
+    if since.tzinfo is None:
+        raise ValueError("search timestamps must be timezone-aware")
+    return f"{field}:>='{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+
+
+def search_before(field: str, until: datetime) -> str:
+    """The search term `field:<'YYYY-MM-DDTHH:MM:SSZ'` (quoted, like `search_since`)."""
+    if field not in ("created_at", "updated_at"):
+        raise ValueError(f"unsupported search field {field!r}")
+    if until.tzinfo is None:
+        raise ValueError("search timestamps must be timezone-aware")
+    return f"{field}:<'{until.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"

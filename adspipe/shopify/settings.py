@@ -1,0 +1,55 @@
+"""Shopify pipeline settings: API version, page sizes, pacing and retry defaults, time budgets.
+
+The client's values are the defaults of `ShopifyClient`'s fields (overridable per deployment in
+the resource config); the job values are the defaults of the jobs' run config.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+API_VERSION = "2025-01"
+TOKEN_HEADER = "X-Shopify-Access-Token"
+
+# Shopify caps a connection page at 250 nodes.
+MAX_PAGE_SIZE = 250
+DEFAULT_PAGE_SIZE = 250
+# Line items and refunds fetched inline with each order. An order with more line items than this
+# gets the rest through a follow-up query (see `ShopSession.orders`).
+LINE_ITEMS_PER_ORDER = 50
+REFUNDS_PER_ORDER = 20
+
+# The scope the orders query needs; named in the error when the shop denies it.
+ORDERS_SCOPE = "read_orders"
+
+# Timeouts (seconds): explicit, never httpx's defaults.
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 30.0
+WRITE_TIMEOUT_S = 10.0
+POOL_TIMEOUT_S = 5.0
+
+# Transient failures (5xx, INTERNAL_SERVER_ERROR, timeouts, dropped connections, malformed
+# bodies): exponential backoff with full jitter, capped; then TransientApiError.
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 20.0
+# THROTTLED answers retried per request before the connection is recorded as rate_limited.
+MAX_THROTTLE_RETRIES = 20
+# Waiting one more point's worth of refill than strictly needed avoids a second THROTTLED from
+# rounding in the bucket's own arithmetic.
+PACING_MARGIN_POINTS = 1.0
+
+# Jobs.
+FILL_LOOKBACK = timedelta(days=7)
+# shopify_fresh with no cursor yet (no fill ran) starts from now - 7 days.
+FRESH_DEFAULT_LOOKBACK = timedelta(days=7)
+FRESH_TIME_BUDGET_S = 45.0
+# The fill reads a whole week; it is bounded too, but more generously.
+FILL_TIME_BUDGET_S = 300.0
+
+# Partitioned assets: consecutive days per run in a backfill (the orchestration issue tunes it).
+MAX_PARTITIONS_PER_RUN = 10
+
+JOB_FILL = "shopify_7d_fill"
+JOB_FRESH = "shopify_fresh"
+JOB_PARTITIONS = "shopify_partitions"

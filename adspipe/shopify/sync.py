@@ -1,0 +1,364 @@
+"""The Shopify jobs in plain Python (no Dagster): `shopify_7d_fill`, `shopify_fresh`, and one day.
+
+Every page is one unit, committed in ONE transaction: raw upsert, then facts, then the marts
+(`daily_shopify_metrics`, `daily_summary`) of the local dates that page touched, then (fresh)
+the cursor. A crash therefore leaves whole pages, with marts that agree with their facts, and a
+cursor that never covers uncommitted data.
+
+- `shopify_7d_fill`: orders created since the local midnight of the date of now − 7 days (a
+  superset of the seed's `created_at >= now − 7d`, so that the first local date of the window is
+  a whole day in the marts, not a partial one), sorted by CREATED_AT. Sets the cursor to the
+  latest `updatedAt` it read when there is none yet.
+- `shopify_fresh`: orders with `updated_at >= cursor` sorted by UPDATED_AT (with no cursor yet:
+  since now − 7 days); orders equal to the stored version are no change. Stops at its time budget
+  after a committed page; the next run continues from the cursor.
+- `sync_days`: local dates of each shop, one unit per day (the partitioned assets, backfills).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from adspipe.clock import parse_instant
+from adspipe.marts.daily_summary import rebuild_daily_summary
+from adspipe.orchestration.runner import RunReport, run_per_connection
+from adspipe.shopify import load, queries, settings
+from adspipe.shopify.client import (
+    CallStats,
+    ShopifyClient,
+    ShopInfo,
+    ShopSession,
+    TimeBudgetExceeded,
+)
+from adspipe.shopify.transforms import local_date, order_rows, zone
+from adspipe.warehouse import connections as conns
+from adspipe.warehouse import cursors
+from adspipe.warehouse.connections import Connection
+from adspipe.warehouse.schema import sync_runs
+from adspipe.warehouse.sync_runs import SyncStats
+
+
+class FillIncomplete(Exception):
+    """The fill hit its time budget before reading the whole window; committed pages stay."""
+
+
+@dataclass
+class ShopResult:
+    """What one connection's sync did: Dagster metadata and materializations are built from it."""
+
+    connection: Connection
+    shop: ShopInfo | None = None
+    orders_read: int = 0
+    orders_written: int = 0
+    mart_rows: int = 0
+    dates: set[date] = field(default_factory=set)
+    calls: CallStats = field(default_factory=CallStats)
+    cursor_before: datetime | None = None
+    cursor_after: datetime | None = None
+    stopped_at_budget: bool = False
+    totals: dict[date, load.DayTotals] = field(default_factory=dict)
+
+
+@dataclass
+class JobResult:
+    job: str
+    report: RunReport
+    shops: list[ShopResult]
+
+    @property
+    def succeeded(self) -> list[ShopResult]:
+        ok = {o.connection.connection_id for o in self.report.outcomes if o.status == "success"}
+        return [s for s in self.shops if s.connection.connection_id in ok]
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    """The first instant of a local date (zoneinfo resolves a skipped midnight to the gap's end)."""
+    naive = datetime.combine(day, time(0))
+    aware = naive.replace(tzinfo=zone(timezone))
+    return aware.astimezone(zone("UTC"))
+
+
+def fill_window(now: datetime, timezone: str) -> tuple[date, date]:
+    return local_date(now - settings.FILL_LOOKBACK, timezone), local_date(now, timezone)
+
+
+def _commit(
+    engine: Engine,
+    connection: Connection,
+    shop: ShopInfo,
+    nodes: Sequence[dict[str, Any]],
+    result: ShopResult,
+    *,
+    skip_unchanged: bool,
+    advance_cursor: bool,
+    rebuild_dates: Iterable[date] = (),
+) -> None:
+    """One unit in one transaction: raw, facts, marts of the touched dates, then the cursor."""
+    rows = [
+        order_rows(
+            node,
+            shop_domain=connection.account_id,
+            connection_id=connection.connection_id,
+            store_id=connection.store_id,
+            timezone=shop.timezone,
+            shop_currency=shop.currency,
+        )
+        for node in nodes
+    ]
+    with engine.begin() as db:
+        written = load.write_orders(db, connection.account_id, rows, skip_unchanged=skip_unchanged)
+        dates = written.dates | set(rebuild_dates)
+        if dates:
+            result.mart_rows += load.rebuild_shopify_metrics(
+                db,
+                store_id=connection.store_id,
+                shop_domain=connection.account_id,
+                timezone=shop.timezone,
+                currency=shop.currency,
+                dates=dates,
+            )
+            rebuild_daily_summary(db, [connection.store_id], dates)
+        if advance_cursor and rows:
+            latest = max(r.updated_at for r in rows)
+            cursors.advance_cursor(db, connection.connection_id, cursors.SHOPIFY_UPDATED_AT, latest)
+            result.cursor_after = max(latest, result.cursor_after or latest)
+    result.orders_read += len(rows)
+    result.orders_written += written.written
+    result.dates |= dates
+
+
+def _start(
+    engine: Engine, client: ShopifyClient, connection: Connection, budget_s: float
+) -> tuple[ShopSession, float]:
+    deadline = client.monotonic() + budget_s
+    return client.session(connection.account_id, connection.token(), deadline=deadline), deadline
+
+
+def _store_shop(engine: Engine, connection: Connection, shop: ShopInfo, result: ShopResult) -> None:
+    with engine.begin() as db:
+        conns.set_account_info(db, connection.connection_id, timezone=shop.timezone, currency=shop.currency)
+    result.shop = shop
+
+
+def _finish(engine: Engine, result: ShopResult, session: ShopSession, stats: SyncStats) -> None:
+    result.calls = session.stats
+    stats.rows += result.orders_written
+    stats.api_calls += session.stats.api_calls
+    stats.throttled += session.stats.throttled
+    stats.throttle_wait_s += session.stats.rate_limit_wait_s
+    stats.dates |= result.dates
+    if result.dates:
+        with engine.connect() as db:
+            result.totals = load.mart_totals(db, result.connection.store_id, result.dates)
+
+
+def record_window(
+    engine: Engine, job: str, connection_id: int, window: tuple[date, date], dagster_run_id: str | None
+) -> None:
+    """Fill in the window of this connection's open `sync_runs` row once its time zone is known
+    (a new connection's zone is only read from the shop inside the run)."""
+    latest = sa.select(sa.func.max(sync_runs.c.sync_run_id)).where(
+        sync_runs.c.job == job, sync_runs.c.connection_id == connection_id, sync_runs.c.status == "running"
+    )
+    if dagster_run_id:
+        latest = latest.where(sync_runs.c.dagster_run_id == dagster_run_id)
+    with engine.begin() as db:
+        db.execute(
+            sa.update(sync_runs)
+            .where(sync_runs.c.sync_run_id == latest.scalar_subquery())
+            .values(window_start=window[0], window_end=window[1])
+        )
+
+
+def fill_connection(
+    engine: Engine, client: ShopifyClient, connection: Connection, now: datetime, stats: SyncStats,
+    result: ShopResult, *, budget_s: float = settings.FILL_TIME_BUDGET_S,
+    on_window: Callable[[tuple[date, date]], None] | None = None,
+) -> None:  # fmt: skip
+    session, deadline = _start(engine, client, connection, budget_s)
+    try:
+        shop = session.shop_info()
+        _store_shop(engine, connection, shop, result)
+        window = fill_window(now, shop.timezone)
+        if on_window:
+            on_window(window)
+        since = local_midnight(window[0], shop.timezone)
+        latest: datetime | None = None
+        try:
+            for page in session.orders(queries.search_since("created_at", since), "CREATED_AT"):
+                _commit(
+                    engine, connection, shop, page.orders, result, skip_unchanged=False, advance_cursor=False
+                )
+                if page.orders:
+                    newest = max(_instant(o) for o in page.orders)
+                    latest = max(newest, latest or newest)
+                if page.has_next_page and client.monotonic() >= deadline:
+                    raise TimeBudgetExceeded("time budget reached between pages")
+        except TimeBudgetExceeded:
+            raise FillIncomplete(
+                f"{connection.account_id}: the 7-day fill reached its {budget_s:g} s time budget after "
+                f"{result.orders_read} orders; what was read is committed; run the fill again to finish"
+            ) from None
+        if latest is not None:
+            with engine.begin() as db:
+                cursors.set_cursor_if_empty(db, connection.connection_id, cursors.SHOPIFY_UPDATED_AT, latest)
+            with engine.connect() as db:
+                result.cursor_after = cursors.get_datetime_cursor(
+                    db, connection.connection_id, cursors.SHOPIFY_UPDATED_AT
+                )
+    finally:
+        _finish(engine, result, session, stats)
+
+
+def fresh_connection(
+    engine: Engine, client: ShopifyClient, connection: Connection, now: datetime, stats: SyncStats,
+    result: ShopResult, *, budget_s: float = settings.FRESH_TIME_BUDGET_S,
+) -> None:  # fmt: skip
+    with engine.connect() as db:
+        result.cursor_before = cursors.get_datetime_cursor(
+            db, connection.connection_id, cursors.SHOPIFY_UPDATED_AT
+        )
+    result.cursor_after = result.cursor_before
+    since = result.cursor_before or now - settings.FRESH_DEFAULT_LOOKBACK
+    session, deadline = _start(engine, client, connection, budget_s)
+    try:
+        pages = session.orders(queries.search_since("updated_at", since), "UPDATED_AT")
+        try:
+            for page in pages:
+                if result.shop is None:
+                    _store_shop(engine, connection, page.shop, result)
+                _commit(
+                    engine,
+                    connection,
+                    page.shop,
+                    page.orders,
+                    result,
+                    skip_unchanged=True,
+                    advance_cursor=True,
+                )
+                if page.has_next_page and client.monotonic() >= deadline:
+                    result.stopped_at_budget = True
+                    break
+        except TimeBudgetExceeded:
+            result.stopped_at_budget = True
+        finally:
+            pages.close()
+    finally:
+        _finish(engine, result, session, stats)
+
+
+def days_connection(
+    engine: Engine, client: ShopifyClient, connection: Connection, days: Sequence[date], stats: SyncStats,
+    result: ShopResult, *, budget_s: float = settings.FILL_TIME_BUDGET_S,
+) -> None:  # fmt: skip
+    """Local dates of one shop, oldest first, each its own unit: every page of the day, one commit.
+
+    The day's mart row is rebuilt even when the day has no orders, so a stale row cannot survive.
+    """
+    session, _ = _start(engine, client, connection, budget_s)
+    try:
+        shop = session.shop_info()
+        _store_shop(engine, connection, shop, result)
+        for day in sorted(days):
+            start = local_midnight(day, shop.timezone)
+            end = local_midnight(day + timedelta(days=1), shop.timezone)
+            search = (
+                f"{queries.search_since('created_at', start)} AND {queries.search_before('created_at', end)}"
+            )
+            nodes = [n for page in session.orders(search, "CREATED_AT") for n in page.orders]
+            # The search bounds are whole seconds: keep exactly the orders of this local date.
+            nodes = [n for n in nodes if local_date(_instant(n, "createdAt"), shop.timezone) == day]
+            _commit(
+                engine, connection, shop, nodes, result,
+                skip_unchanged=False, advance_cursor=False, rebuild_dates=[day],
+            )  # fmt: skip
+    finally:
+        _finish(engine, result, session, stats)
+
+
+def _instant(node: dict[str, Any], field_name: str = "updatedAt") -> datetime:
+    return parse_instant(str(node[field_name]))
+
+
+Work = Callable[[Connection, SyncStats, ShopResult], None]
+
+
+def _call(work: Work, result: ShopResult, connection: Connection, stats: SyncStats) -> None:
+    work(connection, stats, result)
+
+
+def _run(
+    engine: Engine, job: str, connection_id: int | None, work: Work, *,
+    window: Callable[[Connection], tuple[date, date] | None], dagster_run_id: str | None,
+    log: Callable[[str], None] | None,
+) -> JobResult:  # fmt: skip
+    with engine.connect() as db:
+        targets = conns.active_connections(db, "shopify", connection_id)
+    results: list[ShopResult] = []
+    report = RunReport()
+    for connection in targets:
+        result = ShopResult(connection)
+        results.append(result)
+        # One runner call per connection: each gets its own sync_runs window (its own time zone).
+        one = run_per_connection(
+            engine, job, [connection], functools.partial(_call, work, result),
+            window=window(connection), dagster_run_id=dagster_run_id, log=log,
+        )  # fmt: skip
+        report.outcomes.extend(one.outcomes)
+    return JobResult(job, report, results)
+
+
+def shopify_7d_fill(
+    engine: Engine, client: ShopifyClient, now: datetime, *, connection_id: int | None = None,
+    time_budget_s: float | None = None, dagster_run_id: str | None = None, log: Callable[[str], None] | None = None,
+) -> JobResult:  # fmt: skip
+    budget = time_budget_s or settings.FILL_TIME_BUDGET_S
+
+    def work(connection: Connection, stats: SyncStats, result: ShopResult) -> None:
+        def on_window(window: tuple[date, date]) -> None:
+            record_window(engine, settings.JOB_FILL, connection.connection_id, window, dagster_run_id)
+
+        fill_connection(engine, client, connection, now, stats, result, budget_s=budget, on_window=on_window)
+
+    return _run(
+        engine, settings.JOB_FILL, connection_id, work, dagster_run_id=dagster_run_id, log=log,
+        window=lambda c: None,
+    )  # fmt: skip
+
+
+def shopify_fresh(
+    engine: Engine, client: ShopifyClient, now: datetime, *, connection_id: int | None = None,
+    time_budget_s: float | None = None, dagster_run_id: str | None = None, log: Callable[[str], None] | None = None,
+) -> JobResult:  # fmt: skip
+    budget = time_budget_s or settings.FRESH_TIME_BUDGET_S
+
+    def work(connection: Connection, stats: SyncStats, result: ShopResult) -> None:
+        fresh_connection(engine, client, connection, now, stats, result, budget_s=budget)
+
+    return _run(
+        engine, settings.JOB_FRESH, connection_id, work, dagster_run_id=dagster_run_id, log=log,
+        window=lambda c: None,
+    )  # fmt: skip
+
+
+def sync_days(
+    engine: Engine, client: ShopifyClient, days: list[date], *, connection_id: int | None = None,
+    dagster_run_id: str | None = None, log: Callable[[str], None] | None = None,
+) -> JobResult:  # fmt: skip
+    """A partition range: every day its own unit (own calls, own commit), oldest first."""
+    ordered = sorted(days)
+
+    def work(connection: Connection, stats: SyncStats, result: ShopResult) -> None:
+        days_connection(engine, client, connection, ordered, stats, result)
+
+    return _run(
+        engine, settings.JOB_PARTITIONS, connection_id, work, dagster_run_id=dagster_run_id, log=log,
+        window=lambda c: (ordered[0], ordered[-1]) if ordered else None,
+    )  # fmt: skip

@@ -1,0 +1,71 @@
+"""Fixtures for the Shopify tests: an in-memory shop behind the real client, two connections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from adspipe.shopify import sync
+from adspipe.shopify.client import ShopifyClient
+from adspipe.warehouse import connections as conns
+from adspipe.warehouse.connections import Connection
+from adspipe_tests.shopify.fakes import TOKEN, FakeShopify, FakeTime
+
+WEST, EAST = "west.myshopify.com", "east.myshopify.com"
+NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+
+class RoutedShopifyClient(ShopifyClient):
+    """For Dagster runs: Dagster rebuilds a resource from its config fields, dropping private
+    state, so the test transport and clock are found through the class instead."""
+
+    handler: ClassVar[Callable[[httpx.Request], httpx.Response] | None] = None
+    clock: ClassVar[FakeTime | None] = None
+
+    def http(self) -> httpx.Client:
+        if self._http is None and self.handler is not None:
+            self.use_transport(httpx.MockTransport(self.handler))
+            if self.clock is not None:
+                self._sleep, self._monotonic = self.clock.sleep, self.clock.monotonic
+        return super().http()
+
+
+@dataclass
+class Env:
+    engine: Engine
+    shopify: FakeShopify
+    client: ShopifyClient
+    clock: FakeTime
+    west: Connection
+    east: Connection
+
+    def fill(self, now: datetime = NOW, **kwargs: Any) -> sync.JobResult:
+        return sync.shopify_7d_fill(self.engine, self.client, now, **kwargs)
+
+    def fresh(self, now: datetime = NOW, **kwargs: Any) -> sync.JobResult:
+        return sync.shopify_fresh(self.engine, self.client, now, **kwargs)
+
+    def dagster_client(self) -> ShopifyClient:
+        RoutedShopifyClient.handler, RoutedShopifyClient.clock = self.shopify, self.clock
+        return RoutedShopifyClient(endpoint_template=self.client.endpoint_template)
+
+
+@pytest.fixture
+def env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Env:
+    monkeypatch.setenv("SHOP_TOKEN", TOKEN)
+    shopify, clock = FakeShopify(), FakeTime()
+    shopify.add_shop(WEST, "America/New_York", "USD")
+    shopify.add_shop(EAST, "Europe/Berlin", "EUR")
+    client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json")
+    client.use_transport(httpx.MockTransport(shopify))
+    client._sleep, client._monotonic = clock.sleep, clock.monotonic
+    with engine.begin() as db:
+        west, _ = conns.connect(db, store="West", platform="shopify", account_id=WEST, token_env="SHOP_TOKEN")
+        east, _ = conns.connect(db, store="East", platform="shopify", account_id=EAST, token_env="SHOP_TOKEN")
+    return Env(engine, shopify, client, clock, west, east)
