@@ -1,17 +1,35 @@
-"""The adspipe code location: assembles every package's definitions into one."""
+"""The adspipe code location: assembles every package's definitions into one.
+
+Only `defs` may be a module-level `Definitions` (Dagster refuses a second one), so the packages'
+definitions are imported through their modules.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
+from adspipe.checks.assets import asset_checks
 from adspipe.marts.assets import daily_summary
+from adspipe.meta import assets as meta_assets
 from adspipe.meta import defs as meta_defs
+from adspipe.orchestration.schedules import build_fresh_schedule, meta_fresh_cron, shopify_fresh_cron
+from adspipe.orchestration.sensors import build_new_connection_sensor
 from adspipe.resources import ClockResource, WarehouseResource
+from adspipe.shopify import assets as shopify_assets
 from adspipe.shopify import defs as shopify_defs
 
 defs = dg.Definitions.merge(
     dg.Definitions(
         assets=[daily_summary],
+        asset_checks=asset_checks,
+        sensors=[
+            build_new_connection_sensor("shopify", shopify_assets.shopify_7d_fill_job),
+            build_new_connection_sensor("meta", meta_assets.meta_7d_fill),
+        ],
+        schedules=[
+            build_fresh_schedule(shopify_assets.shopify_fresh_job, shopify_fresh_cron()),
+            build_fresh_schedule(meta_assets.meta_fresh, meta_fresh_cron()),
+        ],
         resources={"warehouse": WarehouseResource(), "clock": ClockResource()},
     ),
     meta_defs.defs,

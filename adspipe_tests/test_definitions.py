@@ -40,3 +40,25 @@ def test_instance_yaml_sets_meta_pool_queue_and_monitoring(tmp_path: Path) -> No
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
         assert instance.run_coordinator.__class__.__name__ == "QueuedRunCoordinator"
         assert instance.run_retries_enabled and not instance.run_retries_retry_on_asset_or_op_failure
+
+
+def test_code_location_registers_jobs_sensors_schedules_and_checks() -> None:
+    jobs = {job.name for job in defs.resolve_all_job_defs()}
+    assert {"shopify_7d_fill", "shopify_fresh", "meta_7d_fill", "meta_fresh"} <= jobs
+    sensors = {s.name: s for s in defs.sensors or []}
+    assert sensors["shopify_new_connection_sensor"].job_name == "shopify_7d_fill"
+    assert sensors["meta_new_connection_sensor"].job_name == "meta_7d_fill"
+    schedules = {s.name: s for s in defs.schedules or []}  # type: ignore[union-attr]
+    assert schedules["shopify_fresh_schedule"].cron_schedule == "*/15 * * * *"
+    assert schedules["meta_fresh_schedule"].cron_schedule == "0 */1 * * *"
+    checks = {
+        (key.asset_key.to_user_string(), key.name) for key in defs.resolve_asset_graph().asset_check_keys
+    }
+    assert {
+        ("fact_orders", "raw_fact_parity"),
+        ("fact_meta_daily", "raw_fact_parity"),
+        ("daily_summary", "summary_matches_facts"),
+        ("daily_meta_metrics", "spend_cross_check"),
+        ("shopify_orders_raw", "cursor_consistency"),
+        ("daily_summary", "currency_timezone_match"),
+    } <= checks
