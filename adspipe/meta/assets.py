@@ -182,18 +182,24 @@ def meta_insights(
     # daily_summary is another asset: record the partitions this step rebuilt for it.
     yield from day_materializations(engine, result, keys=(SUMMARY,))
     metadata = report.run_metadata(result)
-    if result.report.failed:
+    failed = result.failed_dates(dates)
+    if failed:
+        # Every day is its own unit: the days that committed are recorded as materialized, the
+        # failed ones stay failed in the backfill and re-runnable alone.
+        done = [d for d in dates if d not in set(failed)]
+        for day in done:
+            for key, values in _day_metadata(engine, day, result.touched().get(day, [])).items():
+                if key != SUMMARY:
+                    yield dg.AssetMaterialization(asset_key=key, partition=day.isoformat(), metadata=values)
         context.log.info(f"meta_insights: {metadata}")
-    result.report.raise_if_failed(sync.JOB_ASSETS)
-    totals: dict[str, dict[str, Any]] = {RAW: {}, FACT: {}, METRICS: {}}
-    for day, accounts in result.touched().items():
-        for key, values in _day_metadata(engine, day, accounts).items():
-            if key in totals:
-                for name in ("rows", "spend", "purchase_value", "spend_gap", "ads"):
-                    if name in values:
-                        totals[key][name] = totals[key].get(name, 0) + values[name]
-    # One result per asset for the whole range (Dagster repeats it on each partition of the run):
-    # the figures are the run's totals; per-day figures are on the daily_summary events above.
-    for key, values in totals.items():
-        rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in values.items()}
-        yield dg.MaterializeResult(asset_key=key, metadata={**metadata, "partitions": len(dates), **rounded})
+        result.report.raise_if_failed(sync.JOB_ASSETS)
+        raise dg.Failure(
+            f"meta_insights: {len(failed)} day(s) failed: {', '.join(d.isoformat() for d in failed)}"
+        )
+    # One result per asset for the whole range, and each day's own figures on its partition.
+    for day in dates:
+        for key, values in _day_metadata(engine, day, result.touched().get(day, [])).items():
+            if key != SUMMARY:
+                context.add_asset_metadata(values, asset_key=key, partition_key=day.isoformat())
+    for key in (RAW, FACT, METRICS):
+        yield dg.MaterializeResult(asset_key=key, metadata={**metadata, "partitions": len(dates)})

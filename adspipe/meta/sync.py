@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy.engine import Engine
 
 from adspipe.clock import days_between, local_today
+from adspipe.errors import TransientApiError
 from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.meta import load, transforms
 from adspipe.meta.client import AccountInfo, MetaClient, MetaSession, UsageMeter
@@ -51,6 +52,8 @@ class AccountRun:
     info: AccountInfo | None = None
     window: tuple[date, date] | None = None
     days: list[DayResult] = field(default_factory=list)
+    planned: list[date] = field(default_factory=list)
+    failed_days: dict[date, str] = field(default_factory=dict)
 
     @property
     def dates(self) -> list[date]:
@@ -69,6 +72,19 @@ class MetaRunResult:
         for account in self.accounts:
             total.merge(account.meter)
         return total
+
+    def failed_dates(self, requested: Sequence[date]) -> list[date]:
+        """Requested dates that some account did not commit: a day failed, or the account stopped
+        (bad token, rate limit) before it. Dates no account had to pull (its local today is
+        earlier) are not failures."""
+        failed: set[date] = set()
+        failed_accounts = {o.connection.connection_id for o in self.report.failed}
+        for account in self.accounts:
+            failed.update(account.failed_days)
+            if account.connection.connection_id in failed_accounts:
+                expected = account.planned or list(requested)
+                failed.update(d for d in expected if d not in set(account.dates))
+        return sorted(d for d in failed if d in set(requested))
 
     def touched(self) -> dict[date, list[AccountRun]]:
         """Committed dates → the accounts that committed them."""
@@ -186,16 +202,32 @@ def run_accounts(
             run.info = info
             days = plan(connection, info.timezone)
             run.window = (days[0], days[-1]) if days else None
+            run.planned = list(days)
             for day in days:
-                outcome = sync_day(engine, session, connection, info, day, now=now, stats=stats)
+                try:
+                    outcome = sync_day(engine, session, connection, info, day, now=now, stats=stats)
+                except TransientApiError as exc:
+                    # Like one job per day: a day that failed after its retries does not stop the
+                    # next days; it stays visible as failed and re-runnable alone. A bad token, a
+                    # spent rate-limit budget or a rejected request stop the account instead.
+                    run.failed_days[day] = str(exc)
+                    if log:
+                        log(f"{job}: {connection.account_id} {day}: failed: {exc}")
+                    continue
                 run.days.append(outcome)
                 if log:
                     log(
                         f"{job}: {connection.account_id} {day}: {outcome.ad_rows} ads, spend {outcome.spend}, "
                         f"account spend {outcome.account_spend}, {outcome.pages} page(s)"
                     )
-            if after and days:
+            if after and days and not run.failed_days:  # the window end only once all of it committed
                 after(engine, run)
+            if run.failed_days:
+                first_day, first_error = next(iter(run.failed_days.items()))
+                raise TransientApiError(
+                    f"{len(run.failed_days)} of {len(days)} day(s) failed "
+                    f"({', '.join(d.isoformat() for d in run.failed_days)}); {first_day}: {first_error}"
+                )
 
         # The sync_runs window from the stored time zone; the run re-reads it from Meta.
         known = plan(target, target.timezone) if target.timezone else []

@@ -114,7 +114,7 @@ def shopify_7d_fill_op(
 ) -> None:
     result = sync.shopify_7d_fill(
         warehouse.engine(), shopify, clock.now(), connection_id=config.connection_id,
-        time_budget_s=config.time_budget_s, dagster_run_id=context.run_id, log=context.log.warning,
+        time_budget_s=config.time_budget_s, dagster_run_id=context.run.run_id, log=context.log.warning,
     )  # fmt: skip
     log_touched_partitions(context, result)
     result.report.raise_if_failed(settings.JOB_FILL)
@@ -130,7 +130,7 @@ def shopify_fresh_op(
 ) -> None:
     result = sync.shopify_fresh(
         warehouse.engine(), shopify, clock.now(), connection_id=config.connection_id,
-        time_budget_s=config.time_budget_s, dagster_run_id=context.run_id, log=context.log.warning,
+        time_budget_s=config.time_budget_s, dagster_run_id=context.run.run_id, log=context.log.warning,
     )  # fmt: skip
     log_touched_partitions(context, result)
     result.report.raise_if_failed(settings.JOB_FRESH)
@@ -193,14 +193,30 @@ def shopify_orders_assets(
     config: ScopeConfig,
     warehouse: WarehouseResource,
     shopify: ShopifyClient,
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     keys = daily_partitions.get_partition_keys_in_range(context.partition_key_range)
     days = [date.fromisoformat(k) for k in keys]
     result = sync.sync_days(
         warehouse.engine(), shopify, days, connection_id=config.connection_id,
-        dagster_run_id=context.run_id, log=context.log.warning,
+        dagster_run_id=context.run.run_id, log=context.log.warning,
     )  # fmt: skip
-    result.report.raise_if_failed(settings.JOB_PARTITIONS)
+    failed = result.failed_dates(days)
+    if failed:
+        # Every day is its own unit: the days that committed are recorded as materialized, the
+        # failed ones stay failed in the backfill and re-runnable alone.
+        shared = run_metadata(result)
+        for day in days:
+            if day not in set(failed):
+                key = day.isoformat()
+                for asset in (RAW, FACT):
+                    yield dg.AssetMaterialization(asset_key=asset, partition=key, metadata=shared)
+                yield dg.AssetMaterialization(
+                    asset_key=METRICS, partition=key, metadata=mart_metadata(result, day)
+                )
+        result.report.raise_if_failed(settings.JOB_PARTITIONS)
+        raise dg.Failure(
+            f"{settings.JOB_PARTITIONS}: day(s) failed: {', '.join(d.isoformat() for d in failed)}"
+        )
     for day in days:
         context.add_asset_metadata(
             mart_metadata(result, day), asset_key=METRICS, partition_key=day.isoformat()

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.clock import parse_instant
+from adspipe.errors import TransientApiError
 from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.orchestration.runner import RunReport, run_per_connection
 from adspipe.shopify import load, queries, settings
@@ -64,6 +65,7 @@ class ShopResult:
     cursor_after: datetime | None = None
     stopped_at_budget: bool = False
     totals: dict[date, load.DayTotals] = field(default_factory=dict)
+    failed_days: dict[date, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,6 +78,16 @@ class JobResult:
     def succeeded(self) -> list[ShopResult]:
         ok = {o.connection.connection_id for o in self.report.outcomes if o.status == "success"}
         return [s for s in self.shops if s.connection.connection_id in ok]
+
+    def failed_dates(self, requested: Sequence[date]) -> list[date]:
+        """Requested dates some shop did not commit (a failed day, or a shop that stopped early)."""
+        ok = {o.connection.connection_id for o in self.report.outcomes if o.status == "success"}
+        failed: set[date] = set()
+        for shop in self.shops:
+            failed.update(shop.failed_days)
+            if shop.connection.connection_id not in ok:
+                failed.update(d for d in requested if d not in shop.dates)
+        return sorted(d for d in failed if d in set(requested))
 
 
 def local_midnight(day: date, timezone: str) -> datetime:
@@ -272,13 +284,25 @@ def days_connection(
             search = (
                 f"{queries.search_since('created_at', start)} AND {queries.search_before('created_at', end)}"
             )
-            nodes = [n for page in session.orders(search, "CREATED_AT") for n in page.orders]
+            try:
+                nodes = [n for page in session.orders(search, "CREATED_AT") for n in page.orders]
+            except TransientApiError as exc:
+                # Like one job per day: a day that failed after its retries does not stop the
+                # next days; it stays visible as failed and re-runnable alone.
+                result.failed_days[day] = str(exc)
+                continue
             # The search bounds are whole seconds: keep exactly the orders of this local date.
             nodes = [n for n in nodes if local_date(_instant(n, "createdAt"), shop.timezone) == day]
             _commit(
                 engine, connection, shop, nodes, result,
                 skip_unchanged=False, advance_cursor=False, rebuild_dates=[day],
             )  # fmt: skip
+        if result.failed_days:
+            first_day, first_error = next(iter(result.failed_days.items()))
+            raise TransientApiError(
+                f"{len(result.failed_days)} of {len(days)} day(s) failed "
+                f"({', '.join(d.isoformat() for d in result.failed_days)}); {first_day}: {first_error}"
+            )
     finally:
         _finish(engine, result, session, stats)
 

@@ -35,6 +35,7 @@ class FakeGraph:
         self.requests: list[Request] = []
         self.throttle_from: int | None = None  # 0-based call index from which every call is throttled
         self.auth_fail: set[str] = set()
+        self.fail_days: set[str] = set()  # insights of these days answer HTTP 503, every time
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -70,6 +71,8 @@ class FakeGraph:
                 200, json={"id": account_id, "timezone_name": account.timezone, "currency": account.currency}
             )
         since = json.loads(params["time_range"])["since"]
+        if since in self.fail_days:
+            return httpx.Response(503, text="<html>Service Unavailable</html>")
         day = date.fromisoformat(since)
         ads = account.ads.get(day, [])
         if params["level"] == "account":

@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.definitions import defs
@@ -129,10 +130,10 @@ def test_asset_chain_runs_a_partition_range_day_by_day(
     seen = _materializations(result)
     for key in KEYS:
         assert sorted(seen[key]) == ["2026-03-04", "2026-03-05", "2026-03-06"], key
-    # The asset's own results carry the run's totals (3 days × (1 + 1) ads); daily_summary's are per day.
+    # Each partition carries its own day's figures (2 ads: 10.00 + 5.00), and the run's size.
     fact = seen["fact_meta_daily"]["2026-03-05"]
-    assert (fact["rows"], fact["partitions"], fact["spend"]) == (6, 3, 45.0)
-    assert seen["daily_meta_metrics"]["2026-03-05"]["spend_gap"] == 4.5  # 1.50 archived spend × 3 days
+    assert (fact["rows"], fact["partitions"], fact["spend"]) == (2, 3, 15.0)
+    assert seen["daily_meta_metrics"]["2026-03-05"]["spend_gap"] == 1.5  # the archived ad's 1.50
     assert seen["daily_summary"]["2026-03-05"]["spend"] == 15.0
     # One ad-level call per account and day, oldest first.
     assert graph.insights_days("act_1") == ["2026-03-04", "2026-03-05", "2026-03-06"]
@@ -151,3 +152,35 @@ def test_every_meta_step_claims_the_meta_api_pool() -> None:
                 assert op.pool == "meta_api", op.name
     policy = meta_insights.backfill_policy
     assert policy is not None and policy.max_partitions_per_run == 10
+
+
+def test_a_failed_day_fails_alone_and_the_other_days_of_the_run_commit(
+    engine: Engine, graph: FakeGraph, accounts: dict[str, int]
+) -> None:
+    graph.fail_days.add("2026-03-05")
+    tags = {
+        "dagster/asset_partition_range_start": "2026-03-04",
+        "dagster/asset_partition_range_end": "2026-03-06",
+    }
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [meta_insights], instance=instance, resources=_resources(), tags=tags, raise_on_error=False
+        )
+        status = instance.get_status_by_partition(
+            dg.AssetKey("fact_meta_daily"),
+            ["2026-03-04", "2026-03-05", "2026-03-06"],
+            meta_insights.partitions_def,
+        )
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert failure is not None and "1 of 3 day(s) failed (2026-03-05)" in failure.message
+    assert {k: v.value for k, v in (status or {}).items()} == {
+        "2026-03-04": "MATERIALIZED", "2026-03-05": "FAILED", "2026-03-06": "MATERIALIZED",
+    }  # fmt: skip
+    # The failed day was retried, then the day after it was still called (one job per day).
+    calls = graph.insights_days("act_1")
+    assert list(dict.fromkeys(calls)) == ["2026-03-04", "2026-03-05", "2026-03-06"]
+    assert calls.count("2026-03-05") == 5 and calls.count("2026-03-06") == 1
+    with engine.connect() as db:
+        days = db.execute(sa.text("SELECT DISTINCT date FROM fact_meta_daily ORDER BY date")).scalars().all()
+    assert [str(d) for d in days] == ["2026-03-04", "2026-03-06"]

@@ -148,6 +148,7 @@ class FakeShopify:
         self.shops: dict[str, dict[str, Any]] = {}
         self.orders: dict[str, dict[int, dict[str, Any]]] = {}
         self.fail: dict[str, httpx.Response] = {}
+        self.fail_created_since: set[str] = set()  # an orders search from this instant answers 503
         self.requests: list[tuple[str, dict[str, Any]]] = []
 
     def add_shop(self, domain: str, tz: str, currency: str = "USD") -> None:
@@ -169,6 +170,10 @@ class FakeShopify:
             return self.fail[domain]
         if domain not in self.shops:
             return httpx.Response(404, json={"errors": "Not Found"})
+        if any(
+            f"created_at:>='{since}'" in (variables.get("query") or "") for since in self.fail_created_since
+        ):
+            return httpx.Response(503, text="<html>Service Unavailable</html>")
         shop = self.shops[domain]
         if body["query"].startswith("query ShopInfo"):
             return ok({"shop": shop}, requested=1, actual=1)

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from adspipe.definitions import defs
 from adspipe.resources import ClockResource, WarehouseResource
@@ -153,3 +154,35 @@ def test_definitions_register_the_shopify_assets_jobs_and_resource() -> None:
     spec = defs.resolve_assets_def("daily_shopify_metrics")
     assert spec.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
     assert spec.group_names_by_key[dg.AssetKey("daily_shopify_metrics")] == "shopify"
+
+
+def test_a_failed_day_fails_alone_and_the_other_days_of_the_range_commit(env: Env) -> None:
+    _orders(env)
+    env.shopify.fail_created_since.add("2026-03-06T05:00:00Z")  # the west shop's 03-06 (New York midnight)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [shopify_orders_assets],
+            instance=instance,
+            resources=_resources(env),
+            raise_on_error=False,
+            tags={
+                "dagster/asset_partition_range_start": "2026-03-05",
+                "dagster/asset_partition_range_end": "2026-03-07",
+            },
+        )
+        status = instance.get_status_by_partition(
+            dg.AssetKey("fact_orders"),
+            ["2026-03-05", "2026-03-06", "2026-03-07"],
+            shopify_orders_assets.partitions_def,
+        )
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert failure is not None and "1 of 3 day(s) failed (2026-03-06)" in failure.message
+    assert {k: v.value for k, v in (status or {}).items()} == {
+        "2026-03-05": "MATERIALIZED", "2026-03-06": "FAILED", "2026-03-07": "MATERIALIZED",
+    }  # fmt: skip
+    # The west shop's 03-07 order committed after its failed 03-06, which has no mart row.
+    assert sorted(str(d) for d in mart(env.engine, env.west.store_id)) == ["2026-03-05", "2026-03-07"]
+    with env.engine.connect() as db:
+        ids = db.execute(sa.text("SELECT order_id FROM fact_orders ORDER BY order_id")).scalars().all()
+    assert [int(i) for i in ids] == [1, 2, 3]
