@@ -269,3 +269,35 @@ def test_missing_token_fails_that_account_with_a_clear_message(
     assert {o.status for o in result.report.outcomes} == {"failed"}
     assert "environment variable META_TOK is not set" in (result.report.outcomes[0].error or "")
     assert graph.requests == []
+
+
+@pytest.mark.parametrize(
+    ("timezone", "now", "fill", "fresh"),
+    [
+        # One second before and at Los Angeles midnight (UTC−8 in winter): the window moves by a day.
+        ("America/Los_Angeles", datetime(2026, 1, 15, 7, 59, 59, tzinfo=UTC),
+         (date(2026, 1, 7), date(2026, 1, 13)), (date(2026, 1, 9), date(2026, 1, 13))),
+        ("America/Los_Angeles", datetime(2026, 1, 15, 8, 0, 0, tzinfo=UTC),
+         (date(2026, 1, 8), date(2026, 1, 14)), (date(2026, 1, 10), date(2026, 1, 14))),
+        # Sydney midnight is 13:00 UTC the day before in January (UTC+11, daylight time).
+        ("Australia/Sydney", datetime(2026, 1, 14, 12, 59, 59, tzinfo=UTC),
+         (date(2026, 1, 7), date(2026, 1, 13)), (date(2026, 1, 9), date(2026, 1, 13))),
+        ("Australia/Sydney", datetime(2026, 1, 14, 13, 0, 0, tzinfo=UTC),
+         (date(2026, 1, 8), date(2026, 1, 14)), (date(2026, 1, 10), date(2026, 1, 14))),
+        # US DST starts 2026-03-08 02:00 local: midnight of 03-09 is 07:00 UTC (UTC−7), not 08:00.
+        ("America/Los_Angeles", datetime(2026, 3, 9, 6, 59, 59, tzinfo=UTC),
+         (date(2026, 3, 1), date(2026, 3, 7)), (date(2026, 3, 3), date(2026, 3, 7))),
+        ("America/Los_Angeles", datetime(2026, 3, 9, 7, 0, 0, tzinfo=UTC),
+         (date(2026, 3, 2), date(2026, 3, 8)), (date(2026, 3, 4), date(2026, 3, 8))),
+        # Europe's DST ends 2026-10-25: midnight of 10-26 in Berlin is 23:00 UTC (UTC+1 again).
+        ("Europe/Berlin", datetime(2026, 10, 25, 22, 59, 59, tzinfo=UTC),
+         (date(2026, 10, 18), date(2026, 10, 24)), (date(2026, 10, 20), date(2026, 10, 24))),
+        ("Europe/Berlin", datetime(2026, 10, 25, 23, 0, 0, tzinfo=UTC),
+         (date(2026, 10, 19), date(2026, 10, 25)), (date(2026, 10, 21), date(2026, 10, 25))),
+    ],
+)  # fmt: skip
+def test_windows_turn_at_the_account_midnight_around_dst(
+    timezone: str, now: datetime, fill: tuple[date, date], fresh: tuple[date, date]
+) -> None:
+    assert sync.fill_window(timezone, now) == fill
+    assert sync.fresh_window(timezone, now, 6) == fresh  # a 6-day attribution window
