@@ -1,0 +1,136 @@
+"""Fault knobs and their reproducible draws.
+
+`Faults` is a plain dataclass (change it from Python or with `POST /admin/faults`). Random faults
+are drawn per API request from a stream seeded by the world seed and the request's sequence
+number, so the same seed and the same sequence of requests meet the same faults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from adspipe.simulator.util import rng
+
+FaultKind = Literal["timeout", "drop", "5xx", "malformed", "internal"]
+PLANS = ("Basic", "Shopify", "Advanced", "Shopify Plus", "Enterprise")
+META_THROTTLE_CODES = (4, 17, 613, 80000, 80004, 32)
+
+
+@dataclass
+class Faults:
+    # latency added to every API request (seconds), and per platform on top
+    latency_s: float = 0.0
+    shopify_latency_s: float = 0.0
+    meta_latency_s: float = 0.0
+    # random faults: each API request draws at most one, in this order of precedence
+    timeout_rate: float = 0.0  # hang for timeout_hang_s (past the client's timeout), then 504
+    timeout_hang_s: float = 30.0
+    drop_rate: float = 0.0  # headers and half a body, then the connection is closed
+    error_5xx_rate: float = 0.0  # 500 / 502 (an HTML proxy page) / 503
+    malformed_rate: float = 0.0  # HTTP 200 with a truncated JSON body
+    shopify_internal_error_rate: float = 0.0  # HTTP 200 with errors[].extensions.code INTERNAL_SERVER_ERROR
+    fault_platforms: set[str] = field(default_factory=lambda: {"shopify", "meta"})
+    # Shopify
+    shopify_read_all_orders: bool = True  # False: only the last 60 days of orders are visible
+    shopify_missing_scope_shops: set[str] = field(default_factory=set)  # ACCESS_DENIED on orders
+    shopify_plan: str | None = None  # override every shop's plan (restore rate): one of PLANS
+    shopify_bucket_scale: float = 1.0  # multiplies bucket size and restore rate (0.1 = ten times tighter)
+    shopify_max_cost: int = 1000
+    # an unquoted search timestamp is cut at its first colon, as Shopify's lexer does (observed);
+    # False: unquoted timestamps parse like quoted ones
+    shopify_unquoted_misparse: bool = True
+    # Meta
+    meta_throttle_intensity: float = 1.0  # multiplier on usage growth per call (0 = never throttles)
+    meta_usage_per_call: float = 1.0  # usage points (%) one call adds at intensity 1
+    meta_usage_window_s: float = 60.0  # seconds for usage to fall from 100 % to 0
+    meta_throttle_code: int = 80000  # code of the throttle error: 4, 17, 613, 80000, 80004, 32
+    meta_plain_429: bool = False  # throttle with a plain HTTP 429 instead of HTTP 400 + code
+    meta_max_rows_per_page: int = 1000  # a request with a larger `limit` fails with code 1 (HTTP 500)
+    # Both platforms: tokens rejected from now on (Shopify 401, Meta code 190 / subcode 460)
+    revoked_tokens: set[str] = field(default_factory=set)
+
+    def update(self, **changes: Any) -> Faults:
+        """Set several knobs at once (validated); unknown names raise ValueError."""
+        names = {f.name: f for f in dataclasses.fields(self)}
+        for key, value in changes.items():
+            if key not in names:
+                raise ValueError(f"unknown fault knob {key!r}; known: {', '.join(sorted(names))}")
+            current = getattr(self, key)
+            if isinstance(current, set) or key in (
+                "shopify_missing_scope_shops",
+                "fault_platforms",
+                "revoked_tokens",
+            ):
+                value = set(value or ())
+            elif isinstance(current, bool):
+                value = bool(value)
+            elif key == "shopify_plan":
+                if value is not None and value not in PLANS:
+                    raise ValueError(f"shopify_plan must be one of {PLANS}")
+            elif isinstance(current, int):
+                value = int(value)
+            elif isinstance(current, float):
+                value = float(value)
+            if key == "meta_throttle_code" and value not in META_THROTTLE_CODES:
+                raise ValueError(f"meta_throttle_code must be one of {META_THROTTLE_CODES}")
+            setattr(self, key, value)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = sorted(value) if isinstance(value, set) else value
+        return out
+
+
+@dataclass(frozen=True)
+class FaultDraw:
+    kind: FaultKind | None
+    status: int = 0  # for 5xx
+    cut: float = 0.5  # where a malformed or dropped body is cut (fraction)
+
+
+class FaultInjector:
+    """Draws at most one random fault per API request, reproducibly from (seed, sequence number)."""
+
+    def __init__(self, seed: int, faults: Faults) -> None:
+        self.seed = seed
+        self.faults = faults
+        self._lock = threading.Lock()
+        self._counter = 0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counter = 0
+
+    def draw(self, platform: str) -> FaultDraw:
+        f = self.faults
+        with self._lock:
+            n = self._counter
+            self._counter += 1
+        if platform not in f.fault_platforms:
+            return FaultDraw(None)
+        r = rng(self.seed, "faults", n)
+        x = r.random()
+        cut = 0.2 + 0.6 * r.random()
+        edge = f.timeout_rate
+        if x < edge:
+            return FaultDraw("timeout")
+        edge += f.drop_rate
+        if x < edge:
+            return FaultDraw("drop", cut=cut)
+        edge += f.error_5xx_rate
+        if x < edge:
+            return FaultDraw("5xx", status=r.choice((500, 502, 503)))
+        edge += f.malformed_rate
+        if x < edge:
+            return FaultDraw("malformed", cut=cut)
+        if platform == "shopify":
+            edge += f.shopify_internal_error_rate
+            if x < edge:
+                return FaultDraw("internal")
+        return FaultDraw(None)
