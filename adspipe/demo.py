@@ -30,6 +30,8 @@ from adspipe.warehouse.schema import daily_summary, stores
 DEMO_TOKEN_ENV = "ADSPIPE_DEMO_TOKEN"
 JOBS = ["shopify_7d_fill", "meta_7d_fill", "shopify_fresh", "meta_fresh"]
 ROOT = Path(__file__).resolve().parents[1]
+# The runs' event logs stay complete in the instance (`--ui` shows them); the console gets warnings.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @contextmanager
@@ -143,13 +145,18 @@ def run_demo(*, seed: int, ui: bool, port: int) -> None:
             )
             _run_jobs(dagster_home)
             _print_summary(engine, 7)
+            _compare(engine, sim)
             click.echo(f"demo finished in {time.monotonic() - started:.0f} s")
             if ui:
                 _serve_ui(env)
 
 
 def _run_jobs(dagster_home: Path) -> None:
+    import warnings
+
     import dagster as dg
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)  # Dagster's own sensor internals
 
     from adspipe.definitions import defs
 
@@ -162,9 +169,28 @@ def _run_jobs(dagster_home: Path) -> None:
             if name not in available:
                 continue
             t0 = time.monotonic()
-            result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False)
+            result = defs.resolve_job_def(name).execute_in_process(
+                instance=instance, raise_on_error=False, run_config=QUIET
+            )
             status = "ok" if result.success else "FAILED (see the run in `adspipe demo --ui`)"
             click.echo(f"  {name:16} {status} in {time.monotonic() - t0:.1f} s")
+
+
+def _compare(engine: sa.engine.Engine, sim: Any) -> None:
+    """The complete days of the window (the fills' [today−7 … yesterday]) against ground truth."""
+    from adspipe.simulator.compare import summary_differences
+
+    today = clock.now().date()
+    names = [s["name"] for s in sim.world.describe()["stores"]]
+    compared, diffs = summary_differences(
+        engine, sim.truth, names, today - timedelta(days=6), today - timedelta(days=1)
+    )
+    if diffs:
+        click.echo(f"daily_summary differs from the simulator's ground truth in {len(diffs)} value(s):")
+        for line in diffs[:20]:
+            click.echo(f"  {line}")
+    else:
+        click.echo(f"daily_summary equals the simulator's ground truth ({compared} store-days compared)")
 
 
 def _serve_ui(env: dict[str, str]) -> None:
