@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 import socket
 import threading
@@ -61,6 +63,8 @@ class RequestRecord:
     sim_now: str
     status: int
     outcome: str
+    # Meta: "level since..until" of an insights call (plus " after" for a next page); else "".
+    detail: str = ""
 
 
 class _Dropped(Exception):
@@ -136,21 +140,29 @@ class Simulator:
             self._log.clear()
 
     def _record(
-        self, platform: str, endpoint: str, account: str, t_in: float, status: int, outcome: str
+        self,
+        platform: str,
+        endpoint: str,
+        account: str,
+        t_in: float,
+        status: int,
+        outcome: str,
+        detail: str = "",
     ) -> None:
         with self._lock:
             self._seq += 1
             self._counts[platform][outcome] += 1
             now = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
             self._log.append(RequestRecord(self._seq, platform, endpoint, account, t_in, self.monotonic(), now,
-                                           status, outcome))  # fmt: skip
+                                           status, outcome, detail))  # fmt: skip
 
     # ---- one API request through the fault knobs ---------------------------------------------
 
     async def call(
-        self, platform: str, endpoint: str, account: str, answer: Callable[[], ApiResponse]
+        self, platform: str, endpoint: str, account: str, answer: Callable[[], ApiResponse], detail: str = ""
     ) -> Response:
         f = self.faults
+        record = functools.partial(self._record, detail=detail)
         t_in = self.monotonic()
         draw: FaultDraw = self.injector.draw(platform)
         delay = f.latency_s + (f.shopify_latency_s if platform == "shopify" else f.meta_latency_s)
@@ -158,26 +170,26 @@ class Simulator:
             await asyncio.sleep(delay)
         if draw.kind == "timeout":
             await asyncio.sleep(f.timeout_hang_s)  # past the client's read timeout
-            self._record(platform, endpoint, account, t_in, 504, "timeout")
+            record(platform, endpoint, account, t_in, 504, "timeout")
             return Response(HTML_504, 504, media_type="text/html")
         if draw.kind == "5xx":
-            self._record(platform, endpoint, account, t_in, draw.status, "5xx")
+            record(platform, endpoint, account, t_in, draw.status, "5xx")
             return _server_error(platform, draw.status, self._trace())
         if draw.kind == "internal":
-            self._record(platform, endpoint, account, t_in, 200, "internal")
+            record(platform, endpoint, account, t_in, 200, "internal")
             return _json(200, _internal_error(self._trace()), {})
         result = answer()
         if draw.kind == "drop":
-            self._record(platform, endpoint, account, t_in, result.status, "drop")
+            record(platform, endpoint, account, t_in, result.status, "drop")
             headers = {
                 **result.headers,
                 "content-type": result.headers.get("content-type", "application/json"),
             }
             return DroppedResponse(result.body, draw.cut, result.status, headers)
         if draw.kind == "malformed" and result.status == 200:
-            self._record(platform, endpoint, account, t_in, 200, "malformed")
+            record(platform, endpoint, account, t_in, 200, "malformed")
             return _json(200, result.body[: int(len(result.body) * draw.cut)], result.headers)
-        self._record(platform, endpoint, account or result.account, t_in, result.status, result.outcome)
+        record(platform, endpoint, account or result.account, t_in, result.status, result.outcome)
         return _json(result.status, result.body, result.headers)
 
     def _trace(self) -> str:
@@ -234,8 +246,21 @@ def build_app(sim: Simulator) -> Starlette:
         headers = {k.lower(): v for k, v in request.headers.items()}
         base = str(request.base_url).rstrip("/")
         endpoint = "insights" if edge == "insights" else ("account" if edge is None else edge)
+        detail = ""
+        if endpoint == "insights":
+            span = params.get("time_range", "")
+            try:
+                rng = json.loads(span)
+                span = f"{rng.get('since')}..{rng.get('until')}"
+            except (ValueError, AttributeError):
+                pass
+            detail = f"{params.get('level', '')} {span}" + (" after" if params.get("after") else "")
         return await sim.call(
-            "meta", endpoint, node, lambda: sim.meta.handle(version, node, edge, params, headers, base)
+            "meta",
+            endpoint,
+            node,
+            lambda: sim.meta.handle(version, node, edge, params, headers, base),
+            detail,
         )
 
     routes = [
