@@ -12,6 +12,8 @@ action_values with duplicate purchase types, every number a string).
 from __future__ import annotations
 
 import json
+import math
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +23,7 @@ from urllib.parse import parse_qs, urlencode
 import httpx
 
 SHOP = "bench.myshopify.com"
+_SEARCH_RE = re.compile(r"created_at:(>=|<)'([0-9T:Z-]+)'")
 SHOP_TZ = "America/New_York"
 ACCOUNT = "act_1000"
 
@@ -110,9 +113,17 @@ class ShopifyApi:
     """
 
     def __init__(
-        self, total: int, start: datetime, span: timedelta, *, page_size: int = 250, prerender: bool = True
+        self,
+        total: int,
+        start: datetime,
+        span: timedelta,
+        *,
+        page_size: int = 250,
+        prerender: bool = True,
+        searchable: bool = False,
     ) -> None:
         self.total, self.start, self.span, self.page_size = total, start, span, page_size
+        self.searchable = searchable  # honour created_at bounds (pages rendered on demand)
         self.requests = 0
         self._pages: dict[int, bytes] = {}
         self._lock = threading.Lock()
@@ -127,14 +138,31 @@ class ShopifyApi:
             "throttleStatus": {"maximumAvailable": 1e9, "currentlyAvailable": 1e9, "restoreRate": 1e6},
         }
 
-    def _render(self, first: int, size: int) -> bytes:
-        last = min(self.total, first + size)
+    def index_at(self, instant: datetime) -> int:
+        """The first order index created at or after `instant`."""
+        share = (instant - self.start) / self.span
+        return max(0, min(self.total, math.ceil(share * self.total)))
+
+    def bounds(self, search: str) -> tuple[int, int]:
+        """Order index range [low, high) of a `created_at:>='…' AND created_at:<'…'` search."""
+        low, high = 0, self.total
+        for op, value in _SEARCH_RE.findall(search or ""):
+            instant = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            if op == ">=":
+                low = max(low, self.index_at(instant))
+            else:
+                high = min(high, self.index_at(instant))
+        return low, max(low, high)
+
+    def _render(self, first: int, size: int, end: int | None = None) -> bytes:
+        end = self.total if end is None else end
+        last = min(end, first + size)
         nodes = [order_node(i, order_time(i, self.total, self.start, self.span)) for i in range(first, last)]
         body = {
             "data": {
                 "shop": {"ianaTimezone": SHOP_TZ, "currencyCode": "USD"},
                 "orders": {
-                    "pageInfo": {"hasNextPage": last < self.total, "endCursor": str(last)},
+                    "pageInfo": {"hasNextPage": last < end, "endCursor": str(last)},
                     "nodes": nodes,
                 },
             },
@@ -154,8 +182,14 @@ class ShopifyApi:
             }
             return httpx.Response(200, json=body)
         variables = doc.get("variables") or {}
-        first = int(variables.get("after") or 0)
         size = int(variables.get("first") or self.page_size)
+        if self.searchable:
+            low, high = self.bounds(str(variables.get("query") or ""))
+            first = int(variables.get("after") or low)
+            return httpx.Response(
+                200, content=self._render(first, size, high), headers={"Content-Type": "application/json"}
+            )
+        first = int(variables.get("after") or 0)
         page = self._pages.get(first) if size == self.page_size else None
         if page is None:
             page = self._render(first, size)
