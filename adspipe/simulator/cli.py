@@ -26,6 +26,7 @@ def simulator() -> None:
 @click.option(
     "--orders-per-day", type=int, default=None, help="Orders per store per day (default: 20-60 each)."
 )
+@click.option("--ads-per-account", type=int, default=None, help="Ad slots per account (default: 8-20 each).")
 @click.option("--token", "tokens", multiple=True, default=("sim-token",), show_default=True,
               help="An accepted access token (repeatable); others get Shopify 401 / Meta code 190.")  # fmt: skip
 @click.option("--any-token", is_flag=True, help="Accept any non-empty token.")
@@ -63,7 +64,8 @@ def simulator() -> None:
 @click.option("--clock-start", default=None, help="ISO-8601 start of the simulated clock (default: now).")
 @click.option("--clock-speed", type=float, default=1.0, show_default=True, help="0 freezes the clock.")
 def serve(
-    host: str, port: int, seed: int, stores: int, orders_per_day: int | None, tokens: tuple[str, ...],
+    host: str, port: int, seed: int, stores: int, orders_per_day: int | None, ads_per_account: int | None,
+    tokens: tuple[str, ...],
     any_token: bool, latency: float, shopify_latency: float, meta_latency: float, error_rate: float,
     timeout_rate: float, timeout_hang: float, drop_rate: float, malformed_rate: float, shopify_plan: str | None,
     no_read_all_orders: bool, meta_throttle_code: str, meta_plain_429: bool, meta_throttle_intensity: float,
@@ -79,7 +81,8 @@ def serve(
     )  # fmt: skip
     start = parse_instant(clock_start) if clock_start else None
     sim = Simulator(seed=seed, stores=stores, faults=faults, clock=SimClock(start, clock_speed),
-                    orders_per_day=orders_per_day, tokens=None if any_token else tokens)  # fmt: skip
+                    orders_per_day=orders_per_day, ads_per_account=ads_per_account,
+                    tokens=None if any_token else tokens)  # fmt: skip
     sock, base_url = bind(host, port)
     handle = SimulatorHandle(base_url)
     click.echo(f"adspipe simulator (seed {seed}, {stores} stores) on {base_url}; Ctrl-C stops it")

@@ -13,12 +13,12 @@ import base64
 import binascii
 import heapq
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from adspipe.simulator.gql import Field, Resolvers
+from adspipe.simulator.gql import Field, Resolver, Resolvers
 from adspipe.simulator.orders import MAX_EVENT_DELAY_S, ORDER_ID_DAY_STRIDE, LineItem, Order, OrderView
 from adspipe.simulator.shopify_search import OrderFilter, parse_search
 from adspipe.simulator.util import EPOCH_DAY, cents_shopify, iso_z, local_day_bounds, local_ordinal, zone
@@ -52,13 +52,16 @@ class Ctx:
 @dataclass
 class Page:
     items: list[Any]
-    cursors: list[str]
+    keys: list[tuple[int, int]]  # (last_id, last_value) per item; cursors are encoded on demand
     has_next: bool
     has_prev: bool
 
+    def cursor(self, i: int) -> str | None:
+        return encode_cursor(*self.keys[i]) if self.keys else None
+
 
 def encode_cursor(last_id: int, last_value: int) -> str:
-    raw = json.dumps({"last_id": last_id, "last_value": last_value}, separators=(",", ":"))
+    raw = f'{{"last_id":{int(last_id)},"last_value":{int(last_value)}}}'
     return base64.b64encode(raw.encode()).decode()
 
 
@@ -186,11 +189,11 @@ def orders_page(ctx: Ctx, f: Field) -> Page:
     items = items[:count]
     if backwards:
         items.reverse()
-    cursors = [encode_cursor(v.order.id, _key(v, sort)[0]) for v in items]
+    keys = [(v.order.id, _key(v, sort)[0]) for v in items]
     _note(ctx, f, len(items))
     if backwards:
-        return Page(items, cursors, has_next=cursor is not None, has_prev=more)
-    return Page(items, cursors, has_next=more, has_prev=cursor is not None)
+        return Page(items, keys, has_next=cursor is not None, has_prev=more)
+    return Page(items, keys, has_next=more, has_prev=cursor is not None)
 
 
 def order_by_gid(ctx: Ctx, f: Field) -> OrderView | None:
@@ -225,8 +228,8 @@ def line_items_page(view: OrderView, f: Field, ctx: Ctx) -> Page:
         chosen.reverse()
     _note(ctx, f, len(chosen))
     items = [(view.order, li) for li in chosen]
-    cursors = [encode_cursor(li.id, li.id) for li in chosen]
-    return Page(items, cursors, has_next=more and not backwards, has_prev=start > 0 or (backwards and more))
+    keys = [(li.id, li.id) for li in chosen]
+    return Page(items, keys, has_next=more and not backwards, has_prev=start > 0 or (backwards and more))
 
 
 def refunds_list(view: OrderView, f: Field, ctx: Ctx) -> list[Any]:
@@ -243,7 +246,7 @@ def refund_lines_page(obj: tuple[Order, Any], f: Field, ctx: Ctx) -> Page:
     count, _, _ = _page_args(f)
     lines = refund.lines[:count]
     _note(ctx, f, len(lines))
-    return Page([(order, rl) for rl in lines], [encode_cursor(rl.id, rl.id) for rl in lines], False, False)
+    return Page([(order, rl) for rl in lines], [(rl.id, rl.id) for rl in lines], False, False)
 
 
 # ---- field tables ------------------------------------------------------------------------------
@@ -277,40 +280,16 @@ def _shop_field(name: str) -> Any:
     return resolve
 
 
-def _order_bag(attr: str) -> Any:
-    def resolve(v: OrderView, f: Field, ctx: Ctx) -> Any:
-        o = v.order
-        cents = {
-            "total": o.total_cents,
-            "subtotal": o.subtotal_cents,
-            "discounts": o.discount_cents,
-            "tax": o.tax_cents,
-            "shipping": o.shipping_cents,
-            "refunded": v.refunded,
-            "current_total": v.current_total,
-            "current_subtotal": max(
-                0, o.subtotal_cents - sum(rl.subtotal_cents for r in v.refunds for rl in r.lines)
-            ),
-            "net_payment": v.net_payment,
-        }[attr]
-        return _bag(o, ctx.store, cents)
-
-    return resolve
+def _order_bag(cents: Callable[[OrderView], int]) -> Resolver:
+    return lambda v, f, ctx: _bag(v.order, ctx.store, cents(v))
 
 
-def _line_bag(attr: str) -> Any:
-    def resolve(obj: tuple[Order, LineItem], f: Field, ctx: Ctx) -> Any:
-        order, li = obj
-        cents = {
-            "unit": li.unit_cents,
-            "total": li.original_total,
-            "disc_unit": li.discounted_total // li.quantity,
-            "disc_total": li.discounted_total,
-            "discount": li.discount_cents,
-        }[attr]
-        return _bag(order, ctx.store, cents)
+def _current_subtotal(v: OrderView) -> int:
+    return max(0, v.order.subtotal_cents - sum(rl.subtotal_cents for r in v.refunds for rl in r.lines))
 
-    return resolve
+
+def _line_bag(cents: Callable[[LineItem], int]) -> Resolver:
+    return lambda obj, f, ctx: _bag(obj[0], ctx.store, cents(obj[1]))
 
 
 def _cancelled(v: OrderView) -> str | None:
@@ -318,7 +297,7 @@ def _cancelled(v: OrderView) -> str | None:
 
 
 CONNECTION = {
-    "edges": lambda p, f, c: list(zip(p.cursors, p.items, strict=True)),
+    "edges": lambda p, f, c: [(encode_cursor(*k), item) for k, item in zip(p.keys, p.items, strict=True)],
     "nodes": lambda p, f, c: p.items,
     "pageInfo": lambda p, f, c: p,
 }
@@ -348,8 +327,8 @@ RESOLVERS: Resolvers = {
     "PageInfo": {
         "hasNextPage": lambda p, f, c: p.has_next,
         "hasPreviousPage": lambda p, f, c: p.has_prev,
-        "startCursor": lambda p, f, c: p.cursors[0] if p.cursors else None,
-        "endCursor": lambda p, f, c: p.cursors[-1] if p.cursors else None,
+        "startCursor": lambda p, f, c: p.cursor(0),
+        "endCursor": lambda p, f, c: p.cursor(-1),
     },
     "OrderConnection": CONNECTION,
     "LineItemConnection": CONNECTION,
@@ -381,15 +360,15 @@ RESOLVERS: Resolvers = {
         "displayFulfillmentStatus": lambda v, f, c: v.fulfillment_status,
         "currencyCode": lambda v, f, c: c.store.currency,
         "presentmentCurrencyCode": lambda v, f, c: v.order.pres_currency,
-        "totalPriceSet": _order_bag("total"),
-        "subtotalPriceSet": _order_bag("subtotal"),
-        "totalDiscountsSet": _order_bag("discounts"),
-        "totalTaxSet": _order_bag("tax"),
-        "totalShippingPriceSet": _order_bag("shipping"),
-        "totalRefundedSet": _order_bag("refunded"),
-        "currentTotalPriceSet": _order_bag("current_total"),
-        "currentSubtotalPriceSet": _order_bag("current_subtotal"),
-        "netPaymentSet": _order_bag("net_payment"),
+        "totalPriceSet": _order_bag(lambda v: v.order.total_cents),
+        "subtotalPriceSet": _order_bag(lambda v: v.order.subtotal_cents),
+        "totalDiscountsSet": _order_bag(lambda v: v.order.discount_cents),
+        "totalTaxSet": _order_bag(lambda v: v.order.tax_cents),
+        "totalShippingPriceSet": _order_bag(lambda v: v.order.shipping_cents),
+        "totalRefundedSet": _order_bag(lambda v: v.refunded),
+        "currentTotalPriceSet": _order_bag(lambda v: v.current_total),
+        "currentSubtotalPriceSet": _order_bag(_current_subtotal),
+        "netPaymentSet": _order_bag(lambda v: v.net_payment),
         "customer": lambda v, f, c: v.order.customer_id,
         "lineItems": line_items_page,
         "refunds": refunds_list,
@@ -401,11 +380,11 @@ RESOLVERS: Resolvers = {
         "sku": lambda o, f, c: o[1].sku,
         "quantity": lambda o, f, c: o[1].quantity,
         "currentQuantity": lambda o, f, c: o[1].quantity,
-        "originalUnitPriceSet": _line_bag("unit"),
-        "originalTotalSet": _line_bag("total"),
-        "discountedUnitPriceSet": _line_bag("disc_unit"),
-        "discountedTotalSet": _line_bag("disc_total"),
-        "totalDiscountSet": _line_bag("discount"),
+        "originalUnitPriceSet": _line_bag(lambda li: li.unit_cents),
+        "originalTotalSet": _line_bag(lambda li: li.original_total),
+        "discountedUnitPriceSet": _line_bag(lambda li: li.discounted_total // li.quantity),
+        "discountedTotalSet": _line_bag(lambda li: li.discounted_total),
+        "totalDiscountSet": _line_bag(lambda li: li.discount_cents),
     },
     "Refund": {
         "id": lambda o, f, c: f"gid://shopify/Refund/{o[1].id}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -55,7 +56,7 @@ def local_ordinal(tz: str, ts: float) -> int:
 
 def iso_z(ts: int) -> str:
     """UTC ISO-8601 with `Z`, second precision, as Shopify writes it: `2026-03-01T14:03:22Z`."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def dt_iso_z(dt: datetime) -> str:
@@ -77,6 +78,7 @@ def cents_fixed(cents: int) -> str:
     return f"{sign}{cents // 100}.{cents % 100:02d}"
 
 
+@lru_cache(maxsize=65536)  # prices repeat: formatting is a hot path of every orders page
 def cents_shopify(cents: int) -> str:
     """Shopify's Decimal: trailing zeros dropped but one decimal kept: `"25.98"`, `"25.9"`, `"25.0"`."""
     sign = "-" if cents < 0 else ""
