@@ -55,6 +55,8 @@ def simulator() -> None:
 @click.option(
     "--shopify-plan", type=click.Choice(PLANS), default=None, help="Every shop's plan (restore rate)."
 )
+@click.option("--internal-error-rate", type=float, default=0.0, show_default=True,
+              help="Share of Shopify answers that are HTTP 200 INTERNAL_SERVER_ERROR.")  # fmt: skip
 @click.option("--no-read-all-orders", is_flag=True, help="Shopify shows only the last 60 days of orders.")
 @click.option("--meta-throttle-code", type=click.Choice([str(c) for c in META_THROTTLE_CODES]), default="80000",
               show_default=True, help="Code of Meta's throttle error (HTTP 400).")  # fmt: skip
@@ -67,7 +69,8 @@ def serve(
     host: str, port: int, seed: int, stores: int, orders_per_day: int | None, ads_per_account: int | None,
     tokens: tuple[str, ...],
     any_token: bool, latency: float, shopify_latency: float, meta_latency: float, error_rate: float,
-    timeout_rate: float, timeout_hang: float, drop_rate: float, malformed_rate: float, shopify_plan: str | None,
+    timeout_rate: float, timeout_hang: float, drop_rate: float, malformed_rate: float,
+    internal_error_rate: float, shopify_plan: str | None,
     no_read_all_orders: bool, meta_throttle_code: str, meta_plain_429: bool, meta_throttle_intensity: float,
     clock_start: str | None, clock_speed: float,
 ) -> None:  # fmt: skip
@@ -75,7 +78,7 @@ def serve(
     faults = Faults(
         latency_s=latency, shopify_latency_s=shopify_latency, meta_latency_s=meta_latency,
         error_5xx_rate=error_rate, timeout_rate=timeout_rate, timeout_hang_s=timeout_hang, drop_rate=drop_rate,
-        malformed_rate=malformed_rate, shopify_plan=shopify_plan, shopify_read_all_orders=not no_read_all_orders,
+        malformed_rate=malformed_rate, shopify_internal_error_rate=internal_error_rate, shopify_plan=shopify_plan, shopify_read_all_orders=not no_read_all_orders,
         meta_throttle_code=int(meta_throttle_code), meta_plain_429=meta_plain_429,
         meta_throttle_intensity=meta_throttle_intensity,
     )  # fmt: skip

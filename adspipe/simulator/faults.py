@@ -64,7 +64,7 @@ class Faults:
                 "fault_platforms",
                 "revoked_tokens",
             ):
-                value = set(value or ())
+                value = {value} if isinstance(value, str) else set(value or ())
             elif isinstance(current, bool):
                 value = bool(value)
             elif key == "shopify_plan":
@@ -74,6 +74,8 @@ class Faults:
                 value = int(value)
             elif isinstance(current, float):
                 value = float(value)
+            if key.endswith("_rate") and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{key} must be between 0 and 1")
             if key == "meta_throttle_code" and value not in META_THROTTLE_CODES:
                 raise ValueError(f"meta_throttle_code must be one of {META_THROTTLE_CODES}")
             setattr(self, key, value)
