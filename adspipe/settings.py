@@ -35,3 +35,26 @@ def shopify_endpoint() -> str:
 
 def meta_graph_url() -> str:
     return (os.environ.get(META_GRAPH_URL_ENV, "").strip() or DEFAULT_META_GRAPH_URL).rstrip("/")
+
+
+BACKFILL_DAYS_PER_RUN_ENV = "ADSPIPE_BACKFILL_DAYS_PER_RUN"
+# Chosen by measurement (bench/bench_backfill.py, docs/performance.md): see default_days_per_run.
+DEFAULT_BACKFILL_DAYS_PER_RUN = 10
+
+
+def backfill_days_per_run() -> int:
+    """Consecutive days one backfill run carries (the asset chains' BackfillPolicy.multi_run).
+
+    Every day keeps its own API calls, its own commit and its own partition status; the setting
+    only decides how many days share one run's start-up. Read when the code location loads.
+    """
+    raw = os.environ.get(BACKFILL_DAYS_PER_RUN_ENV, "").strip()
+    if not raw:
+        return DEFAULT_BACKFILL_DAYS_PER_RUN
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{BACKFILL_DAYS_PER_RUN_ENV} must be a whole number of days, got {raw!r}") from None
+    if not 1 <= value <= 366:
+        raise ValueError(f"{BACKFILL_DAYS_PER_RUN_ENV} must be between 1 and 366, got {value}")
+    return value

@@ -7,6 +7,8 @@ shared/api-facts.md).
 
 from __future__ import annotations
 
+from adspipe.settings import backfill_days_per_run
+
 API_VERSION = "v23.0"
 POOL = "meta_api"  # the Dagster concurrency pool every Meta-calling step claims (limit 1)
 GROUP = "meta"
@@ -53,7 +55,9 @@ PACE_START_PCT = 75.0
 PACE_MAX_S = 20.0
 
 # The asset chain: consecutive days per backfill run (each day still its own calls and commit).
-BACKFILL_MAX_PARTITIONS_PER_RUN = 10
+BACKFILL_MAX_PARTITIONS_PER_RUN = (
+    backfill_days_per_run()
+)  # ADSPIPE_BACKFILL_DAYS_PER_RUN, default in adspipe.settings
 
 JOB_FILL = "meta_7d_fill"
 JOB_FRESH = "meta_fresh"

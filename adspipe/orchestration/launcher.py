@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import DagsterEventType, DagsterRun
+from dagster import DagsterEventType, DagsterInstance, DagsterRun
 from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
 
 
-def _worker_pid(launcher: DefaultRunLauncher, run: DagsterRun) -> int | None:
-    records = launcher._instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT)
+def worker_pid(instance: DagsterInstance, run_id: str) -> int | None:
+    """The pid of the run's (latest) run worker process, from its engine event."""
+    records = instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)
     for record in reversed(records):  # the latest worker (a resumed run has several)
         event = record.dagster_event
         data = event.engine_event_data if event else None
@@ -58,7 +59,7 @@ class LocalRunLauncher(DefaultRunLauncher):
         return True
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
-        pid = _worker_pid(self, run)
+        pid = worker_pid(self._instance, run.run_id)
         if pid is None:
             # No worker recorded yet: never fail a run on missing information.
             return CheckRunHealthResult(WorkerStatus.RUNNING, "run worker pid not recorded yet")

@@ -5,6 +5,7 @@ never launches a run key twice for a sensor), and a connection whose fill alread
 after that authorization is skipped (so a reset sensor does not refill).
 """
 
+import os
 from datetime import datetime
 
 import dagster as dg
@@ -19,6 +20,12 @@ from adspipe.warehouse.schema import sync_runs
 from adspipe.warehouse.types import UtcDateTime
 
 SENSOR_INTERVAL_S = 30
+SENSORS_STATUS_ENV = "ADSPIPE_SENSORS"  # "running" (default) or "stopped" (benchmarks, maintenance)
+
+
+def _default_status() -> dg.DefaultSensorStatus:
+    stopped = os.environ.get(SENSORS_STATUS_ENV, "running").strip().lower() == "stopped"
+    return dg.DefaultSensorStatus.STOPPED if stopped else dg.DefaultSensorStatus.RUNNING
 
 
 def fill_run_key(platform: str, connection_id: int, authorized_at: datetime) -> str:
@@ -52,7 +59,7 @@ def build_new_connection_sensor(platform: str, fill_job: dg.JobDefinition) -> dg
         name=f"{platform}_new_connection_sensor",
         job=fill_job,
         minimum_interval_seconds=SENSOR_INTERVAL_S,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=_default_status(),
         description=f"Launches {fill_job.name} for one {platform} connection when it is connected or re-authorized.",
     )
     def _sensor(context: SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:

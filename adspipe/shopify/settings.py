@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from adspipe.settings import backfill_days_per_run
+
 API_VERSION = "2025-01"
 TOKEN_HEADER = "X-Shopify-Access-Token"
 
@@ -48,7 +50,7 @@ FRESH_TIME_BUDGET_S = 45.0
 FILL_TIME_BUDGET_S = 300.0
 
 # Partitioned assets: consecutive days per run in a backfill (the orchestration issue tunes it).
-MAX_PARTITIONS_PER_RUN = 10
+MAX_PARTITIONS_PER_RUN = backfill_days_per_run()  # ADSPIPE_BACKFILL_DAYS_PER_RUN, default in adspipe.settings
 
 JOB_FILL = "shopify_7d_fill"
 JOB_FRESH = "shopify_fresh"

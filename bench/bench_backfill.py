@@ -1,0 +1,136 @@
+"""P1 — backfill overhead through a real Dagster daemon.
+
+A Meta backfill of N days is launched exactly as `adspipe sync meta` does (one asset backfill
+through the GraphQL API) on a real deployment: dagster-webserver + dagster-daemon subprocesses on
+a Postgres instance, the warehouse on Postgres, the simulator answering every Meta call after a
+fixed latency. Meta calls are serial (the `meta_api` pool), so the floor is
+(number of Meta calls) × latency; the figure is wall time ÷ floor. The request log proves each day
+had its own ad-level call, oldest first, and that no two Meta calls overlapped.
+
+Days per run (ADSPIPE_BACKFILL_DAYS_PER_RUN) are compared side by side on the same range, one
+deployment each, so the default is chosen by measurement.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from adspipe.orchestration.dagster_api import DagsterApi
+from adspipe.orchestration.sync_request import PLATFORM_ASSETS
+from adspipe.settings import DEFAULT_BACKFILL_DAYS_PER_RUN
+from adspipe.simulator.faults import Faults
+from adspipe.simulator.server import Simulator, run_simulator
+from adspipe.warehouse import connections as conns
+from adspipe.warehouse import db
+from bench.common import PG_ADMIN_URL, scratch_database
+
+GOAL = 1.25
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one_backfill(days: int, latency_s: float, per_run: int) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from adspipe_tests.e2e.stack import dagster_stack  # the same deployment the end-to-end suite uses
+
+    sim = Simulator(seed=11, stores=1, faults=Faults(meta_latency_s=latency_s), ads_per_account=20)
+    account = sim.world.describe()["stores"][0]["ad_accounts"][0]["id"]
+    end = date.today() - timedelta(days=2)
+    start = end - timedelta(days=days - 1)
+    with scratch_database("p1") as url, run_simulator(sim) as handle:
+        engine = db.get_engine(url)
+        with engine.begin() as conn:
+            conns.connect(
+                conn, store="Bench", platform="meta", account_id=account, token_env="BENCH_META_TOKEN"
+            )
+        env = {
+            **handle.env(),
+            "ADSPIPE_DATABASE_URL": url,
+            "BENCH_META_TOKEN": "sim-token",
+            "ADSPIPE_SCHEDULES": "stopped",
+            "ADSPIPE_SENSORS": "stopped",
+            "ADSPIPE_BACKFILL_DAYS_PER_RUN": str(per_run),
+            "ADSPIPE_PARTITIONS_START": str(start - timedelta(days=1)),
+        }
+        home = Path(tempfile.mkdtemp(prefix="p1_home_"))
+        with dagster_stack(PG_ADMIN_URL, home, env) as stack:
+            api = DagsterApi(stack.url)
+            sim.reset_stats()
+            began = time.monotonic()
+            backfill_id = api.launch_asset_backfill(
+                PLATFORM_ASSETS["meta"], str(start), str(end), title=f"P1 {days} days", tags={}
+            )
+            while True:
+                progress = api.backfill_progress(backfill_id)
+                if progress.finished:
+                    break
+                time.sleep(0.5)
+            wall = time.monotonic() - began
+        db.get_engine(url).dispose()
+    log = sim.request_log("meta")
+    ordered = sorted(log, key=lambda r: r.t_in)
+    overlaps = sum(1 for a, b in zip(ordered, ordered[1:], strict=False) if b.t_in < a.t_out - 1e-6)
+    firsts = [
+        r.detail.split()[1].split("..")[0]
+        for r in ordered
+        if r.detail.startswith("ad ") and "after" not in r.detail
+    ]
+    calls = len(log)
+    floor = calls * latency_s
+    return {
+        "days": days,
+        "per_run": per_run,
+        "runs": -(-days // per_run),
+        "wall_s": round(wall, 1),
+        "meta_calls": calls,
+        "floor_s": round(floor, 1),
+        "ratio": round(wall / floor, 3),
+        "materialized": progress.materialized,
+        "one_call_per_day_in_order": firsts == sorted(firsts) and len(set(firsts)) == days,
+        "overlapping_calls": overlaps,
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    os.environ.setdefault("ADSPIPE_SCHEDULES", "stopped")
+    if quick:
+        days, latency, compare = 30, 0.25, [DEFAULT_BACKFILL_DAYS_PER_RUN]
+    else:
+        days, latency, compare = 365, 1.0, [DEFAULT_BACKFILL_DAYS_PER_RUN]
+    results = [one_backfill(days, latency, per_run) for per_run in compare]
+    chosen = next(r for r in results if r["per_run"] == DEFAULT_BACKFILL_DAYS_PER_RUN)
+    passed = (
+        chosen["ratio"] <= GOAL
+        and chosen["materialized"] == days
+        and chosen["one_call_per_day_in_order"]
+        and chosen["overlapping_calls"] == 0
+    )
+    return {
+        "figure": f"{chosen['wall_s']} s for {days} days, {chosen['meta_calls']} Meta calls",
+        "ratio": chosen["ratio"],
+        "goal": f"wall / (calls x {latency} s) <= {GOAL}",
+        "passed": passed,
+        "inputs": f"{days}-day Meta backfill, {latency} s per call, {DEFAULT_BACKFILL_DAYS_PER_RUN} days per run",
+        "repetitions": 1,
+        "details": results,
+        "median_ratio": statistics.median(r["ratio"] for r in results),
+    }
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--latency", type=float, default=0.25)
+    parser.add_argument("--per-run", type=int, nargs="+", default=[DEFAULT_BACKFILL_DAYS_PER_RUN])
+    args = parser.parse_args()
+    for n in args.per_run:
+        print(json.dumps(one_backfill(args.days, args.latency, n)), flush=True)
