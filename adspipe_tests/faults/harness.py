@@ -170,7 +170,8 @@ def check_orders(engine: Engine, sim: Simulator, shop: str, since: date, until: 
 
 def check_meta(engine: Engine, sim: Simulator, account: str, since: date, until: date, out: Compared,
                *, at: datetime | None = None) -> None:  # fmt: skip
-    """fact_meta_daily and daily_meta_metrics vs truth, plus row counts and key uniqueness."""
+    """fact_meta_daily and daily_meta_metrics vs truth, plus row counts and key uniqueness.
+    Rows compared: the ad rows and the account-days."""
     out.add(meta_differences(engine, sim.truth, account, since, until, at=at))
     want = sum(
         len(sim.truth.ads(account, since + timedelta(days=i), at=at)) for i in range((until - since).days + 1)
@@ -182,6 +183,7 @@ def check_meta(engine: Engine, sim: Simulator, account: str, since: date, until:
     raw_range = sa.and_(meta_insights_raw.c.ad_account_id == account, meta_insights_raw.c.level == "ad",
                         meta_insights_raw.c.date.between(since, until))  # fmt: skip
     raw_total, _ = _counts(engine, meta_insights_raw, ["ad_account_id", "level", "ad_id", "date"], raw_range)
+    out.rows += want  # the ad rows, beside the account-days counted by meta_differences
     if not (total == distinct == want == raw_total):
         out.diffs.append(f"{account} {since}..{until}: fact rows {total} ({distinct} distinct), raw {raw_total}, "
                          f"truth {want}")  # fmt: skip
