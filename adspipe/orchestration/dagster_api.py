@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -166,7 +167,16 @@ class DagsterApi:
         try:
             return self._run_client().submit_job_execution(job_name, run_config=run_config, tags=tags)
         except DagsterGraphQLClientError as exc:
-            raise DagsterApiError(f"Dagster at {self.graphql_url} did not launch {job_name}: {exc}") from None
+            if _connection_failed(exc):
+                # The client wraps a refused connection in an error quoting its whole query.
+                raise DagsterApiError(
+                    f"cannot reach Dagster at {self.graphql_url} (ConnectionError); is `dagster dev` or the "
+                    "webserver running? Pass --dagster-url to point elsewhere"
+                ) from None
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+            raise DagsterApiError(
+                f"Dagster at {self.graphql_url} did not launch {job_name}: {first_line}"
+            ) from None
         except Exception as exc:  # requests' connection errors surface here
             raise DagsterApiError(
                 f"cannot reach Dagster at {self.graphql_url} ({type(exc).__name__})"
@@ -179,3 +189,16 @@ class DagsterApi:
             raise DagsterApiError(
                 f"cannot read run {run_id} from {self.graphql_url} ({type(exc).__name__})"
             ) from None
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    """Whether a connection error (refused, unreachable host, DNS) is among the causes."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        # At the bottom of requests' chain: the socket's refused / reset / timed out, or no DNS.
+        if isinstance(current, ConnectionError | TimeoutError | socket.gaierror):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
