@@ -77,9 +77,9 @@ class Figures:
         record("fault_figures", line)
 
 
-def _ok(report: Any) -> None:
+def _ok(report: Any, job: str = "") -> None:
     bad = [(o.connection.account_id, o.status, o.error) for o in report.outcomes if o.status != "success"]
-    assert bad == [], bad
+    assert bad == [], (job, bad)
 
 
 def _shopify_retries(result: shopify_sync.JobResult) -> tuple[int, int]:
@@ -112,10 +112,10 @@ def run_everything(
 
     t0 = sim.clock.now()
     fill = shopify_sync.shopify_7d_fill(engine, shopify, t0)
-    _ok(fill.report)
+    _ok(fill.report, "shopify_7d_fill")
     count("shopify", _shopify_retries(fill))
     mfill = meta_sync.run_fill(engine, meta, now=t0)
-    _ok(mfill.report)
+    _ok(mfill.report, "meta_7d_fill")
     count("meta", _meta_retries(mfill))
     for shop in world.shops:
         today = local_today(t0, world.timezones[shop])
@@ -130,11 +130,11 @@ def run_everything(
     sim.clock.advance(timedelta(hours=6))
     t1 = sim.clock.now()
     fresh = shopify_sync.shopify_fresh(engine, shopify, t1)
-    _ok(fresh.report)
+    _ok(fresh.report, "shopify_fresh")
     count("shopify", _shopify_retries(fresh))
     assert not any(s.stopped_at_budget for s in fresh.shops)
     mfresh = meta_sync.run_fresh(engine, meta, now=t1)
-    _ok(mfresh.report)
+    _ok(mfresh.report, "meta_fresh")
     count("meta", _meta_retries(mfresh))
     for shop in world.shops:
         today = local_today(t1, world.timezones[shop])
@@ -148,10 +148,10 @@ def run_everything(
     first = t0.date() - timedelta(days=30)
     days = [first + timedelta(days=i) for i in range(range_days)]
     part = shopify_sync.sync_days(engine, shopify, days)
-    _ok(part.report)
+    _ok(part.report, "shopify partitions")
     count("shopify", _shopify_retries(part))
     mpart = meta_sync.run_dates(engine, meta, days, now=t1)
-    _ok(mpart.report)
+    _ok(mpart.report, "meta partitions")
     count("meta", _meta_retries(mpart))
     for shop in world.shops:
         check_orders(engine, sim, shop, days[0], days[-1], compared)
@@ -198,7 +198,7 @@ def test_heavy_faults_over_more_days_equal_truth(
     tighter bucket, faster Meta usage, and a 14-day partition range."""
     vt = VirtualTime()
     faults = fault_knobs(
-        scale=2.0, shopify_plan="Basic", shopify_bucket_scale=0.02, meta_throttle_intensity=30.0
+        scale=2.0, shopify_plan="Basic", shopify_bucket_scale=0.05, meta_throttle_intensity=30.0
     )
     running = make_simulator(
         seed=SEED + 1, stores=3, faults=faults, monotonic=vt.slowed(SHARED_QUOTA_RATE), now=FIXED_NOW
