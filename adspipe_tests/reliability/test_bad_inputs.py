@@ -1,0 +1,883 @@
+"""The bad-input catalogue: every case asserts the exact user-facing message AND that nothing was
+lost or half-written (warehouse rows, cursors and connection rows unchanged where the input was
+refused; committed days intact and no partial day where a run failed; no Dagster run or
+backfill launched for a refused `adspipe sync`).
+
+Sections: CLI arguments; connection registration with metacharacters; Shopify answers; Meta
+answers; rows with missing / extra / wrongly typed fields; empty, huge and future days; a
+connection disconnected in the middle of a run. docs/reliability.md lists the cases.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from sqlalchemy.engine import Engine
+
+from adspipe.cli import main
+from adspipe.shopify import sync as shopify_sync
+from adspipe.shopify.client import ShopifyClient
+from adspipe.warehouse import connections as conns
+from adspipe.warehouse import cursors, db, schema
+from adspipe_tests.reliability.conftest import META_DAYS, MetaEnv, ad_days, sqlite_only
+from adspipe_tests.reliability.helpers import (
+    ScriptedShopify,
+    connection_row,
+    counts,
+    dump_table,
+    last_sync_run,
+    meta_error,
+    rows_where,
+    snapshot,
+)
+from adspipe_tests.shopify.conftest import EAST, NOW, WEST, Env
+from adspipe_tests.shopify.fakes import cost, graphql_error, ok, order, orders_data
+
+CLI_NOW = datetime(2026, 3, 15, 12, tzinfo=UTC)
+UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens
+
+
+# -- CLI: `adspipe sync` ------------------------------------------------------------------------
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    requests: list[tuple[str, str]]
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.server.requests.append((self.path, self.rfile.read(length).decode()))  # type: ignore[attr-defined]
+        body = b"dagster is down for maintenance"
+        self.send_response(503)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def dagster_recorder() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """A stand-in Dagster webserver that records every request (and answers 503)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    server.requests = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", server.requests  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def registered(warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("ADSPIPE_NOW", CLI_NOW.isoformat())
+    monkeypatch.setenv("TOK", "token-value")
+    engine = db.get_engine(warehouse_url)
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        shop, _ = conns.connect(
+            conn, store="S", platform="shopify", account_id="s.myshopify.com", token_env="TOK"
+        )
+        meta, _ = conns.connect(conn, store="S", platform="meta", account_id="act_1", token_env="TOK")
+        gone, _ = conns.connect(conn, store="S", platform="meta", account_id="act_2", token_env="TOK")
+        conns.disconnect(conn, gone.connection_id)
+        cursors.advance_cursor(conn, meta.connection_id, cursors.META_WINDOW_END, date(2026, 3, 14))
+    return {
+        "engine": engine,
+        "shop": shop.connection_id,
+        "meta": meta.connection_id,
+        "gone": gone.connection_id,
+    }
+
+
+def _everything(engine: Engine) -> dict[str, Any]:
+    """Every table including the sync_runs log: a refused request must not even log an attempt."""
+    return snapshot(engine, skip=set())
+
+
+SYNC_CASES = [
+    ("bad-date", ["meta", "--from", "2026-02-30", "--to", "2026-03-01"],
+     "--from must be a date as YYYY-MM-DD (got '2026-02-30')"),
+    ("not-a-date", ["meta", "--from", "yesterday", "--to", "2026-03-01"],
+     "--from must be a date as YYYY-MM-DD (got 'yesterday')"),
+    ("bad-to-date", ["shopify", "--from", "2026-03-01", "--to", "03/02/2026"],
+     "--to must be a date as YYYY-MM-DD (got '03/02/2026')"),
+    ("end-before-start", ["meta", "--from", "2026-03-10", "--to", "2026-03-01"],
+     "--to 2026-03-01 is before --from 2026-03-10: nothing to sync"),
+    ("future", ["shopify", "--from", "2026-03-10", "--to", "2026-03-16"],
+     "--to 2026-03-16 is after today (2026-03-15): future days have no data yet"),
+    ("before-partitions", ["meta", "--from", "2022-12-31", "--to", "2023-01-05"],
+     "--from 2022-12-31 is before the first daily partition (2023-01-01)"),
+    ("unknown-connection", ["meta", "--from", "2026-03-01", "--to", "2026-03-02", "--connection", "99"],
+     "no connection with id 99"),
+    ("inactive-connection", ["meta", "--last-7-days", "--connection", "{gone}"],
+     "connection {gone} is disconnected, not active"),
+    ("other-platform", ["meta", "--from", "2026-03-01", "--to", "2026-03-02", "--connection", "{shop}"],
+     "connection {shop} is a shopify connection, not meta"),
+    ("both-modes", ["meta", "--last-7-days", "--from", "2026-03-01", "--to", "2026-03-02"],
+     "use either --last-7-days or --from/--to, not both"),
+    ("half-range", ["meta", "--from", "2026-03-01"], "give --from and --to (YYYY-MM-DD), or --last-7-days"),
+]  # fmt: skip
+
+
+# Refused before any write, whatever the dialect: SQLite only (the registration cases below and the
+# pipeline cases cover Postgres).
+@sqlite_only()
+@pytest.mark.parametrize(("case", "args", "message"), SYNC_CASES, ids=[c[0] for c in SYNC_CASES])
+def test_sync_refuses_bad_arguments_before_launching_anything(
+    registered: dict[str, Any],
+    dagster_recorder: tuple[str, list[tuple[str, str]]],
+    case: str,
+    args: list[str],
+    message: str,
+) -> None:
+    url, requests = dagster_recorder
+    args = [a.format(**registered) for a in args]
+    message = message.format(**registered)
+    before = _everything(registered["engine"])
+    result = CliRunner().invoke(main, ["sync", *args, "--dagster-url", url])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip() == f"error: {message}" or result.output.startswith(f"error: {message}"), (
+        result.output
+    )
+    assert len(result.output.strip().splitlines()) == 1
+    assert requests == []  # no run, no backfill: Dagster was never asked
+    assert _everything(registered["engine"]) == before
+
+
+@sqlite_only()
+@pytest.mark.parametrize("mode", [["--from", "2026-03-01", "--to", "2026-03-02"], ["--last-7-days"]])
+def test_sync_with_unreachable_dagster_names_the_url_and_writes_nothing(
+    registered: dict[str, Any], mode: list[str]
+) -> None:
+    before = _everything(registered["engine"])
+    result = CliRunner().invoke(main, ["sync", "meta", *mode, "--dagster-url", UNREACHABLE])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: cannot reach Dagster at {UNREACHABLE}/graphql"), result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert _everything(registered["engine"]) == before
+
+
+@sqlite_only()
+def test_sync_when_dagster_refuses_says_so_in_one_line_and_writes_nothing(
+    registered: dict[str, Any], dagster_recorder: tuple[str, list[tuple[str, str]]]
+) -> None:
+    url, requests = dagster_recorder
+    before = _everything(registered["engine"])
+    backfill = CliRunner().invoke(
+        main, ["sync", "shopify", "--from", "2026-03-01", "--to", "2026-03-02", "--dagster-url", url]
+    )
+    assert backfill.exit_code == 1
+    assert backfill.output.strip() == (
+        f"error: Dagster at {url}/graphql answered HTTP 503: dagster is down for maintenance"
+    )
+    assert len(requests) == 1 and "launchPartitionBackfill" in requests[0][1]  # one attempt, refused
+    fill = CliRunner().invoke(main, ["sync", "shopify", "--last-7-days", "--dagster-url", url])
+    assert fill.exit_code == 1
+    assert fill.output.strip() == (
+        f"error: Dagster at {url}/graphql did not launch shopify_7d_fill: Server error with code 503"
+    )
+    assert _everything(registered["engine"]) == before
+
+
+# -- CLI: `adspipe connect` / `disconnect` --------------------------------------------------------
+
+CONNECT = ["connect", "shopify", "--store", "A", "--token-env", "SHOP_TOKEN", "--shop"]
+CONNECT_META = ["connect", "meta", "--store", "A", "--token-env", "SHOP_TOKEN", "--ad-account"]
+
+CONNECT_CASES = [
+    ("shop-not-myshopify", [*CONNECT, "acme.com"], "shop must look like NAME.myshopify.com (got 'acme.com')"),
+    ("shop-sql", [*CONNECT, "x'; DROP TABLE stores; --.myshopify.com"],
+     "shop must look like NAME.myshopify.com (got \"x'; DROP TABLE stores; --.myshopify.com\")"),
+    ("shop-shell", [*CONNECT, "$(rm -rf /).myshopify.com"],
+     "shop must look like NAME.myshopify.com (got '$(rm -rf /).myshopify.com')"),
+    ("shop-backticks", [*CONNECT, "`id`.myshopify.com"],
+     "shop must look like NAME.myshopify.com (got '`id`.myshopify.com')"),
+    ("shop-quotes", [*CONNECT, '"acme".myshopify.com'],
+     "shop must look like NAME.myshopify.com (got '\"acme\".myshopify.com')"),
+    ("shop-unicode", [*CONNECT, "café.myshopify.com"],
+     "shop must look like NAME.myshopify.com (got 'café.myshopify.com')"),
+    ("shop-suffix-trick", [*CONNECT, "acme.myshopify.com.evil.example"],
+     "shop must look like NAME.myshopify.com (got 'acme.myshopify.com.evil.example')"),
+    ("ad-account-digits", [*CONNECT_META, "123"], "ad account must look like act_1234567890 (got '123')"),
+    ("ad-account-sql", [*CONNECT_META, "act_1' OR '1'='1"],
+     "ad account must look like act_1234567890 (got \"act_1' OR '1'='1\")"),
+    ("window-0", [*CONNECT_META, "act_1", "--attribution-window-days", "0"],
+     "attribution window must be between 1 and 28 days (got 0)"),
+    ("window-29", [*CONNECT_META, "act_1", "--attribution-window-days", "29"],
+     "attribution window must be between 1 and 28 days (got 29)"),
+    ("token-env-missing", ["connect", "shopify", "--store", "A", "--shop", "a.myshopify.com", "--token-env", "NOT_SET_ANYWHERE"],
+     "environment variable NOT_SET_ANYWHERE is not set; export the access token in it first"),
+    ("token-env-shell", ["connect", "shopify", "--store", "A", "--shop", "a.myshopify.com", "--token-env", "$(whoami)"],
+     "--token-env must be an environment variable name (got '$(whoami)')"),
+    ("store-control-chars", ["connect", "shopify", "--store", "A\x00B\nC", "--shop", "a.myshopify.com", "--token-env", "SHOP_TOKEN"],
+     "store name must not contain control characters"),
+    ("store-too-long", ["connect", "shopify", "--store", "x" * 201, "--shop", "a.myshopify.com", "--token-env", "SHOP_TOKEN"],
+     "store name must be at most 200 characters"),
+    ("disconnect-unknown", ["disconnect", "42"], "no connection with id 42"),
+]  # fmt: skip
+
+
+@sqlite_only()
+@pytest.mark.parametrize(("case", "args", "message"), CONNECT_CASES, ids=[c[0] for c in CONNECT_CASES])
+def test_connect_refuses_bad_input_with_one_line_and_writes_nothing(
+    registered: dict[str, Any], monkeypatch: pytest.MonkeyPatch, case: str, args: list[str], message: str
+) -> None:
+    monkeypatch.setenv("SHOP_TOKEN", "shpat_reliability0123456789")
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    before = _everything(registered["engine"])
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert result.output.strip() == f"error: {message}", result.output
+    assert _everything(registered["engine"]) == before
+
+
+# -- Registration: SQL and shell metacharacters are data ------------------------------------------
+
+NASTY_STORE_NAMES = [
+    ("sql-drop", "'; DROP TABLE stores; --"),
+    ("sql-bobby", "Robert'); DROP TABLE connections;--"),
+    ("shell-subst", "$(rm -rf /)"),
+    ("backticks", "`rm -rf ~` & echo pwned | sh"),
+    ("quotes", 'O\'Brien "Deluxe" \\ store'),
+    ("like-wildcards", "100% _real_ %s {store}"),
+    ("unicode", "Café ☕ 東京 🛍️ Ünïcödé ‮rtl"),
+]
+
+
+@pytest.mark.parametrize(("case", "name"), NASTY_STORE_NAMES, ids=[c[0] for c in NASTY_STORE_NAMES])
+def test_store_names_with_metacharacters_are_stored_verbatim_and_harmless(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, case: str, name: str
+) -> None:
+    monkeypatch.setenv("SHOP_TOKEN", "shpat_reliability0123456789")
+    decoy = CliRunner().invoke(
+        main,
+        [
+            "connect",
+            "shopify",
+            "--store",
+            "Decoy",
+            "--shop",
+            "decoy.myshopify.com",
+            "--token-env",
+            "SHOP_TOKEN",
+        ],
+    )
+    assert decoy.exit_code == 0, decoy.output
+    result = CliRunner().invoke(
+        main,
+        ["connect", "shopify", "--store", name, "--shop", "nasty.myshopify.com", "--token-env", "SHOP_TOKEN"],
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        result.output.strip() == f"connected shopify nasty.myshopify.com for store {name!r} as connection 2"
+    )
+    # Stored byte for byte; every table still there; the decoy untouched.
+    assert sorted(r[1] for r in dump_table(engine, "stores")) == sorted(["Decoy", name])
+    assert set(schema.ALL_TABLES) <= set(sa.inspect(engine).get_table_names())
+    listed = CliRunner().invoke(main, ["connections", "list", "--json", "--store", name])
+    assert listed.exit_code == 0, listed.output
+    assert [(r["store"], r["account"]) for r in json.loads(listed.output)] == [(name, "nasty.myshopify.com")]
+    # ... and it flows through a sync into the marts like any other store.
+    shopify = ScriptedShopify()
+    shopify.add_shop("nasty.myshopify.com", "UTC", "USD")
+    shopify.add_shop("decoy.myshopify.com", "UTC", "USD")
+    shopify.put("nasty.myshopify.com", order(1, created="2026-03-09T10:00:00Z", total="12.00"))
+    client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json")
+    client.use_transport(httpx.MockTransport(shopify))
+    assert shopify_sync.shopify_7d_fill(engine, client, NOW).report.failed == []
+    (row,) = rows_where(engine, "daily_summary")
+    with engine.connect() as conn:
+        store_id = conn.execute(
+            sa.select(schema.stores.c.store_id).where(schema.stores.c.name == name)
+        ).scalar_one()
+    assert (row["store_id"], row["orders"], row["net_revenue"]) == (store_id, 1, Decimal("12.00"))
+
+
+# -- Shopify answers ------------------------------------------------------------------------------
+#
+# Scenario: a 7-day fill commits orders 1-3 of both shops; then order 4 (west) and 5 (east) arrive
+# and `shopify_fresh` runs with the west shop answering badly. Whatever the answer, the east shop
+# syncs, and the west shop either adapts and syncs, or fails with the message while its raw rows,
+# facts, marts and cursor stay exactly as the fill left them.
+
+
+def _west_state(env: Env) -> dict[str, Any]:
+    engine, west = env.engine, env.west
+    return {
+        "raw": [r for r in dump_table(engine, "shopify_orders_raw") if r[0] == WEST],
+        "facts": [r for r in dump_table(engine, "fact_orders") if r[0] == WEST],
+        "mart": [r for r in dump_table(engine, "daily_shopify_metrics") if r[0] == west.store_id],
+        "summary": [r for r in dump_table(engine, "daily_summary") if r[0] == west.store_id],
+        "cursors": [r for r in dump_table(engine, "sync_cursors") if r[0] == west.connection_id],
+    }
+
+
+def _seed(env: Env) -> dict[str, Any]:
+    env.shopify.put(WEST, order(1, created="2026-03-05T15:00:00Z", total="10.00"))
+    env.shopify.put(WEST, order(2, created="2026-03-07T15:00:00Z", total="20.00"))
+    env.shopify.put(EAST, order(3, created="2026-03-07T10:00:00Z", total="30.00"))
+    assert env.fill().report.failed == []
+    env.shopify.put(WEST, order(4, created="2026-03-09T15:00:00Z", total="40.00"))
+    env.shopify.put(EAST, order(5, created="2026-03-09T10:00:00Z", total="50.00"))
+    return _west_state(env)
+
+
+def _fresh_and_check_east(env: Env) -> shopify_sync.JobResult:
+    result = env.fresh(now=NOW + timedelta(minutes=15))
+    (east,) = [o for o in result.report.outcomes if o.connection.connection_id == env.east.connection_id]
+    assert east.status == "success", east.error
+    assert {r["order_id"] for r in rows_where(env.engine, "fact_orders", shop_domain=EAST)} == {3, 5}
+    return result
+
+
+def _west_outcome(env: Env, result: shopify_sync.JobResult) -> Any:
+    (west,) = [o for o in result.report.outcomes if o.connection.connection_id == env.west.connection_id]
+    return west
+
+
+THROTTLED_COST = cost(requested=252, actual=None, available=10, maximum=2000, rate=100)
+ACCESS_DENIED_TEXT = "Access denied for orders field. Required access: `read_orders` access scope."
+
+SHOPIFY_REFUSALS = [
+    ("http-401", httpx.Response(401, json={"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}),
+     "failed", "Shopify rejected the access token for west.myshopify.com (HTTP 401): the app must be re-authorized for this shop"),
+    ("http-404", httpx.Response(404, json={"errors": "Not Found"}),
+     "failed", "shop not found: west.myshopify.com (HTTP 404); check the shop domain of the connection"),
+    ("http-403", httpx.Response(403, json={"errors": "Forbidden"}),
+     "failed", "west.myshopify.com: HTTP 403: forbidden"),
+    ("http-402", httpx.Response(402, json={"errors": "Unavailable Shop"}),
+     "failed", "west.myshopify.com: HTTP 402: the shop is frozen (payment required)"),
+    ("access-denied", graphql_error("ACCESS_DENIED", ACCESS_DENIED_TEXT),
+     "failed", "west.myshopify.com: access denied: the app is missing the read_orders scope; re-install or re-authorize it with read_orders"),
+    ("malformed-json", httpx.Response(200, text="<html><body>Bad gateway</body></html>"),
+     "failed", "TransientApiError: west.myshopify.com: malformed JSON body (HTTP 200) (gave up after 5 attempts)"),
+    ("json-not-object", httpx.Response(200, json=[{"data": {}}]),
+     "failed", "TransientApiError: west.myshopify.com: malformed body: not a JSON object (gave up after 5 attempts)"),
+    ("no-data", httpx.Response(200, json={"extensions": {"cost": cost()}}),
+     "failed", "TransientApiError: west.myshopify.com: malformed body: no data (gave up after 5 attempts)"),
+    ("missing-page-info", ok({"shop": {"ianaTimezone": "America/New_York", "currencyCode": "USD"}, "orders": {"nodes": []}}),
+     "failed", "PermanentApiError: west.myshopify.com: unexpected orders answer (missing 'pageInfo')"),
+    ("unknown-graphql-error", graphql_error("BAD_USER_INPUT", "Field 'ordres' doesn't exist on type 'QueryRoot'"),
+     "failed", "PermanentApiError: west.myshopify.com: GraphQL error: Field 'ordres' doesn't exist on type 'QueryRoot'"),
+]  # fmt: skip
+
+# The transactional ones also run on Postgres.
+_BOTH_DIALECTS = {"http-401", "malformed-json"}
+
+
+def _dialects(cases: list[tuple[Any, ...]], both: set[str]) -> list[Any]:
+    """(warehouse_url, *case) params: every case on SQLite, the transactional ones on Postgres too."""
+    out = []
+    for case in cases:
+        for dialect in ("sqlite", "postgres") if case[0] in both else ("sqlite",):
+            out.append(pytest.param(dialect, *case, id=f"{dialect}-{case[0]}"))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("warehouse_url", "case", "answer", "status", "message"),
+    _dialects(SHOPIFY_REFUSALS, _BOTH_DIALECTS),
+    indirect=["warehouse_url"],
+)
+def test_shopify_refusal_fails_the_shop_with_its_message_and_keeps_its_data(
+    shop_env: Env, case: str, answer: httpx.Response, status: str, message: str
+) -> None:
+    env = shop_env
+    before = _seed(env)
+    env.shopify.always[WEST] = answer
+    result = _fresh_and_check_east(env)
+    west = _west_outcome(env, result)
+    assert west.status == status
+    assert message in west.error, west.error
+    run = last_sync_run(env.engine, env.west.connection_id)
+    assert (run["status"], run["error"]) == (status, west.error)
+    assert _west_state(env) == before  # order 4 not half-written; the cursor did not move
+    expected = "needs_reauth" if case == "http-401" else "active"
+    assert connection_row(env.engine, env.west.connection_id)["status"] == expected
+    if case == "http-401":
+        assert connection_row(env.engine, env.west.connection_id)["status_reason"] == (
+            "Shopify rejected the access token for west.myshopify.com (HTTP 401): "
+            "the app must be re-authorized for this shop"
+        )
+        assert "re-authorize it: export a valid token and run `adspipe connect` again" in west.error
+
+
+THROTTLES = [
+    ("throttled", graphql_error("THROTTLED", "Throttled", with_cost=THROTTLED_COST)),
+    (
+        "http-429",
+        httpx.Response(429, headers={"Retry-After": "5"}, json={"errors": "Exceeded 2 calls per second"}),
+    ),
+]
+
+
+@sqlite_only()
+@pytest.mark.parametrize(("case", "answer"), THROTTLES, ids=[c[0] for c in THROTTLES])
+def test_shopify_throttled_without_end_stops_cleanly_and_keeps_the_cursor(
+    shop_env: Env, case: str, answer: httpx.Response
+) -> None:
+    """shopify_fresh stops at its 45 s time budget (the next run continues: success, no progress,
+    the throttling counted); the 7-day fill, with 300 s, gives up after 21 throttled answers."""
+    env = shop_env
+    before = _seed(env)
+    env.shopify.always[WEST] = answer
+    result = _fresh_and_check_east(env)
+    west = _west_outcome(env, result)
+    (shop,) = [s for s in result.shops if s.connection.connection_id == env.west.connection_id]
+    assert (west.status, west.error, shop.stopped_at_budget) == ("success", None, True)
+    run = last_sync_run(env.engine, env.west.connection_id)
+    assert run["status"] == "success" and run["throttled"] >= 10 and run["rows"] == 0
+    assert _west_state(env) == before
+    fill = env.fill(now=NOW + timedelta(minutes=30), connection_id=env.west.connection_id)
+    (outcome,) = fill.report.outcomes
+    assert outcome.status == "rate_limited"
+    assert outcome.error is not None and outcome.error.startswith(
+        "west.myshopify.com: still throttled after 21 attempts"
+    )
+    assert outcome.error.endswith("s waited); the next run continues")
+    assert last_sync_run(env.engine, env.west.connection_id)["status"] == "rate_limited"
+    assert _west_state(env) == before
+
+
+SHOPIFY_ADAPTS = [
+    ("max-cost-exceeded", [graphql_error("MAX_COST_EXCEEDED", "Query cost is 25100, which exceeds the single query max cost limit (1000).")],
+     {"first": 125, "throttled": 0}),
+    ("throttled-once", [graphql_error("THROTTLED", "Throttled", with_cost=THROTTLED_COST)], {"first": 250, "throttled": 1}),
+    ("http-503-twice", [httpx.Response(503, text="<html>Service Unavailable</html>")] * 2, {"first": 250, "throttled": 0}),
+    ("malformed-json-once", [httpx.Response(200, text='{"data": {"orders": ')], {"first": 250, "throttled": 0}),
+    ("timeout-once", [httpx.ReadTimeout("read timed out")], {"first": 250, "throttled": 0}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("warehouse_url", "case", "answers", "expect"),
+    _dialects(SHOPIFY_ADAPTS, {"max-cost-exceeded"}),
+    indirect=["warehouse_url"],
+)
+def test_shopify_answer_the_client_adapts_to_then_the_sync_completes(
+    shop_env: Env, case: str, answers: list[Any], expect: dict[str, int]
+) -> None:
+    env = shop_env
+    _seed(env)
+
+    def raise_(exc: Exception) -> Callable[[httpx.Request], httpx.Response]:
+        def answer(request: httpx.Request) -> httpx.Response:
+            raise exc
+
+        return answer
+
+    env.shopify.script[WEST] = [raise_(a) if isinstance(a, Exception) else a for a in answers]
+    result = _fresh_and_check_east(env)
+    assert _west_outcome(env, result).status == "success"
+    assert {r["order_id"] for r in rows_where(env.engine, "fact_orders", shop_domain=WEST)} == {1, 2, 4}
+    last_first = [v["first"] for d, v in env.shopify.served if d == WEST][-1]
+    assert last_first == expect["first"]  # MAX_COST_EXCEEDED: the same page again, half the size
+    run = last_sync_run(env.engine, env.west.connection_id)
+    assert (run["status"], run["throttled"], run["error"]) == ("success", expect["throttled"], None)
+    cursor = rows_where(env.engine, "sync_cursors", connection_id=env.west.connection_id)[0]["value"]
+    assert cursor == "2026-03-09T15:00:00.000000Z"
+
+
+# -- Order payloads: missing, extra and wrongly typed fields --------------------------------------
+
+
+def _without(node: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in node.items() if k not in keys}
+
+
+def _amount(node: dict[str, Any], value: Any) -> dict[str, Any]:
+    return {**node, "totalPriceSet": {"shopMoney": {"amount": value, "currencyCode": "USD"}}}
+
+
+ORDER_4 = order(4, created="2026-03-09T15:00:00Z", total="40.00")
+
+BAD_ORDERS = [
+    ("missing-total", _without(ORDER_4, "totalPriceSet"),
+     "BadOrderPayload: order #1004 (west.myshopify.com): totalPriceSet is missing"),
+    ("missing-created-at", _without(ORDER_4, "createdAt"),
+     "BadOrderPayload: order #1004 (west.myshopify.com): createdAt is missing"),
+    ("missing-ids", _without(ORDER_4, "id", "legacyResourceId"), "BadOrderPayload: order without id"),
+    ("amount-null", _amount(ORDER_4, None),
+     "BadOrderPayload: order #1004 (west.myshopify.com): totalPriceSet.shopMoney.amount is not an amount"),
+    ("amount-text", _amount(ORDER_4, "abc"),
+     "BadOrderPayload: order #1004 (west.myshopify.com): totalPriceSet.shopMoney.amount is not an amount"),
+    ("amount-float-artefact", _amount(ORDER_4, 0.1 + 0.2),
+     "BadOrderPayload: order #1004 (west.myshopify.com): totalPriceSet 0.30000000000000004 is not an amount with <= 4 decimals"),
+    ("amount-infinite", _amount(ORDER_4, "Infinity"),
+     "BadOrderPayload: order #1004 (west.myshopify.com): totalPriceSet Infinity is not an amount with <= 4 decimals"),
+    ("created-at-number", {**ORDER_4, "createdAt": 1773068400},
+     "BadOrderPayload: order #1004 (west.myshopify.com): createdAt 1773068400 is not an ISO-8601 instant"),
+    ("customer-id-text", {**ORDER_4, "customer": {"id": "gid://shopify/Customer/abc"}},
+     "BadOrderPayload: not a Shopify id: 'gid://shopify/Customer/abc'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("warehouse_url", "case", "node", "message"),
+    _dialects(BAD_ORDERS, {"missing-total"}),
+    indirect=["warehouse_url"],
+)
+def test_shopify_unreadable_order_fails_its_page_whole_and_names_the_field(
+    shop_env: Env, case: str, node: dict[str, Any], message: str
+) -> None:
+    """A wrong row is worse than a failed page: the page with the bad order (orders 2 and 4) is not
+    written at all, the cursor stays, the error names the order and the field."""
+    env = shop_env
+    before = _seed(env)
+    page = [env.shopify.orders[WEST][2], node]  # what the fresh search returns: orders 2 and 4
+    env.shopify.script[WEST] = [ok(orders_data(page))]
+    result = _fresh_and_check_east(env)
+    west = _west_outcome(env, result)
+    assert west.status == "failed"
+    assert west.error == message
+    assert _west_state(env) == before
+
+
+ACCEPTED_ORDERS = [
+    ("extra-fields", {**ORDER_4, "note": "gift'; DROP TABLE fact_orders; --", "newApiField": {"x": [1, 2]}},
+     Decimal("40.00")),
+    ("amount-json-number", _amount(ORDER_4, 40.5), Decimal("40.5")),
+    ("amount-json-integer", _amount(ORDER_4, 41), Decimal("41")),
+    ("missing-optional-fields", _without(ORDER_4, "totalRefundedSet", "subtotalPriceSet", "customer", "lineItems",
+                                        "cancelledAt", "displayFinancialStatus"), Decimal("40.00")),
+]  # fmt: skip
+
+
+@sqlite_only()
+@pytest.mark.parametrize(("case", "node", "total"), ACCEPTED_ORDERS, ids=[c[0] for c in ACCEPTED_ORDERS])
+def test_shopify_order_with_extra_fields_or_numbers_is_read_exactly(
+    shop_env: Env, case: str, node: dict[str, Any], total: Decimal
+) -> None:
+    env = shop_env
+    _seed(env)
+    env.shopify.orders[WEST][4] = node
+    result = _fresh_and_check_east(env)
+    assert _west_outcome(env, result).status == "success"
+    (fact,) = rows_where(env.engine, "fact_orders", shop_domain=WEST, order_id=4)
+    assert fact["total_price"] == total and fact["net_revenue"] == total
+    (raw,) = rows_where(env.engine, "shopify_orders_raw", shop_domain=WEST, order_id=4)
+    assert raw["payload"] == json.loads(json.dumps(node))  # kept verbatim, extra fields included
+    (mart,) = [m for m in rows_where(env.engine, "daily_shopify_metrics", store_id=env.west.store_id)
+               if m["date"] == date(2026, 3, 9)]  # fmt: skip
+    assert (mart["orders"], mart["net_revenue"]) == (1, total)
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite", "postgres"], indirect=True)
+def test_shopify_huge_page_is_written_once_and_whole(shop_env: Env) -> None:
+    """A shop answering 1,200 orders in ONE page (ignoring `first`: 250) is read and written whole."""
+    env = shop_env
+    nodes = [
+        order(n, created=f"2026-03-0{4 + n % 5}T{10 + n % 12:02d}:{n % 60:02d}:00Z", total="1.25", customer=n)
+        for n in range(1, 1201)
+    ]
+    env.shopify.always[WEST] = ok(orders_data(nodes), requested=252, actual=252)
+    result = env.fill(connection_id=env.west.connection_id)
+    assert result.report.failed == []
+    assert [v["first"] for d, v in env.shopify.served if d == WEST] == [250]  # one request, one page
+    assert counts(env.engine)["fact_orders"] == 1200 and counts(env.engine)["shopify_orders_raw"] == 1200
+    marts = rows_where(env.engine, "daily_shopify_metrics", store_id=env.west.store_id)
+    assert sum(m["orders"] for m in marts) == 1200
+    assert sum(m["net_revenue"] for m in marts) == Decimal("1500.00")
+
+
+@sqlite_only()
+def test_shopify_empty_day_and_future_day_are_no_error_and_no_stale_row(shop_env: Env) -> None:
+    """A day without orders (and a day after the shop's local today) syncs without error: the
+    sync_runs row lists the day, and the mart has no row for it (docs: a date without any facts
+    has no row) — never a stale one. The other days of the range are untouched."""
+    env = shop_env
+    env.shopify.put(WEST, order(1, created="2026-03-05T15:00:00Z", total="10.00"))
+    first = shopify_sync.sync_days(
+        env.engine, env.client, [date(2026, 3, 5)], connection_id=env.west.connection_id
+    )
+    assert first.report.failed == []
+    before = _west_state(env)
+    empty = [date(2026, 3, 6), date(2026, 3, 11)]  # 11 March is after "now" (10 March)
+    result = shopify_sync.sync_days(env.engine, env.client, empty, connection_id=env.west.connection_id)
+    assert result.report.failed == []
+    run = last_sync_run(env.engine, env.west.connection_id)
+    assert (run["status"], run["rows"], run["error"], run["dates"]) == (
+        "success",
+        0,
+        None,
+        ["2026-03-06", "2026-03-11"],
+    )
+    assert _west_state(env) == before
+    assert [m["date"] for m in rows_where(env.engine, "daily_shopify_metrics")] == [date(2026, 3, 5)]
+
+
+# -- Meta answers ---------------------------------------------------------------------------------
+#
+# Scenario: 4-6 March of both accounts are committed (act_1 spends 10.00 a day on ad a1); then
+# every figure changes (a1: 12.00) and 4-6 March run again with act_1's 5 March answering badly.
+# A day is one unit: it is either the new day whole or the old day whole, never a mix. A
+# transient failure fails that day alone (4 and 6 March commit); a bad token, a rejected request
+# or an unreadable row stop the account at 5 March (4 March new, 5 and 6 March old). act_2 syncs.
+
+MARCH_5 = "2026-03-05"
+
+
+def _meta_day(engine: Engine, account: str, store_id: int, day: date) -> dict[str, Any]:
+    return {
+        "raw": [
+            r for r in dump_table(engine, "meta_insights_raw") if r[0] == account and r[3] == day.isoformat()
+        ],
+        "facts": [
+            r for r in dump_table(engine, "fact_meta_daily") if r[0] == account and r[2] == day.isoformat()
+        ],
+        "mart": [
+            r for r in dump_table(engine, "daily_meta_metrics") if r[1] == account and r[2] == day.isoformat()
+        ],
+        "summary": [
+            r for r in dump_table(engine, "daily_summary") if r[0] == store_id and r[1] == day.isoformat()
+        ],
+    }
+
+
+def _meta_seed(env: MetaEnv) -> dict[date, dict[str, Any]]:
+    assert env.run_dates().report.failed == []
+    old = {d: _meta_day(env.engine, "act_1", env.act1.store_id, d) for d in META_DAYS}
+    assert all(old[d]["facts"] and old[d]["mart"] and old[d]["summary"] for d in META_DAYS)
+    days = sorted(env.graph.accounts["act_1"].ads)
+    env.graph.accounts["act_1"].ads = ad_days("12.00", days=days)
+    env.graph.accounts["act_2"].ads = {d: [("b1", "PAUSED", "6.00", 1, "20.00")] for d in days}
+    return old
+
+
+def _a1_spend(env: MetaEnv, day: date) -> Decimal | None:
+    rows = [
+        r
+        for r in rows_where(env.engine, "fact_meta_daily", ad_account_id="act_1", ad_id="a1")
+        if r["date"] == day
+    ]
+    return rows[0]["spend"] if rows else None
+
+
+def _meta_run(env: MetaEnv) -> tuple[Any, Any]:
+    result = env.run_dates()
+    by_id = {o.connection.connection_id: o for o in result.report.outcomes}
+    act2 = by_id[env.act2.connection_id]
+    assert act2.status == "success", act2.error
+    assert [f["spend"] for f in rows_where(env.engine, "fact_meta_daily", ad_account_id="act_2")] == [
+        Decimal("6.00")
+    ] * 3
+    return result, by_id[env.act1.connection_id]
+
+
+def _assert_days(env: MetaEnv, old: dict[date, dict[str, Any]], new: set[date]) -> None:
+    for day in META_DAYS:
+        if day in new:
+            assert _a1_spend(env, day) == Decimal("12.00"), day
+            mart = _meta_day(env.engine, "act_1", env.act1.store_id, day)["mart"]
+            assert len(mart) == 1 and mart[0][6] == "12", (day, mart)  # daily_meta_metrics.spend
+        else:
+            assert _meta_day(env.engine, "act_1", env.act1.store_id, day) == old[day], day
+
+
+REDUCE_TEXT = "Please reduce the amount of data you're asking for, then retry your request"
+
+META_STOPS = [
+    ("code-190", meta_error(400, 190, "Error validating access token: Session has expired on Monday", 463),
+     "failed", "act_1: Meta HTTP 400, code 190/463: Error validating access token: Session has expired on Monday: the access token was rejected"),
+    ("http-401-no-body", httpx.Response(401, text="Unauthorized"),
+     "failed", "act_1: Meta HTTP 401: the access token was rejected"),
+    ("code-100", meta_error(400, 100, "(#100) Invalid parameter: time_range"),
+     "failed", "PermanentApiError: act_1: Meta HTTP 400, code 100: (#100) Invalid parameter: time_range"),
+    ("http-403", meta_error(403, 200, "(#200) Ad account owner has NOT grant ads_management or ads_read permission"),
+     "failed", "PermanentApiError: act_1: Meta HTTP 403, code 200: (#200) Ad account owner has NOT grant ads_management or ads_read permission"),
+    ("http-403-html", httpx.Response(403, text="<html>Forbidden</html>"), "failed", "PermanentApiError: act_1: Meta HTTP 403"),
+    ("throttled", meta_error(400, 80000, "There have been too many calls to this ad-account. Wait a bit and try again."),
+     "rate_limited", "act_1: Meta HTTP 400, code 80000: There have been too many calls to this ad-account. Wait a bit and try again.; still throttled after"),
+    ("http-429", httpx.Response(429, text="Too Many Requests"), "rate_limited", "act_1: Meta HTTP 429; still throttled after"),
+    ("paging-loop", httpx.Response(200, json={"data": [], "paging": {"next": "https://graph.facebook.com/v23.0/act_1/insights?"
+        + urlencode({"after": "SAME", "level": "ad", "time_range": json.dumps({"since": MARCH_5, "until": MARCH_5})})}}),
+     "failed", "PermanentApiError: act_1 2026-03-05: paging does not end (page 2)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("warehouse_url", "case", "answer", "status", "message"),
+    _dialects(META_STOPS, {"code-190", "code-100"}),
+    indirect=["warehouse_url"],
+)
+def test_meta_answer_that_stops_the_account_keeps_every_day_whole(
+    meta_env: MetaEnv, case: str, answer: httpx.Response, status: str, message: str
+) -> None:
+    env = meta_env
+    old = _meta_seed(env)
+    env.graph.always[("act_1", MARCH_5)] = answer
+    _, act1 = _meta_run(env)
+    assert act1.status == status
+    assert message in act1.error, act1.error
+    run = last_sync_run(env.engine, env.act1.connection_id)
+    assert (run["status"], run["error"], run["dates"]) == (status, act1.error, ["2026-03-04"])
+    _assert_days(env, old, new={date(2026, 3, 4)})
+    reauth = case in ("code-190", "http-401-no-body")
+    connection = connection_row(env.engine, env.act1.connection_id)
+    assert connection["status"] == ("needs_reauth" if reauth else "active")
+    if reauth:
+        assert connection["status_reason"] == message.removesuffix(": the access token was rejected") + (
+            ": the access token was rejected"
+        )
+
+
+META_DAY_FAILS = [
+    ("malformed-json", httpx.Response(200, text="<!DOCTYPE html><html>Sorry, something went wrong.</html>"),
+     "act_1: Meta malformed response body (not a JSON object); gave up after 5 attempts"),
+    ("json-array", httpx.Response(200, json=[1, 2, 3]),
+     "act_1: Meta malformed response body (not a JSON object); gave up after 5 attempts"),
+    ("data-not-a-list", httpx.Response(200, json={"data": {"ad_id": "a1"}}),
+     "act_1 2026-03-05: insights answer has no list of rows in 'data'"),
+    ("http-500", httpx.Response(500, json={"error": {"message": "An unknown error occurred", "code": 2, "is_transient": True}}),
+     "act_1: Meta HTTP 500, code 2: An unknown error occurred; gave up after 5 attempts"),
+    ("code-1-always", meta_error(500, 1, REDUCE_TEXT),
+     f"act_1: Meta HTTP 500, code 1: {REDUCE_TEXT}; gave up after 5 attempts"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("warehouse_url", "case", "answer", "message"),
+    _dialects(META_DAY_FAILS, {"malformed-json"}),
+    indirect=["warehouse_url"],
+)
+def test_meta_transient_answer_fails_that_day_alone(
+    meta_env: MetaEnv, case: str, answer: httpx.Response, message: str
+) -> None:
+    env = meta_env
+    old = _meta_seed(env)
+    env.graph.always[("act_1", MARCH_5)] = answer
+    mark = len(env.graph.requests)
+    result, act1 = _meta_run(env)
+    assert act1.status == "failed"
+    assert act1.error == f"TransientApiError: 1 of 3 day(s) failed (2026-03-05); 2026-03-05: {message}"
+    assert result.failed_dates(META_DAYS) == [date(2026, 3, 5)]
+    _assert_days(env, old, new={date(2026, 3, 4), date(2026, 3, 6)})
+    assert connection_row(env.engine, env.act1.connection_id)["status"] == "active"
+    if case == "code-1-always":  # halved down to the smallest page first
+        limits = [r.params["limit"] for r in env.graph.requests[mark:] if r.path.endswith("act_1/insights")
+                  and json.loads(r.params["time_range"])["since"] == MARCH_5]  # fmt: skip
+        assert limits[:6] == ["500", "250", "125", "62", "31", "25"]
+
+
+def test_meta_code_1_once_halves_the_page_and_the_day_commits(meta_env: MetaEnv) -> None:
+    env = meta_env
+    _meta_seed(env)
+    env.graph.script[("act_1", MARCH_5)] = [meta_error(500, 1, REDUCE_TEXT)]
+    _, act1 = _meta_run(env)
+    assert (act1.status, act1.error) == ("success", None)
+    _assert_days(env, {}, new=set(META_DAYS))
+    limits = [r.params["limit"] for r in env.graph.requests[-12:] if r.path.endswith("act_1/insights")
+              and json.loads(r.params["time_range"])["since"] == MARCH_5]  # fmt: skip
+    assert limits == ["500", "250", "500"]  # the ad level again at 250; the account level at 500
+
+
+# -- Insights rows: missing, extra and wrongly typed fields ---------------------------------------
+
+
+def _row(**changes: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "ad_id": "a1", "adset_id": "s", "campaign_id": "c", "account_currency": "USD", "spend": "12.00",
+        "impressions": "10", "clicks": "1", "reach": "9", "date_start": MARCH_5, "date_stop": MARCH_5,
+        "actions": [{"action_type": "omni_purchase", "value": "2"}],
+        "action_values": [{"action_type": "omni_purchase", "value": "45.00"}],
+    }  # fmt: skip
+    for key, value in changes.items():
+        if value is _DROP:
+            row.pop(key)
+        else:
+            row[key] = value
+    return row
+
+
+_DROP = object()
+
+BAD_ROWS = [
+    ("missing-ad-id", _row(ad_id=_DROP), "InsightsFormatError: ad-level row without ad_id on 2026-03-05"),
+    ("missing-date", _row(date_start=_DROP), "InsightsFormatError: date_start is not a date: None"),
+    ("other-date", _row(date_start="2026-03-04", date_stop="2026-03-04"),
+     "InsightsFormatError: asked for 2026-03-05, Meta returned a row for 2026-03-04..2026-03-04"),
+    ("spend-text", _row(spend="abc"), "InsightsFormatError: spend is not a number: 'abc'"),
+    ("spend-nan", _row(spend="NaN"), "InsightsFormatError: spend is not a finite number: 'NaN'"),
+    ("spend-float-artefact", _row(spend=0.1 + 0.2),
+     "InsightsFormatError: spend has more than 4 decimals: 0.30000000000000004"),
+    ("impressions-fraction", _row(impressions="12.5"), "InsightsFormatError: impressions is not a whole number: '12.5'"),
+    ("actions-object", _row(actions={"omni_purchase": 2}), "InsightsFormatError: actions must be a list, got dict"),
+    ("action-without-type", _row(actions=[{"value": "2"}]), "InsightsFormatError: malformed action entry: {'value': '2'}"),
+    ("row-not-object", "a1,12.00", "act_1 2026-03-05: insights answer has no list of rows in 'data'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("warehouse_url", "case", "row", "message"),
+    _dialects(BAD_ROWS, {"spend-text"}),
+    indirect=["warehouse_url"],
+)
+def test_meta_unreadable_row_never_files_a_wrong_number(
+    meta_env: MetaEnv, case: str, row: Any, message: str
+) -> None:
+    env = meta_env
+    old = _meta_seed(env)
+    env.graph.rows[("act_1", MARCH_5)] = [_row(ad_id="a2"), row]
+    _, act1 = _meta_run(env)
+    assert act1.status == "failed"
+    if case == "row-not-object":  # the answer's shape is wrong: that day fails alone
+        assert act1.error == f"TransientApiError: 1 of 3 day(s) failed (2026-03-05); 2026-03-05: {message}"
+        _assert_days(env, old, new={date(2026, 3, 4), date(2026, 3, 6)})
+    else:  # a row we cannot read stops the account: 5 and 6 March stay as they were
+        assert act1.error == message
+        _assert_days(env, old, new={date(2026, 3, 4)})
+
+
+ACCEPTED_ROWS = [
+    ("extra-fields", _row(new_metric="7", cost_per_result=[{"x": 1}], note="'; DROP TABLE fact_meta_daily; --"),
+     {"spend": Decimal("12.00"), "impressions": 10, "purchases": 2, "reach": 9}),
+    ("spend-json-number", _row(spend=12.5), {"spend": Decimal("12.5")}),
+    ("counts-json-numbers", _row(impressions=10, clicks=1, reach=9), {"impressions": 10, "clicks": 1, "reach": 9}),
+    ("spend-null", _row(spend=None), {"spend": Decimal(0)}),
+    ("missing-optional-fields", _row(reach=_DROP, actions=_DROP, action_values=_DROP, clicks=_DROP, adset_id=_DROP),
+     {"reach": None, "purchases": 0, "purchase_value": Decimal(0), "clicks": 0, "adset_id": None}),
+    ("fallback-purchase-type", _row(actions=[{"action_type": "purchase", "value": "3"}]), {"purchases": 3}),
+]  # fmt: skip
+
+
+@sqlite_only()
+@pytest.mark.parametrize(("case", "row", "expect"), ACCEPTED_ROWS, ids=[c[0] for c in ACCEPTED_ROWS])
+def test_meta_row_with_extra_fields_or_json_numbers_is_read_exactly(
+    meta_env: MetaEnv, case: str, row: dict[str, Any], expect: dict[str, Any]
+) -> None:
+    env = meta_env
+    _meta_seed(env)
+    env.graph.rows[("act_1", MARCH_5)] = [row]
+    _, act1 = _meta_run(env)
+    assert (act1.status, act1.error) == ("success", None)
+    (fact,) = [
+        f
+        for f in rows_where(env.engine, "fact_meta_daily", ad_account_id="act_1")
+        if f["date"] == date(2026, 3, 5)
+    ]
+    assert {k: fact[k] for k in expect} == expect
+    (raw,) = [r for r in rows_where(env.engine, "meta_insights_raw", ad_account_id="act_1", level="ad")
+              if r["date"] == date(2026, 3, 5)]  # fmt: skip
+    assert raw["payload"] == json.loads(json.dumps(row))  # verbatim, extra fields included
+    (mart,) = [
+        m
+        for m in rows_where(env.engine, "daily_meta_metrics", ad_account_id="act_1")
+        if m["date"] == date(2026, 3, 5)
+    ]
+    assert mart["spend"] == fact["spend"] and mart["ads"] == 1
