@@ -15,6 +15,7 @@ from adspipe.meta import defs as meta_defs
 from adspipe.orchestration.schedules import build_fresh_schedule, meta_fresh_cron, shopify_fresh_cron
 from adspipe.orchestration.sensors import build_new_connection_sensor
 from adspipe.resources import ClockResource, WarehouseResource
+from adspipe.settings import run_executor
 from adspipe.shopify import assets as shopify_assets
 from adspipe.shopify import defs as shopify_defs
 
@@ -31,6 +32,7 @@ defs = dg.Definitions.merge(
             build_fresh_schedule(meta_assets.meta_fresh, meta_fresh_cron()),
         ],
         resources={"warehouse": WarehouseResource(), "clock": ClockResource()},
+        executor=dg.in_process_executor if run_executor() == "in_process" else dg.multiprocess_executor,
     ),
     meta_defs.defs,
     shopify_defs.defs,

@@ -58,3 +58,19 @@ def backfill_days_per_run() -> int:
     if not 1 <= value <= 366:
         raise ValueError(f"{BACKFILL_DAYS_PER_RUN_ENV} must be between 1 and 366, got {value}")
     return value
+
+
+RUN_EXECUTOR_ENV = "ADSPIPE_RUN_EXECUTOR"
+
+
+def run_executor() -> str:
+    """`in_process` (default) or `multiprocess`: how a run executes its steps.
+
+    In process, a backfill run's Meta step and its asset checks share the run worker instead of
+    paying a Python start-up each (measured in bench/bench_backfill.py, docs/performance.md); the
+    steps are serial anyway (the pool serialises Meta, the checks are quick SQL).
+    """
+    value = os.environ.get(RUN_EXECUTOR_ENV, "in_process").strip().lower()
+    if value not in ("in_process", "multiprocess"):
+        raise ValueError(f"{RUN_EXECUTOR_ENV} must be in_process or multiprocess, got {value!r}")
+    return value

@@ -35,7 +35,7 @@ GOAL = 1.25
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one_backfill(days: int, latency_s: float, per_run: int) -> dict[str, Any]:
+def one_backfill(days: int, latency_s: float, per_run: int, executor: str = "in_process") -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from adspipe_tests.e2e.stack import dagster_stack  # the same deployment the end-to-end suite uses
 
@@ -56,6 +56,7 @@ def one_backfill(days: int, latency_s: float, per_run: int) -> dict[str, Any]:
             "ADSPIPE_SCHEDULES": "stopped",
             "ADSPIPE_SENSORS": "stopped",
             "ADSPIPE_BACKFILL_DAYS_PER_RUN": str(per_run),
+            "ADSPIPE_RUN_EXECUTOR": executor,
             "ADSPIPE_PARTITIONS_START": str(start - timedelta(days=1)),
         }
         home = Path(tempfile.mkdtemp(prefix="p1_home_"))
@@ -86,6 +87,7 @@ def one_backfill(days: int, latency_s: float, per_run: int) -> dict[str, Any]:
     return {
         "days": days,
         "per_run": per_run,
+        "executor": executor,
         "runs": -(-days // per_run),
         "wall_s": round(wall, 1),
         "meta_calls": calls,
@@ -131,6 +133,10 @@ if __name__ == "__main__":
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--latency", type=float, default=0.25)
     parser.add_argument("--per-run", type=int, nargs="+", default=[DEFAULT_BACKFILL_DAYS_PER_RUN])
+    parser.add_argument(
+        "--executor", nargs="+", default=["in_process"], choices=["in_process", "multiprocess"]
+    )
     args = parser.parse_args()
-    for n in args.per_run:
-        print(json.dumps(one_backfill(args.days, args.latency, n)), flush=True)
+    for executor in args.executor:
+        for n in args.per_run:
+            print(json.dumps(one_backfill(args.days, args.latency, n, executor)), flush=True)
