@@ -3,9 +3,12 @@ truth — nothing lost, nothing duplicated.
 
 The simulator answers 10 % of API requests with a 5xx, hangs 5 % past the client's read timeout,
 drops 3 % of connections mid-body, truncates 3 % of bodies and answers 2 % of Shopify requests
-with INTERNAL_SERVER_ERROR; Shopify's bucket is 20× tighter than the plan's and Meta's usage
-rises 6× faster than normal (each throttle code in its own test). The fault draws are seeded
-(reproducible); the simulator clock is frozen (the truth does not move) and only advanced on
+with INTERNAL_SERVER_ERROR; Shopify's bucket is 20× smaller than the Basic plan's, Meta's usage
+rises 20× faster than normal, and both quotas refill at a fifth of the rate the clients expect
+(as when another consumer shares them), so real THROTTLED answers and throttle errors come back
+(each Meta throttle code in its own test). The fault draws are seeded (reproducible, as long as
+no real answer takes longer than the read timeout: such a spurious timeout is one more request
+and shifts the draws after it); the simulator clock is frozen (the truth does not move) and only advanced on
 purpose between the fill and the fresh run; waits run on a virtual clock shared by the simulator
 and the clients (see harness.py), so only the injected hangs cost real time.
 
@@ -252,8 +255,8 @@ def test_shopify_rides_out_a_tight_bucket(
     engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch,
     record_property: Callable[[str, object], None],
 ) -> None:  # fmt: skip
-    """A bucket 20× tighter than the plan's, refilling at a fifth of the expected rate (and pages
-    too costly for it: halved until they fit)."""
+    """A Basic plan's bucket 20× smaller (100 points, 5 points/s), refilling at a fifth of the
+    rate the client expects: THROTTLED answers, waited out on the bucket's own figures."""
     vt = VirtualTime()
     faults = Faults(shopify_bucket_scale=0.05, shopify_plan="Basic")
     running = make_simulator(seed=SEED, stores=1, faults=faults, monotonic=vt.slowed(SHARED_QUOTA_RATE))
