@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -50,6 +51,7 @@ pytestmark = [
 
 SEED = 11
 WORKER = [sys.executable, "-m", "adspipe_tests.crash.worker"]
+ROOT = Path(__file__).resolve().parents[2]  # where `adspipe_tests` is importable from
 LATENCY_S = 0.04
 # (requests served before the kill, extra seconds): 0 lands while the client parses and commits
 # the page just served; half the latency lands in the middle of the next request.
@@ -66,7 +68,7 @@ def _kill_after(
 ) -> int:
     """Start the worker, SIGKILL it once `served()` reaches `count` (plus `extra_s`); its exit code."""
     proc = subprocess.Popen(
-        [*WORKER, *args], env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [*WORKER, *args], env=dict(os.environ), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         deadline = time.monotonic() + 120
