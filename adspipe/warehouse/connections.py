@@ -244,7 +244,13 @@ def disconnect(conn: DbConnection, connection_id: int) -> Connection:
 
 
 def mark_needs_reauth(conn: DbConnection, connection_id: int, reason: str) -> None:
-    set_status(conn, connection_id, "needs_reauth", reason)
+    """A rejected token: needs_reauth, unless the user disconnected the connection meanwhile (a run
+    in flight then meets the revoked token; the user's `disconnected` must stand)."""
+    conn.execute(
+        sa.update(connections)
+        .where(connections.c.connection_id == connection_id, connections.c.status != "disconnected")
+        .values(status="needs_reauth", status_reason=reason, updated_at=datetime.now(UTC))
+    )
 
 
 def set_account_info(conn: DbConnection, connection_id: int, *, timezone: str, currency: str) -> None:
