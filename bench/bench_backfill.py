@@ -67,12 +67,18 @@ def one_backfill(days: int, latency_s: float, per_run: int, executor: str = "in_
             backfill_id = api.launch_asset_backfill(
                 PLATFORM_ASSETS["meta"], str(start), str(end), title=f"P1 {days} days", tags={}
             )
+            all_materialized: float | None = None
             while True:
                 progress = api.backfill_progress(backfill_id)
+                if all_materialized is None and progress.materialized >= days:
+                    all_materialized = time.monotonic() - began
                 if progress.finished:
                     break
                 time.sleep(0.5)
-            wall = time.monotonic() - began
+            # The data is complete and visible when the last day is materialized; the backfill's
+            # status flips on the backfill daemon's next 30-second tick (reported, not counted).
+            completed = time.monotonic() - began
+            wall = all_materialized if all_materialized is not None else completed
         db.get_engine(url).dispose()
     log = sim.request_log("meta")
     ordered = sorted(log, key=lambda r: r.t_in)
@@ -90,6 +96,7 @@ def one_backfill(days: int, latency_s: float, per_run: int, executor: str = "in_
         "executor": executor,
         "runs": -(-days // per_run),
         "wall_s": round(wall, 1),
+        "backfill_completed_s": round(completed, 1),
         "meta_calls": calls,
         "floor_s": round(floor, 1),
         "ratio": round(wall / floor, 3),

@@ -266,12 +266,12 @@ class MetaSession:
             self.account_id, timezone, currency.upper(), name if isinstance(name, str) else None
         )
 
-    def insights_params(self, day: date, level: str) -> dict[str, str]:
+    def insights_params(self, day: date, level: str, until: date | None = None) -> dict[str, str]:
         client = self.client
         params = {
             "level": level,
             "fields": ",".join(settings.AD_FIELDS if level == "ad" else settings.ACCOUNT_LEVEL_FIELDS),
-            "time_range": json.dumps({"since": day.isoformat(), "until": day.isoformat()}),
+            "time_range": json.dumps({"since": day.isoformat(), "until": (until or day).isoformat()}),
             "time_increment": "1",
             "limit": str(client.page_limit),
         }
@@ -283,12 +283,18 @@ class MetaSession:
             params["action_attribution_windows"] = json.dumps(list(client.attribution_windows))
         return params
 
-    def insights(self, day: date, *, level: str = "ad") -> InsightsDay:
-        """Every row of one day at one level: `ad` (status-filtered) or `account` (unfiltered)."""
+    def insights(self, day: date, *, level: str = "ad", until: date | None = None) -> InsightsDay:
+        """Every row of one day at one level: `ad` (status-filtered) or `account` (unfiltered).
+
+        `until`: the days day..until in one call, one row per day (`time_increment=1`) — only for
+        the account level, whose one row per day makes a range small (the spend cross-check).
+        """
         if level not in ("ad", "account"):
             raise ValueError(f"unsupported insights level {level!r}")
+        if until is not None and level != "account":
+            raise ValueError("only account-level insights are read for a range of days")
         url = f"{self.client.base_url()}/{self.client.api_version}/{self.account_id}/insights"
-        params = self.insights_params(day, level)
+        params = self.insights_params(day, level, until)
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
         pages = 0

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -130,13 +131,21 @@ def sync_day(
     *,
     now: datetime,
     stats: SyncStats,
+    account_day: list[dict[str, Any]] | None = None,
 ) -> DayResult:
-    """Pull one day (ad level + account level), then replace it in one transaction."""
+    """Pull one day (ad level + account level), then replace it in one transaction.
+
+    `account_day`: the day's account-level rows when they were read with the run's other days in
+    one call (see `account_rows_by_day`); otherwise the day reads them itself.
+    """
     client = session.client
     ad = session.insights(day, level="ad")
-    account = session.insights(day, level="account")
+    account_pages = 0
+    if account_day is None:
+        account = session.insights(day, level="account")
+        account_day, account_pages = list(account.rows), account.pages
     ad_rows = transforms.check_rows(ad.rows, day, level="ad")
-    account_rows = transforms.check_rows(account.rows, day, level="account")
+    account_rows = transforms.check_rows(account_day, day, level="account")
     facts = [
         transforms.fact_row(
             row,
@@ -166,11 +175,36 @@ def sync_day(
         day=day,
         ad_rows=len(ad_rows),
         account_rows=len(account_rows),
-        pages=ad.pages + account.pages,
+        pages=ad.pages + account_pages,
         spend=sum((f["spend"] for f in facts), Decimal(0)),
         purchase_value=sum((f["purchase_value"] for f in facts), Decimal(0)),
         account_spend=transforms.account_spend(account_rows) if account_rows else None,
     )
+
+
+def account_rows_by_day(
+    session: MetaSession, days: Sequence[date], log: Log | None = None
+) -> dict[date, list[dict[str, Any]]] | None:
+    """The account-level rows (the spend cross-check) of several days in one call, by day.
+
+    A multi-day run then makes one ad-level call per day plus one account-level call in all,
+    instead of two calls per day: Meta calls are serial, so this halves a backfill's floor.
+    None (each day then reads its own) when there is one day or the range call failed.
+    """
+    if len(days) < 2:
+        return None
+    try:
+        span = session.insights(days[0], level="account", until=days[-1])
+        by_day: dict[date, list[dict[str, Any]]] = {d: [] for d in days}
+        for row in span.rows:
+            got = transforms.row_date(row)
+            if got in by_day:
+                by_day[got].append(dict(row))
+        return by_day
+    except (TransientApiError, transforms.InsightsFormatError) as exc:
+        if log:
+            log(f"{session.account_id}: account-level range call failed, reading it day by day: {exc}")
+        return None
 
 
 Plan = Callable[[Connection, str], list[date]]  # (connection, time zone) → days to pull
@@ -203,9 +237,13 @@ def run_accounts(
             days = plan(connection, info.timezone)
             run.window = (days[0], days[-1]) if days else None
             run.planned = list(days)
+            account_days = account_rows_by_day(session, days, log)
             for day in days:
                 try:
-                    outcome = sync_day(engine, session, connection, info, day, now=now, stats=stats)
+                    outcome = sync_day(
+                        engine, session, connection, info, day, now=now, stats=stats,
+                        account_day=None if account_days is None else account_days[day],
+                    )  # fmt: skip
                 except TransientApiError as exc:
                     # Like one job per day: a day that failed after its retries does not stop the
                     # next days; it stays visible as failed and re-runnable alone. A bad token, a

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -70,17 +70,22 @@ class FakeGraph:
             return httpx.Response(
                 200, json={"id": account_id, "timezone_name": account.timezone, "currency": account.currency}
             )
-        since = json.loads(params["time_range"])["since"]
+        span = json.loads(params["time_range"])
+        since = span["since"]
         if since in self.fail_days:
             return httpx.Response(503, text="<html>Service Unavailable</html>")
         day = date.fromisoformat(since)
         ads = account.ads.get(day, [])
         if params["level"] == "account":
-            total = sum(int(a[2].replace(".", "")) for a in ads)
-            rows: list[dict[str, Any]] = (
-                [{"account_currency": account.currency, "spend": f"{total // 100}.{total % 100:02d}",
-                  "date_start": since, "date_stop": since}] if ads else []
-            )  # fmt: skip
+            # One row per day with delivery over since..until (time_increment=1), like Meta.
+            rows: list[dict[str, Any]] = []
+            current, last = day, date.fromisoformat(span["until"])
+            while current <= last:
+                total = sum(int(a[2].replace(".", "")) for a in account.ads.get(current, []))
+                if account.ads.get(current):
+                    rows.append({"account_currency": account.currency, "spend": f"{total // 100}.{total % 100:02d}",
+                                 "date_start": current.isoformat(), "date_stop": current.isoformat()})  # fmt: skip
+                current += timedelta(days=1)
         else:
             allowed = json.loads(params["filtering"])[0]["value"]
             rows = [

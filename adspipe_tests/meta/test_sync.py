@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -102,7 +103,13 @@ def test_fill_pulls_seven_days_per_account_and_sets_the_cursor(
     result = sync.run_fill(engine, _client(graph), now=NOW)
     assert [o.status for o in result.report.outcomes] == ["success", "success"]
     assert graph.insights_days("act_1") == [f"2026-03-0{d}" for d in range(2, 9)]
-    assert graph.insights_days("act_2", level="account") == [f"2026-03-0{d}" for d in range(3, 10)]
+    # The spend cross-check: one account-level call for the whole window, one row per day.
+    spans = [
+        (json.loads(r.params["time_range"]), r.params["time_increment"])
+        for r in graph.requests
+        if r.path.endswith("act_2/insights") and r.params.get("level") == "account"
+    ]
+    assert spans == [({"since": "2026-03-03", "until": "2026-03-09"}, "1")]
     assert all(
         r.path in ("/v23.0/act_1", "/v23.0/act_2") or r.path.endswith("/insights") for r in graph.requests
     )
@@ -126,8 +133,8 @@ def test_fill_pulls_seven_days_per_account_and_sets_the_cursor(
     )
     runs = _runs(engine)
     assert [(r["job"], r["status"], r["api_calls"], r["rows"], r["window_start"]) for r in runs] == [
-        ("meta_7d_fill", "success", 15, 21, None),  # 1 account read + 7 days × 2 calls; 7 × (2 ads + 1)
-        ("meta_7d_fill", "success", 15, 21, None),  # time zone unknown before the first read
+        ("meta_7d_fill", "success", 9, 21, None),  # account read + 7 ad-level + 1 account-level range
+        ("meta_7d_fill", "success", 9, 21, None),  # time zone unknown before the first read
     ]
     assert runs[0]["dates"] == [f"2026-03-0{d}" for d in range(2, 9)]
     # A second fill does not move the cursor set by the first (only fills an empty one).
@@ -202,8 +209,9 @@ def test_exhausted_rate_limit_leaves_whole_days_and_rate_limited(
     # Meta's numbers for the 5th changed since (late conversions, an ad gone), but the re-pull is
     # throttled half-way through the day's calls: the day must stay exactly as it was.
     graph.accounts["act_1"].ads[date(2026, 3, 5)] = [("a1", "ACTIVE", "99.99", 9, "999.00")]
-    # Call 0: account read; 1-2: the 4th; 3: ad level of the 5th; from 4 on: throttled.
-    graph.throttle_from = len(graph.requests) + 4
+    # Call 0: account read; 1: account level of the 4th..6th; 2: ad level of the 4th; from 3 on
+    # (the 5th's ad level) throttled.
+    graph.throttle_from = len(graph.requests) + 3
     waits: list[float] = []
     result = sync.run_dates(
         engine, _client(graph, waits, max_throttle_retries=3), [date(2026, 3, 4), date(2026, 3, 5), date(2026, 3, 6)],
@@ -221,7 +229,7 @@ def test_exhausted_rate_limit_leaves_whole_days_and_rate_limited(
     assert (run["status"], run["throttled"], run["api_calls"], run["dates"]) == (
         "rate_limited",
         4,
-        8,
+        7,  # 3 answered + the throttled call and its 3 retries
         ["2026-03-04"],
     )
     assert run["throttle_wait_s"] == pytest.approx(round(sum(waits), 3))
