@@ -39,7 +39,7 @@ from adspipe.shopify.client import ShopifyClient
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.server import Simulator
 from adspipe.warehouse import cursors
-from adspipe.warehouse.schema import fact_meta_daily, meta_insights_raw
+from adspipe.warehouse.schema import fact_meta_daily, meta_insights_raw, sync_runs
 from adspipe_tests.faults.harness import TOKEN_ENV, Compared, check_meta, check_orders, local_today, register
 from adspipe_tests.simulator_fixtures import FIXED_NOW, RunningSimulator
 
@@ -109,6 +109,15 @@ def _cursor(engine: Engine, connection_id: int, key: str) -> str | None:
         return cursors.get_cursor(db, connection_id, key)
 
 
+def _run_statuses(engine: Engine, connection_id: int) -> list[str]:
+    """The sync_runs statuses of a connection, oldest first (the killed run's row is never closed)."""
+    with engine.connect() as db:
+        query = sa.select(sync_runs.c.job, sync_runs.c.status).where(
+            sync_runs.c.connection_id == connection_id
+        )
+        return [f"{r.job}:{r.status}" for r in db.execute(query.order_by(sync_runs.c.sync_run_id))]
+
+
 def _figures(record: Callable[[str, object], None], **figures: object) -> None:
     line = json.dumps(figures, sort_keys=True, default=str)
     print(f"\nCRASH FIGURES {line}")
@@ -159,6 +168,7 @@ def test_shopify_fresh_killed_mid_loop_resumes_to_truth(
     assert compared.diffs == []
     _figures(record_property, suite="shopify_fresh", kill_after_pages=pages, extra_s=extra_s, served=served,
              cursor_before=before, cursor_at_kill=at_kill, cursor_after=after, pages_resumed=resumed.shops[0].calls.pages,
+             sync_runs=_run_statuses(engine, connection.connection_id),
              rows_compared=compared.rows)  # fmt: skip
 
 
@@ -238,4 +248,5 @@ def test_meta_multi_day_run_killed_mid_loop_resumes_to_truth(
     check_meta(engine, sim, account, first, last, compared)
     assert compared.diffs == []
     _figures(record_property, suite="meta_dates", kill_after_requests=requests, extra_s=extra_s, served=served,
-             days_committed_at_kill=len(committed), cursor=before, rows_compared=compared.rows + partial.rows)  # fmt: skip
+             days_committed_at_kill=len(committed), cursor=before,
+             sync_runs=_run_statuses(engine, connection.connection_id), rows_compared=compared.rows + partial.rows)  # fmt: skip
