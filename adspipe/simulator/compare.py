@@ -17,7 +17,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.simulator.truth import Truth
-from adspipe.warehouse.schema import daily_meta_metrics, daily_summary, fact_meta_daily, fact_orders, stores
+from adspipe.warehouse.schema import (
+    daily_meta_metrics,
+    daily_shopify_metrics,
+    daily_summary,
+    fact_meta_daily,
+    fact_orders,
+    stores,
+)
 
 SUMMARY_FIELDS = ("orders", "gross_revenue", "refunds", "net_revenue", "spend", "impressions", "clicks",
                   "purchases", "purchase_value", "roas", "mer", "currency_mismatch", "timezone_mismatch")  # fmt: skip
@@ -95,6 +102,40 @@ def orders_differences(
                     f"{shop_domain}: order {order_id} {ours}: {getattr(g, ours)} != {getattr(w, theirs)}"
                 )
     return len(want), diffs
+
+
+SHOPIFY_METRIC_FIELDS = ("orders", "gross_revenue", "refunds", "net_revenue", "aov", "currency")
+
+
+def shopify_metrics_differences(
+    engine: Engine, truth: Truth, shop_domain: str, since: date, until: date, *, at: datetime | None = None
+) -> tuple[int, list[str]]:
+    """daily_shopify_metrics vs the truth per local date since..until, to the cent (a missing row
+    differs unless the truth has no orders that day)."""
+    diffs: list[str] = []
+    with engine.connect() as db:
+        rows = {
+            r.date: r
+            for r in db.execute(
+                sa.select(daily_shopify_metrics).where(
+                    daily_shopify_metrics.c.shop_domain == shop_domain,
+                    daily_shopify_metrics.c.date.between(since, until),
+                )
+            )
+        }
+    wanted = truth.shopify_daily(shop_domain, since, until, at=at)
+    for want in wanted:
+        got = rows.get(want.date)
+        if got is None:
+            if want.orders:
+                diffs.append(f"{shop_domain} {want.date}: no daily_shopify_metrics row")
+            continue
+        for field in SHOPIFY_METRIC_FIELDS:
+            if not _same(getattr(got, field), getattr(want, field)):
+                diffs.append(
+                    f"{shop_domain} {want.date} {field}: warehouse {getattr(got, field)} != truth {getattr(want, field)}"
+                )
+    return len(wanted), diffs
 
 
 def meta_differences(
