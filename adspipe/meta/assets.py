@@ -179,16 +179,24 @@ def meta_insights(
         engine, meta, dates, now=clock.now(), connection_id=config.connection_id,
         dagster_run_id=context.run.run_id, log=context.log.info,
     )  # fmt: skip
+    touched = result.touched()
+    first = partitions_start()
+    per_day = {day: _day_metadata(engine, day, touched.get(day, [])) for day in dates if day >= first}
     # daily_summary is another asset: record the partitions this step rebuilt for it.
-    yield from day_materializations(engine, result, keys=(SUMMARY,))
+    for day in touched:
+        if day in per_day:
+            yield dg.AssetMaterialization(
+                asset_key=SUMMARY, partition=day.isoformat(), metadata=per_day[day][SUMMARY]
+            )
     metadata = report.run_metadata(result)
     failed = result.failed_dates(dates)
     if failed:
         # Every day is its own unit: the days that committed are recorded as materialized, the
         # failed ones stay failed in the backfill and re-runnable alone.
-        done = [d for d in dates if d not in set(failed)]
-        for day in done:
-            for key, values in _day_metadata(engine, day, result.touched().get(day, [])).items():
+        for day, values_by_key in per_day.items():
+            if day in set(failed):
+                continue
+            for key, values in values_by_key.items():
                 if key != SUMMARY:
                     yield dg.AssetMaterialization(asset_key=key, partition=day.isoformat(), metadata=values)
         context.log.info(f"meta_insights: {metadata}")
@@ -197,8 +205,8 @@ def meta_insights(
             f"meta_insights: {len(failed)} day(s) failed: {', '.join(d.isoformat() for d in failed)}"
         )
     # One result per asset for the whole range, and each day's own figures on its partition.
-    for day in dates:
-        for key, values in _day_metadata(engine, day, result.touched().get(day, [])).items():
+    for day, values_by_key in per_day.items():
+        for key, values in values_by_key.items():
             if key != SUMMARY:
                 context.add_asset_metadata(values, asset_key=key, partition_key=day.isoformat())
     for key in (RAW, FACT, METRICS):
