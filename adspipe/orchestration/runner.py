@@ -92,7 +92,8 @@ def run_per_connection(
         except AuthError as exc:
             status, error = "failed", f"{exc}; {REAUTH_HINT}"
             with engine.begin() as db:
-                conns.mark_needs_reauth(db, connection.connection_id, sanitize_error(str(exc)))
+                reason = sanitize_error(str(exc), _secrets(connection))  # an error body may echo the token
+                conns.mark_needs_reauth(db, connection.connection_id, reason)
         except RateLimitExhausted as exc:
             status, error = "rate_limited", str(exc)
         except Exception as exc:  # isolation: record it, carry on with the next connection
