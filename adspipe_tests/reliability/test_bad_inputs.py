@@ -680,8 +680,10 @@ def _meta_run(env: MetaEnv) -> tuple[Any, Any]:
     return result, by_id[env.act1.connection_id]
 
 
-def _assert_days(env: MetaEnv, old: dict[date, dict[str, Any]], new: set[date]) -> None:
-    for day in META_DAYS:
+def _assert_days(
+    env: MetaEnv, old: dict[date, dict[str, Any]], new: set[date], days: list[date] = META_DAYS
+) -> None:
+    for day in days:
         if day in new:
             assert _a1_spend(env, day) == Decimal("12.00"), day
             mart = _meta_day(env.engine, "act_1", env.act1.store_id, day)["mart"]
@@ -779,12 +781,18 @@ def test_meta_code_1_once_halves_the_page_and_the_day_commits(meta_env: MetaEnv)
     env = meta_env
     _meta_seed(env)
     env.graph.script[("act_1", MARCH_5)] = [meta_error(500, 1, REDUCE_TEXT)]
+    mark = len(env.graph.requests)
     _, act1 = _meta_run(env)
     assert (act1.status, act1.error) == ("success", None)
     _assert_days(env, {}, new=set(META_DAYS))
-    limits = [r.params["limit"] for r in env.graph.requests[-12:] if r.path.endswith("act_1/insights")
-              and json.loads(r.params["time_range"])["since"] == MARCH_5]  # fmt: skip
-    assert limits == ["500", "250", "500"]  # the ad level again at 250; the account level at 500
+    limits = [
+        r.params["limit"]
+        for r in env.graph.requests[mark:]
+        if r.path.endswith("act_1/insights")
+        and r.params.get("level") == "ad"
+        and json.loads(r.params["time_range"])["since"] == MARCH_5
+    ]
+    assert limits == ["500", "250"]  # the same day again with half the page
 
 
 # -- Insights rows: missing, extra and wrongly typed fields ---------------------------------------
@@ -881,3 +889,135 @@ def test_meta_row_with_extra_fields_or_json_numbers_is_read_exactly(
         if m["date"] == date(2026, 3, 5)
     ]
     assert mart["spend"] == fact["spend"] and mart["ads"] == 1
+
+
+# -- Empty, huge and future days ------------------------------------------------------------------
+
+
+def test_meta_empty_day_replaces_the_day_without_error(meta_env: MetaEnv) -> None:
+    """Meta answers no rows for 5 March (no delivery): no error; the day is replaced by nothing —
+    its old raw rows, facts and mart row leave (a mart row needs facts or an account-level row)
+    and daily_summary has no row for it; 4 and 6 March are new."""
+    env = meta_env
+    _meta_seed(env)
+    env.graph.accounts["act_1"].ads[date(2026, 3, 5)] = []
+    _, act1 = _meta_run(env)
+    assert (act1.status, act1.error) == ("success", None)
+    assert _meta_day(env.engine, "act_1", env.act1.store_id, date(2026, 3, 5)) == {
+        "raw": [], "facts": [], "mart": [], "summary": [],
+    }  # fmt: skip
+    run = last_sync_run(env.engine, env.act1.connection_id)
+    assert run["dates"] == ["2026-03-04", "2026-03-05", "2026-03-06"] and run["status"] == "success"
+    _assert_days(env, {}, new={date(2026, 3, 4), date(2026, 3, 6)}, days=[date(2026, 3, 4), date(2026, 3, 6)])
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite", "postgres"], indirect=True)
+def test_meta_huge_page_is_written_whole(meta_env: MetaEnv) -> None:
+    """2,500 ad rows in ONE page (5x the requested limit) are all written, once."""
+    env = meta_env
+    rows = [_row(ad_id=f"ad{n}", spend="0.01") for n in range(2500)]
+    env.graph.rows[("act_1", MARCH_5)] = rows
+    result = env.run_dates([date(2026, 3, 5)], connection_id=env.act1.connection_id)
+    assert result.report.failed == []
+    facts = rows_where(env.engine, "fact_meta_daily", ad_account_id="act_1")
+    assert len(facts) == 2500 and sum(f["spend"] for f in facts) == Decimal("25.00")
+    (mart,) = rows_where(env.engine, "daily_meta_metrics", ad_account_id="act_1")
+    assert (mart["ads"], mart["spend"]) == (2500, Decimal("25.00"))
+
+
+@sqlite_only()
+def test_meta_future_dates_are_skipped_without_a_call(meta_env: MetaEnv) -> None:
+    """Now is 10 March 02:00 UTC: 9 March in Los Angeles, 10 March in Tokyo. 10 and 11 March are
+    the future for act_1, 11 March for act_2: skipped, no API call, nothing written, no error."""
+    env = meta_env
+    result = env.run_dates([date(2026, 3, 10), date(2026, 3, 11)])
+    assert result.report.failed == []
+    assert env.graph.insights_days("act_1") == []
+    assert env.graph.insights_days("act_2") == ["2026-03-10"]
+    assert {(f["ad_account_id"], f["date"]) for f in rows_where(env.engine, "fact_meta_daily")} == {
+        ("act_2", date(2026, 3, 10))
+    }
+
+
+# -- A connection disconnected in the middle of a run ---------------------------------------------
+#
+# `adspipe disconnect` while a run is between two days. Each day stays one unit (no partial day),
+# the status stays `disconnected` (a rejected token afterwards must not turn it into
+# `needs_reauth`), and the next run leaves the connection alone. The other connections sync.
+
+
+@pytest.mark.parametrize("token_revoked", [False, True], ids=["token-kept", "token-revoked"])
+@pytest.mark.parametrize("warehouse_url", ["sqlite", "postgres"], indirect=True)
+def test_meta_connection_disconnected_between_two_days(meta_env: MetaEnv, token_revoked: bool) -> None:
+    env = meta_env
+    old = _meta_seed(env)
+
+    def disconnect(account: str, day: str, params: dict[str, str]) -> None:
+        if (account, day, params.get("level")) == ("act_1", MARCH_5, "ad") and env.graph.before_insights:
+            env.graph.before_insights = None
+            with env.engine.begin() as conn:
+                conns.disconnect(conn, env.act1.connection_id)
+            if token_revoked:  # uninstalling the app revokes the token too
+                env.graph.auth_fail.add("act_1")
+
+    env.graph.before_insights = disconnect
+    _, act1 = _meta_run(env)
+    connection = connection_row(env.engine, env.act1.connection_id)
+    assert (connection["status"], connection["status_reason"]) == ("disconnected", "disconnected by user")
+    if token_revoked:
+        assert act1.status == "failed"
+        assert "act_1: Meta HTTP 400, code 190/463: Error validating access token" in act1.error
+        _assert_days(env, old, new={date(2026, 3, 4)})
+    else:  # the run in flight finishes its days, each whole
+        assert (act1.status, act1.error) == ("success", None)
+        _assert_days(env, old, new=set(META_DAYS))
+    mark = len(env.graph.requests)
+    nxt = env.run_dates()
+    assert [o.connection.account_id for o in nxt.report.outcomes] == ["act_2"]
+    assert not [r for r in env.graph.requests[mark:] if "act_1" in r.path]
+
+
+@pytest.mark.parametrize("token_revoked", [False, True], ids=["token-kept", "token-revoked"])
+@pytest.mark.parametrize("warehouse_url", ["sqlite", "postgres"], indirect=True)
+def test_shopify_connection_disconnected_between_two_days(shop_env: Env, token_revoked: bool) -> None:
+    env = shop_env
+    env.shopify.put(WEST, order(1, created="2026-03-05T15:00:00Z", total="10.00"))
+    env.shopify.put(WEST, order(2, created="2026-03-06T15:00:00Z", total="20.00"))
+    env.shopify.put(WEST, order(3, created="2026-03-07T15:00:00Z", total="30.00"))
+    env.shopify.put(EAST, order(4, created="2026-03-06T10:00:00Z", total="40.00"))
+
+    def disconnect(domain: str, variables: dict[str, Any]) -> None:
+        if domain == WEST and "created_at:>='2026-03-06" in variables["query"] and env.shopify.before_orders:
+            env.shopify.before_orders = None
+            with env.engine.begin() as conn:
+                conns.disconnect(conn, env.west.connection_id)
+            if token_revoked:
+                env.shopify.fail[WEST] = httpx.Response(
+                    401, json={"errors": "[API] Invalid API key or access token"}
+                )
+                env.shopify.always[WEST] = env.shopify.fail[WEST]
+
+    env.shopify.before_orders = disconnect
+    days = [date(2026, 3, 5), date(2026, 3, 6), date(2026, 3, 7)]
+    result = shopify_sync.sync_days(env.engine, env.client, days)
+    outcomes = {o.connection.connection_id: o for o in result.report.outcomes}
+    assert outcomes[env.east.connection_id].status == "success"
+    connection = connection_row(env.engine, env.west.connection_id)
+    assert (connection["status"], connection["status_reason"]) == ("disconnected", "disconnected by user")
+    west_days = [
+        m["date"] for m in rows_where(env.engine, "daily_shopify_metrics", store_id=env.west.store_id)
+    ]
+    west_orders = sorted(r["order_id"] for r in rows_where(env.engine, "fact_orders", shop_domain=WEST))
+    if token_revoked:
+        assert outcomes[env.west.connection_id].status == "failed"
+        assert "Shopify rejected the access token for west.myshopify.com (HTTP 401)" in (
+            outcomes[env.west.connection_id].error or ""
+        )
+        assert (west_days, west_orders) == ([date(2026, 3, 5)], [1])
+    else:
+        assert outcomes[env.west.connection_id].status == "success"
+        assert (west_days, west_orders) == (days, [1, 2, 3])
+    mark = len(env.shopify.requests)
+    nxt = shopify_sync.sync_days(env.engine, env.client, [date(2026, 3, 8)])
+    assert [o.connection.account_id for o in nxt.report.outcomes] == [EAST]
+    assert all(domain == EAST for domain, _ in env.shopify.requests[mark:])

@@ -1,0 +1,359 @@
+"""Security: a canary token is never written anywhere, and all SQL in adspipe is parameterized.
+
+Every job and partitioned asset runs with distinctive tokens on a persistent Dagster instance in a
+temporary DAGSTER_HOME (so the event log, run storage and compute logs are files on disk). The
+fakes behave like the worst real answers: a Meta `next` link carries the token as
+`access_token=`, and error bodies (Shopify 401 and ACCESS_DENIED, Meta code 190 and code 100)
+echo the request URL with the token and the bare token. Then every serialized event, every run's
+tags and config, every file under DAGSTER_HOME (compute logs included), `sync_runs`, every row of
+every warehouse table, and the test process's own output are searched: zero occurrences of the
+tokens or of their random core.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import httpx
+import pytest
+import sqlalchemy as sa
+from dagster._serdes import serialize_value
+from sqlalchemy.engine import Engine
+
+import adspipe
+from adspipe.marts.assets import daily_summary
+from adspipe.meta import client as meta_client_module
+from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
+from adspipe.meta.client import MetaClient
+from adspipe.resources import ClockResource, WarehouseResource
+from adspipe.shopify.assets import shopify_7d_fill_job, shopify_fresh_job, shopify_orders_assets
+from adspipe.warehouse import connections as conns
+from adspipe_tests.meta.fake_graph import FakeAccount
+from adspipe_tests.reliability.helpers import ScriptedGraph, ScriptedShopify, set_status
+from adspipe_tests.shopify.conftest import RoutedShopifyClient
+from adspipe_tests.shopify.fakes import FakeTime, graphql_error, order
+
+CORE = "7f3a9c41d2e84b6f"  # the random core of every canary: a partial leak still contains it
+SHOP_CANARY = f"shpat_CANARY_{CORE}"
+META_CANARY = f"EAACANARY{CORE}"
+PLAIN_CANARY = f"canary.{CORE}-not-token-shaped"  # no known token shape: only its value can mask it
+NEEDLES = (SHOP_CANARY, META_CANARY, PLAIN_CANARY, CORE)
+
+NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
+SHOPS = {
+    "west.myshopify.com": "America/New_York",
+    "east.myshopify.com": "Europe/Berlin",
+    "echo401.myshopify.com": "UTC",  # answers 401 echoing the token
+    "echodenied.myshopify.com": "UTC",  # answers ACCESS_DENIED echoing the token
+}
+ECHO_190 = {"act_3"}  # answers code 190 echoing the URL with access_token and the bare token
+ECHO_100 = {"act_4"}  # answers code 100 the same way
+
+
+class EchoShopify(ScriptedShopify):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens_seen: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        token = request.headers.get("X-Shopify-Access-Token", "")
+        self.tokens_seen.append(token)
+        url = f"{request.url}?access_token={token}"
+        if request.url.host == "echo401.myshopify.com":
+            return httpx.Response(
+                401, json={"errors": f"[API] Invalid API key or access token ({token}) for {url}"}
+            )
+        if request.url.host == "echodenied.myshopify.com":
+            return graphql_error(
+                "ACCESS_DENIED",
+                f"Access denied for orders field. Required access: `read_orders`. "
+                f"X-Shopify-Access-Token: {token} url={url} token {token}",
+            )
+        return super().__call__(request)
+
+
+class EchoGraph(ScriptedGraph):
+    def __init__(self, accounts: dict[str, FakeAccount]) -> None:
+        super().__init__(accounts)
+        self.tokens_seen: list[str] = []
+        self.next_links: list[str] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        self.tokens_seen.append(token)
+        self.next_token = token  # `next` links carry the caller's own token, as Meta's do
+        account = request.url.path.strip("/").split("/")[1]
+        echoed = f"{request.url}&access_token={token} (token {token}; Authorization: Bearer {token})"
+        if account in ECHO_190:
+            return httpx.Response(
+                400,
+                json={"error": {"message": f"Error validating access token for {echoed}", "code": 190,
+                                "error_subcode": 460, "type": "OAuthException"}},
+            )  # fmt: skip
+        if account in ECHO_100:
+            return httpx.Response(
+                400, json={"error": {"message": f"(#100) Invalid parameter in {echoed}", "code": 100}}
+            )
+        response = super().handle(request)
+        if response.status_code == 200:
+            paging = response.json().get("paging") or {}
+            if paging.get("next"):
+                self.next_links.append(paging["next"])
+        return response
+
+
+@pytest.fixture
+def world(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    monkeypatch.setenv("SHOP_CANARY_TOKEN", SHOP_CANARY)
+    monkeypatch.setenv("META_CANARY_TOKEN", META_CANARY)
+    monkeypatch.setenv("META_PLAIN_TOKEN", PLAIN_CANARY)
+    monkeypatch.setenv("ADSPIPE_NOW", NOW.isoformat())
+    shopify = EchoShopify()
+    for shop, tz in SHOPS.items():
+        shopify.add_shop(shop, tz, "USD")
+    for n in range(1, 40):
+        created = (NOW - timedelta(days=n % 8, hours=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        shopify.put("west.myshopify.com", order(n, created=created, total="10.00"))
+        shopify.put("east.myshopify.com", order(100 + n, created=created, total="20.00"))
+    days = [date(2026, 2, 25) + timedelta(days=i) for i in range(20)]
+    ads = [(f"ad{i}", "ACTIVE", "1.00", 1, "3.00") for i in range(30)]  # 30 rows: 2 pages of 25
+    graph = EchoGraph(
+        {
+            "act_1": FakeAccount("America/Los_Angeles", "USD", {d: ads for d in days}),
+            "act_2": FakeAccount("Europe/Berlin", "USD", {d: ads[:3] for d in days}),
+            "act_3": FakeAccount("UTC", "USD", {}),
+            "act_4": FakeAccount("UTC", "USD", {}),
+        }
+    )
+    monkeypatch.setattr(MetaClient, "http", lambda self: httpx.Client(transport=graph.transport()))
+    monkeypatch.setattr(meta_client_module, "_default_sleep", lambda seconds: None)
+    monkeypatch.setattr(RoutedShopifyClient, "handler", shopify)
+    monkeypatch.setattr(RoutedShopifyClient, "clock", FakeTime())
+    ids: dict[str, int] = {}
+    with engine.begin() as db:
+        for shop in SHOPS:
+            found, _ = conns.connect(
+                db, store=shop.split(".")[0].title(), platform="shopify", account_id=shop,
+                token_env="SHOP_CANARY_TOKEN",
+            )  # fmt: skip
+            ids[shop] = found.connection_id
+        for account, store, env in [("act_1", "West", "META_CANARY_TOKEN"), ("act_2", "East", "META_PLAIN_TOKEN"),
+                                    ("act_3", "West", "META_PLAIN_TOKEN"), ("act_4", "East", "META_CANARY_TOKEN")]:  # fmt: skip
+            found, _ = conns.connect(
+                db, store=store, platform="meta", account_id=account, token_env=env, attribution_window_days=3
+            )
+            ids[account] = found.connection_id
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        yield {
+            "engine": engine,
+            "shopify": shopify,
+            "graph": graph,
+            "ids": ids,
+            "home": home,
+            "instance": instance,
+        }
+
+
+def _resources() -> dict[str, Any]:
+    return {
+        "warehouse": WarehouseResource(),
+        "clock": ClockResource(),
+        "shopify": RoutedShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json"),
+        "meta": MetaClient(graph_url="http://graph.test", page_limit=25),
+    }
+
+
+def _reactivate(engine: Engine, ids: dict[str, int]) -> None:
+    """The echoing connections fail every job (and go to needs_reauth): bring them back each time."""
+    for connection_id in ids.values():
+        set_status(engine, connection_id, "active")
+
+
+def _run_every_job(world: dict[str, Any]) -> list[dg.ExecuteInProcessResult]:
+    instance, engine, ids = world["instance"], world["engine"], world["ids"]
+    results = []
+    partition_tags = {
+        "dagster/asset_partition_range_start": "2026-03-05",
+        "dagster/asset_partition_range_end": "2026-03-07",
+    }
+    scoped = {"ops": {"shopify_fresh_op": {"config": {"connection_id": ids["west.myshopify.com"]}}}}
+    runs: list[Any] = [
+        lambda: shopify_7d_fill_job.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
+        lambda: shopify_fresh_job.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
+        lambda: shopify_fresh_job.execute_in_process(
+            instance=instance, resources=_resources(), run_config=scoped, raise_on_error=False
+        ),
+        lambda: meta_7d_fill.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
+        lambda: meta_fresh.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
+        lambda: dg.materialize([shopify_orders_assets], instance=instance, resources=_resources(),
+                               tags=partition_tags, raise_on_error=False),
+        lambda: dg.materialize([meta_insights], instance=instance, resources=_resources(),
+                               tags=partition_tags, raise_on_error=False),
+        lambda: dg.materialize([daily_summary], instance=instance, resources=_resources(), tags=partition_tags),
+    ]  # fmt: skip
+    for run in runs:
+        _reactivate(engine, ids)
+        results.append(run())
+    return results
+
+
+def _count(text: str) -> int:
+    return sum(text.count(n) for n in NEEDLES)
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)  # what is searched is dialect-free
+def test_canary_tokens_are_found_nowhere(
+    world: dict[str, Any], capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    results = _run_every_job(world)
+    instance: dg.DagsterInstance = world["instance"]
+    engine: Engine = world["engine"]
+
+    # The tokens were really used, the fakes really echoed them, and the runs really failed on it.
+    assert world["shopify"].tokens_seen.count(SHOP_CANARY) >= 20
+    assert world["graph"].tokens_seen.count(META_CANARY) >= 20 and PLAIN_CANARY in world["graph"].tokens_seen
+    assert any(f"access_token={META_CANARY}" in link for link in world["graph"].next_links)
+    assert [r.success for r in results] == [False, False, True, False, False, False, False, True]
+
+    found: dict[str, int] = {}
+    # 1. Every event of every run, serialized; run tags and run config.
+    runs = instance.get_runs()
+    events = [e for run in runs for e in instance.all_logs(run.run_id)]
+    found["events"] = sum(_count(serialize_value(e)) for e in events)
+    found["run tags"] = sum(_count(json.dumps(run.tags)) for run in runs)
+    found["run config"] = sum(_count(json.dumps(run.run_config, default=str)) for run in runs)
+    # 2. Every file under DAGSTER_HOME: event log and run databases, compute logs.
+    files = [p for p in world["home"].rglob("*") if p.is_file()]
+    compute_logs = [p for p in files if "compute_logs" in p.parts and p.suffix in (".out", ".err")]
+    found["files"] = sum(_count(p.read_bytes().decode("utf-8", "replace")) for p in files)
+    # 3. sync_runs and every row of every table of the warehouse.
+    rows = 0
+    with engine.connect() as conn:
+        for name in sa.inspect(engine).get_table_names():
+            for row in conn.execute(
+                sa.select(
+                    sa.table(name, *[sa.column(c["name"]) for c in sa.inspect(engine).get_columns(name)])
+                )
+            ):
+                rows += 1
+                found[f"table {name}"] = found.get(f"table {name}", 0) + _count(repr(tuple(row)))
+        errors = [e for (e,) in conn.execute(sa.text("SELECT error FROM sync_runs WHERE error IS NOT NULL"))]
+        reasons = [
+            r
+            for (r,) in conn.execute(
+                sa.text("SELECT status_reason FROM connections WHERE status_reason IS NOT NULL")
+            )
+        ]
+    # 4. What this process printed and logged.
+    out, err = capfd.readouterr()
+    found["stdout/stderr"] = _count(out) + _count(err)
+    found["log records"] = sum(_count(r.getMessage()) for r in caplog.records)
+
+    assert {k: v for k, v in found.items() if v} == {}
+    # The searches covered what they claim to.
+    assert len(runs) == 8 and len(events) > 200 and len(compute_logs) >= 8 and rows > 500
+    assert sum(1 for e in errors if "***" in e) >= 4  # the echoed tokens were there, and masked
+    assert any("access_token=***" in e for e in errors) and reasons
+    figures = {"runs": len(runs), "events": len(events), "files": len(files), "compute_logs": len(compute_logs),
+               "rows": rows, "tables": len(sa.inspect(engine).get_table_names())}  # fmt: skip
+    print(f"canary figures: {figures}")
+
+
+# -- All SQL in adspipe is parameterized ----------------------------------------------------------
+
+ADSPIPE = Path(adspipe.__file__).parent
+SQL_CALLS = {"text", "execute", "exec_driver_sql", "executescript", "executemany", "copy", "literal_column"}
+# Calls whose SQL text is built with an f-string, `%` or `.format`, and why that is safe. Every
+# interpolated value is an identifier from the schema module (never user input or API data).
+ALLOWED = {
+    ("warehouse/upsert.py", "_copy_upsert", "execute"): "staging table name from the schema's table name",
+    ("warehouse/upsert.py", "_copy_upsert", "copy"): "staging table and column names from the schema",
+}
+
+
+def _builds_sql(node: ast.expr) -> bool:
+    """An f-string with values, `"..." % x`, `"...".format(...)` or string concatenation."""
+    if isinstance(node, ast.JoinedStr):
+        return any(isinstance(v, ast.FormattedValue) for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod | ast.Add):
+        return any(isinstance(side, ast.Constant | ast.JoinedStr) for side in (node.left, node.right))
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
+
+
+def _sql_building_calls() -> list[tuple[str, str, str, int]]:
+    found = []
+    for path in sorted(ADSPIPE.rglob("*.py")):
+        relative = path.relative_to(ADSPIPE).as_posix()
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for func in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)] + [
+            tree
+        ]:
+            # Names assigned an SQL-building expression in this scope count as built SQL too.
+            built = {
+                t.id
+                for n in ast.walk(func)
+                if isinstance(n, ast.Assign) and _builds_sql(n.value)
+                for t in n.targets
+                if isinstance(t, ast.Name)
+            }
+            for call in [n for n in ast.walk(func) if isinstance(n, ast.Call)]:
+                name = (
+                    call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+                )
+                if name not in SQL_CALLS or not call.args:
+                    continue
+                first = call.args[0]
+                if _builds_sql(first) or (isinstance(first, ast.Name) and first.id in built):
+                    scope = getattr(func, "name", "<module>")
+                    found.append((relative, scope, name, call.lineno))
+    # A call inside a function is also inside the module: keep it under its innermost function.
+    innermost: dict[tuple[str, str, int], tuple[str, str, str, int]] = {}
+    for item in found:
+        key = (item[0], item[2], item[3])
+        if key not in innermost or innermost[key][1] == "<module>":
+            innermost[key] = item
+    return sorted(innermost.values())
+
+
+def test_all_sql_is_parameterized() -> None:
+    """No SQL text in adspipe is built from values: every statement is SQLAlchemy Core (bound
+    parameters) or a constant; the only interpolations are schema identifiers, listed above."""
+    offenders = [
+        f"{path}:{line} {scope}() {call}(...)"
+        for path, scope, call, line in _sql_building_calls()
+        if (path, scope, call) not in ALLOWED
+    ]
+    assert offenders == []
+    assert {(p, s, c) for p, s, c, _ in _sql_building_calls()} == set(ALLOWED)  # the allowlist is not stale
+
+
+def test_the_sql_check_catches_what_it_should() -> None:
+    source = """
+def bad(conn, name, x):
+    conn.execute(sa.text(f"SELECT * FROM t WHERE name = '{name}'"))
+    conn.execute("DELETE FROM t WHERE id = %s" % x)
+    query = "SELECT {}".format(name)
+    conn.exec_driver_sql(query)
+    conn.execute(sa.text("SELECT 1 FROM t WHERE a = " + name))
+def good(conn, name):
+    conn.execute(sa.text("SELECT * FROM t WHERE name = :name"), {"name": name})
+"""
+    tree = ast.parse(source)
+    calls = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "attr", "") in SQL_CALLS | {"text"}
+    ]
+    flagged = sorted(c.lineno for c in calls if c.args and _builds_sql(c.args[0]))
+    assert flagged == [3, 4, 7]  # line 6 goes through a name: covered by the scope rule
+    assert os.path.basename(__file__) == "test_canary.py"
