@@ -56,7 +56,7 @@ LATENCY_S = 0.04
 # (requests served before the kill, extra seconds): 0 lands while the client parses and commits
 # the page just served; half the latency lands in the middle of the next request.
 KILL_POINTS = [(2, 0.0), (12, LATENCY_S / 2), (25, 0.0)]
-META_KILL_POINTS = [(2, 0.0), (11, LATENCY_S / 2), (20, 0.0)]
+META_KILL_POINTS = [(2, 0.0), (8, LATENCY_S / 2), (15, 0.0)]
 
 
 def _iso(instant: datetime) -> str:

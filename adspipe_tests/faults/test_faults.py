@@ -176,7 +176,7 @@ def test_every_job_under_faults_equals_truth(
     record_property: Callable[[str, object], None],
 ) -> None:  # fmt: skip
     vt = VirtualTime()
-    faults = fault_knobs(shopify_plan="Basic", shopify_bucket_scale=0.05, meta_throttle_intensity=20.0)
+    faults = fault_knobs(shopify_plan="Basic", shopify_bucket_scale=0.05, meta_throttle_intensity=40.0)
     running = make_simulator(
         seed=SEED, stores=2, faults=faults, monotonic=vt.slowed(SHARED_QUOTA_RATE), now=FIXED_NOW
     )
