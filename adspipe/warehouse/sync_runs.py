@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -13,6 +13,12 @@ from sqlalchemy.engine import Connection
 from adspipe.warehouse.schema import sync_runs
 
 MAX_ERROR_CHARS = 2_000
+# A row still `running` this long after it started belongs to a run that was killed (SIGKILL, OOM,
+# a lost machine) before it could close it: every job ends far sooner (time budgets, wait budgets).
+ABANDONED_AFTER = timedelta(hours=6)
+ABANDONED_ERROR = (
+    "abandoned: the run ended without closing this record (killed or crashed); its committed data stays"
+)
 
 _SECRET_PATTERNS = [
     (re.compile(r"(access_token=)[^&\s\"']+", re.I), r"\1***"),
@@ -61,6 +67,18 @@ def start_sync_run(
     window_end: date | None = None,
     dagster_run_id: str | None = None,
 ) -> int:
+    started = datetime.now(UTC)
+    # Close what a killed run of the same job and connection left open, so `running` stays true.
+    conn.execute(
+        sa.update(sync_runs)
+        .where(
+            sync_runs.c.job == job,
+            sync_runs.c.connection_id == connection_id,
+            sync_runs.c.status == "running",
+            sync_runs.c.started_at < started - ABANDONED_AFTER,
+        )
+        .values(status="failed", finished_at=started, error=ABANDONED_ERROR)
+    )
     result = conn.execute(
         sa.insert(sync_runs)
         .values(
@@ -69,7 +87,7 @@ def start_sync_run(
             status="running",
             window_start=window_start,
             window_end=window_end,
-            started_at=datetime.now(UTC),
+            started_at=started,
             dagster_run_id=dagster_run_id,
         )
         .returning(sync_runs.c.sync_run_id)

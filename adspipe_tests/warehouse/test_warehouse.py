@@ -247,3 +247,24 @@ def test_large_batches_round_trip_exactly_and_update(
     assert got[7].order_name == "#7 'quoted' \\ tab\t" and got[7].customer_id == 2**40 + 7
     assert got[4].cancelled_at == t and got[3].cancelled_at is None and got[3].is_test and not got[4].is_test
     assert got[10].updated_at == t + timedelta(seconds=10) and got[0].total_discounts == Decimal("-1.5")
+
+
+def test_a_killed_runs_open_record_is_closed_by_the_next_start(engine: Engine) -> None:
+    with engine.begin() as conn:
+        killed = start_sync_run(conn, job="shopify_fresh", connection_id=None)
+        recent = start_sync_run(conn, job="shopify_fresh", connection_id=None)  # still legitimately running
+        other_job = start_sync_run(conn, job="meta_fresh", connection_id=None)
+        conn.execute(
+            sa.update(schema.sync_runs)
+            .where(schema.sync_runs.c.sync_run_id.in_([killed, other_job]))
+            .values(started_at=datetime.now(UTC) - timedelta(hours=7))
+        )
+        start_sync_run(conn, job="shopify_fresh", connection_id=None)
+        rows = {
+            r.sync_run_id: r
+            for r in conn.execute(sa.select(schema.sync_runs).order_by(schema.sync_runs.c.sync_run_id))
+        }
+    assert (rows[killed].status, rows[killed].finished_at is not None) == ("failed", True)
+    assert rows[killed].error.startswith("abandoned:")
+    assert rows[recent].status == "running"
+    assert rows[other_job].status == "running"  # another job's record is that job's to close
