@@ -161,8 +161,12 @@ def test_meta_marts_equal_truth_through_late_conversions(make_env: Callable[...,
             final = env.sim.truth.meta_daily(account, day, day, at=last_pull[account][day])[0]
             late += final.purchases > first.purchases
     assert late > 0
-    # The 3-day account has days whose final numbers are older than the 7-day account's.
+    # Two zones; the 3-day account has days that left its window (kept as of their last pull)
+    # while the 7-day account re-pulled every day of its fill but the oldest (today−7).
     assert env.sim.truth.account(LA).timezone != env.sim.truth.account(BERLIN).timezone
+    end = env.now()
+    assert any(at < end for at in last_pull[BERLIN].values())
+    assert [d for d, at in last_pull[LA].items() if at == T0] == [min(last_pull[LA])]
     print(f"\nMETA ACCEPTANCE account-days compared {compared}, {late} days with late conversions")
 
 
