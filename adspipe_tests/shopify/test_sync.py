@@ -323,3 +323,18 @@ def _slow(
         return inner(request)
 
     return handler
+
+
+def test_an_order_from_before_the_synced_window_gets_facts_but_no_partial_mart_row(env: Env) -> None:
+    _west_orders(env)  # order 1 is from 2026-03-02 local, outside the fill's window
+    env.fill()
+    later = NOW + timedelta(days=1)
+    env.shopify.put(WEST, order(1, created="2026-03-03T04:00:00Z", updated=_iso(later), refunded="1.00"))
+    env.fresh(later + timedelta(minutes=5))
+    # The order's fact is stored; its date's other orders were never read, so no mart row is
+    # built from a fraction of that day (a backfill of the day builds it whole).
+    assert facts(env.engine, WEST)[1]["total_refunded"] == Decimal("1.00")
+    assert D(2026, 3, 2) not in mart(env.engine, env.west.store_id)
+    assert D(2026, 3, 2) not in summary(env.engine, env.west.store_id)
+    sync.sync_days(env.engine, env.client, [D(2026, 3, 2)])
+    assert mart(env.engine, env.west.store_id)[D(2026, 3, 2)]["orders"] == 1
