@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as DbConnection
 
-from adspipe.warehouse.schema import connections, stores
+from adspipe.warehouse.schema import connections, daily_summary, stores
 from adspipe.warehouse.upsert import dialect_insert
 
 SHOP_DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\.myshopify\.com$")
@@ -125,14 +125,12 @@ def connect(
     """
     now = datetime.now(UTC)
     store_id = _ensure_store(conn, store)
-    existed = (
-        conn.execute(
-            sa.select(connections.c.connection_id).where(
-                connections.c.platform == platform, connections.c.account_id == account_id
-            )
-        ).scalar_one_or_none()
-        is not None
-    )
+    previous_store = conn.execute(
+        sa.select(connections.c.store_id).where(
+            connections.c.platform == platform, connections.c.account_id == account_id
+        )
+    ).scalar_one_or_none()
+    existed = previous_store is not None
     values = {
         "store_id": store_id,
         "platform": platform,
@@ -153,6 +151,8 @@ def connect(
     conn.execute(stmt)
     found = find_connection(conn, platform=platform, account_id=account_id)
     assert found is not None
+    for affected in {store_id, previous_store} - {None}:  # a re-activated or moved account
+        refresh_store_summary(conn, int(affected))  # type: ignore[arg-type]
     return found, not existed
 
 
@@ -240,7 +240,22 @@ def set_status(conn: DbConnection, connection_id: int, status: str, reason: str 
 def disconnect(conn: DbConnection, connection_id: int) -> Connection:
     found = get_connection(conn, connection_id)
     set_status(conn, connection_id, "disconnected", "disconnected by user")
+    refresh_store_summary(conn, found.store_id)
     return found
+
+
+def refresh_store_summary(conn: DbConnection, store_id: int) -> None:
+    """Rebuild the store's existing `daily_summary` rows: their currency / time-zone mismatch flags
+    (and so ROAS / MER) follow the store's live connections, which just changed. Without this, a
+    date no job touches again would keep the flags of before (e.g. a Shopify-only day of a store
+    whose ad account's time zone became known later)."""
+    from adspipe.marts.daily_summary import rebuild_daily_summary  # the mart builds on this module
+
+    dates = list(
+        conn.execute(sa.select(daily_summary.c.date).where(daily_summary.c.store_id == store_id)).scalars()
+    )
+    if dates:
+        rebuild_daily_summary(conn, [store_id], dates)
 
 
 def mark_needs_reauth(conn: DbConnection, connection_id: int, reason: str) -> None:
@@ -254,8 +269,10 @@ def mark_needs_reauth(conn: DbConnection, connection_id: int, reason: str) -> No
 
 
 def set_account_info(conn: DbConnection, connection_id: int, *, timezone: str, currency: str) -> None:
-    """Store the time zone and currency read from the platform (they can change; keep them current)."""
-    conn.execute(
+    """Store the time zone and currency read from the platform (they can change; keep them current).
+
+    A change refreshes the store's daily_summary flags (see `refresh_store_summary`)."""
+    changed = conn.execute(
         sa.update(connections)
         .where(connections.c.connection_id == connection_id)
         .where(
@@ -265,4 +282,7 @@ def set_account_info(conn: DbConnection, connection_id: int, *, timezone: str, c
             )
         )
         .values(timezone=timezone, currency=currency, updated_at=datetime.now(UTC))
-    )
+        .returning(connections.c.store_id)
+    ).scalar_one_or_none()
+    if changed is not None:
+        refresh_store_summary(conn, int(changed))
