@@ -83,11 +83,12 @@ def dagster_recorder() -> Iterator[tuple[str, list[tuple[str, str]]]]:
         server.server_close()
 
 
-@pytest.fixture
-def registered(warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    monkeypatch.setenv("ADSPIPE_NOW", CLI_NOW.isoformat())
-    monkeypatch.setenv("TOK", "token-value")
-    engine = db.get_engine(warehouse_url)
+@pytest.fixture(scope="module")
+def _registered_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One SQLite warehouse for the refusal cases: a refused request writes nothing (each case
+    asserts it), so the cases can share it; registering it once keeps the catalogue quick."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('refusals') / 'warehouse.db'}"
+    engine = db.get_engine(url)
     db.upgrade(engine)
     with engine.begin() as conn:
         shop, _ = conns.connect(
@@ -97,12 +98,17 @@ def registered(warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str,
         gone, _ = conns.connect(conn, store="S", platform="meta", account_id="act_2", token_env="TOK")
         conns.disconnect(conn, gone.connection_id)
         cursors.advance_cursor(conn, meta.connection_id, cursors.META_WINDOW_END, date(2026, 3, 14))
-    return {
-        "engine": engine,
-        "shop": shop.connection_id,
-        "meta": meta.connection_id,
-        "gone": gone.connection_id,
-    }
+    yield {"url": url, "engine": engine, "shop": shop.connection_id, "meta": meta.connection_id,
+           "gone": gone.connection_id}  # fmt: skip
+    engine.dispose()
+
+
+@pytest.fixture
+def registered(_registered_db: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("ADSPIPE_DATABASE_URL", _registered_db["url"])
+    monkeypatch.setenv("ADSPIPE_NOW", CLI_NOW.isoformat())
+    monkeypatch.setenv("TOK", "token-value")
+    return _registered_db
 
 
 def _everything(engine: Engine) -> dict[str, Any]:
@@ -135,9 +141,8 @@ SYNC_CASES = [
 ]  # fmt: skip
 
 
-# Refused before any write, whatever the dialect: SQLite only (the registration cases below and the
-# pipeline cases cover Postgres).
-@sqlite_only()
+# Refused before any write, whatever the dialect: one shared SQLite warehouse (the registration
+# cases below and the pipeline cases cover Postgres).
 @pytest.mark.parametrize(("case", "args", "message"), SYNC_CASES, ids=[c[0] for c in SYNC_CASES])
 def test_sync_refuses_bad_arguments_before_launching_anything(
     registered: dict[str, Any],
@@ -160,7 +165,6 @@ def test_sync_refuses_bad_arguments_before_launching_anything(
     assert _everything(registered["engine"]) == before
 
 
-@sqlite_only()
 @pytest.mark.parametrize("mode", [["--from", "2026-03-01", "--to", "2026-03-02"], ["--last-7-days"]])
 def test_sync_with_unreachable_dagster_names_the_url_and_writes_nothing(
     registered: dict[str, Any], mode: list[str]
@@ -173,7 +177,6 @@ def test_sync_with_unreachable_dagster_names_the_url_and_writes_nothing(
     assert _everything(registered["engine"]) == before
 
 
-@sqlite_only()
 def test_sync_when_dagster_refuses_says_so_in_one_line_and_writes_nothing(
     registered: dict[str, Any], dagster_recorder: tuple[str, list[tuple[str, str]]]
 ) -> None:
@@ -233,7 +236,6 @@ CONNECT_CASES = [
 ]  # fmt: skip
 
 
-@sqlite_only()
 @pytest.mark.parametrize(("case", "args", "message"), CONNECT_CASES, ids=[c[0] for c in CONNECT_CASES])
 def test_connect_refuses_bad_input_with_one_line_and_writes_nothing(
     registered: dict[str, Any], monkeypatch: pytest.MonkeyPatch, case: str, args: list[str], message: str
