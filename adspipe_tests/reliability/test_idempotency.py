@@ -184,3 +184,23 @@ def test_every_job_and_partition_again_twice_leaves_byte_identical_marts(world: 
     assert dumps[0] == dumps[1] == dumps[2]
     rows = {name: rows for name, (rows, _) in dumps[0].items()}
     assert rows["fact_orders"] >= 50 and rows["daily_summary"] >= 16 and rows["fact_meta_daily"] >= 20
+
+
+def test_mismatch_flags_follow_the_store_connections(world: World) -> None:
+    """A Shopify-only day of store West (shop New York, ad account Los Angeles) is rebuilt before
+    the ad account's time zone is known; it must not keep `timezone_mismatch = false` after."""
+    _ok(world.jobs()["shopify_7d_fill"](NOW))
+    today = schema.daily_summary.c.date == NOW.date()
+    with world.engine.connect() as conn:
+        before = (
+            conn.execute(sa.select(schema.daily_summary.c.timezone_mismatch).where(today)).scalars().all()
+        )
+    assert before == [False, False]  # no ad account time zone known yet
+    _ok(world.jobs()["meta_7d_fill"](NOW))  # reads Los Angeles and Berlin; touches no data of today
+    with world.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(schema.daily_summary.c.store_id, schema.daily_summary.c.timezone_mismatch)
+            .where(today)
+            .order_by(schema.daily_summary.c.store_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [(1, True), (2, False)]  # West mismatches; East is all Berlin
