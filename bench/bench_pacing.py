@@ -144,6 +144,9 @@ def measure(orders_per_day: int) -> dict[str, Any]:
         "bucket": maximum,
         "restore_rate": rate,
         "floor_s": round(floor, 1),
+        # The simulator gives back requested − actual after each query (as Shopify does), so the
+        # bucket really refills faster than the requested-cost floor assumes; this is the tighter one.
+        "floor_actual_cost_s": round((calls.actual_cost - maximum) / rate, 1),
         "wall_s": round(wall, 1),
         "pace_wait_s": round(calls.pace_wait_s, 1),
         "client_throttled": calls.throttled,
