@@ -258,7 +258,7 @@ def insights(engine: Engine, meta: Connection, ads: int, repeat: int, baseline_r
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    n_orders, n_ads = (5_000, 500) if quick else (20_000, 3_000)
+    n_orders, n_ads = (3_000, 400) if quick else (20_000, 3_000)
     repeat, baseline_repeat = (2, 1) if quick else (3, 1)
     with scratch_database("throughput") as url:
         engine = db.get_engine(url)
