@@ -13,6 +13,7 @@ tokens or of their random core.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -290,6 +291,7 @@ def _builds_sql(node: ast.expr) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
 
 
+@functools.cache
 def _sql_building_calls() -> list[tuple[str, str, str, int]]:
     found = []
     for path in sorted(ADSPIPE.rglob("*.py")):
