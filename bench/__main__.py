@@ -66,7 +66,18 @@ def table(results: list[dict[str, Any]]) -> str:
     rows = [header]
     for r in results:
         if r["status"] in ("skipped", "error"):
-            rows.append((r["id"], r.get("reason", ""), "", "", r["status"].upper(), "", ""))
+            reason = str(r.get("reason", ""))
+            rows.append(
+                (
+                    r["id"],
+                    reason[:90] + ("…" if len(reason) > 90 else ""),
+                    "",
+                    "",
+                    r["status"].upper(),
+                    "",
+                    "",
+                )
+            )
             continue
         rows.append(
             (
