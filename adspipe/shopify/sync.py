@@ -43,7 +43,7 @@ from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors
 from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.schema import sync_runs
-from adspipe.warehouse.sync_runs import SyncStats
+from adspipe.warehouse.sync_runs import Coverage, SyncStats, coverage
 
 
 class FillIncomplete(Exception):
@@ -111,11 +111,11 @@ def _commit(
     skip_unchanged: bool,
     advance_cursor: bool,
     rebuild_dates: Iterable[date] = (),
-    marts_from: date | None = None,
+    whole_days: Coverage | None = None,
 ) -> None:
     """One unit in one transaction: raw, facts, marts of the touched dates, then the cursor.
 
-    `marts_from`: no mart row before this date (see `covered_from`); facts are still written.
+    `whole_days`: mart rows only for these dates (see `covered`); facts are written regardless.
     """
     rows = [
         order_rows(
@@ -130,7 +130,7 @@ def _commit(
     ]
     with engine.begin() as db:
         written = load.write_orders(db, connection.account_id, rows, skip_unchanged=skip_unchanged)
-        dates = {d for d in written.dates | set(rebuild_dates) if marts_from is None or d >= marts_from}
+        dates = {d for d in written.dates | set(rebuild_dates) if whole_days is None or whole_days.covers(d)}
         if dates:
             result.mart_rows += load.rebuild_shopify_metrics(
                 db,
@@ -233,21 +233,15 @@ def fill_connection(
         _finish(engine, result, session, stats)
 
 
-def covered_from(db: sa.Connection, connection_id: int) -> date | None:
-    """The first local date a fill or a partition run read whole for this connection.
+def covered(db: sa.Connection, connection_id: int) -> Coverage | None:
+    """The local dates a fill or a partition range read whole for this connection (None: none yet).
 
     shopify_fresh sees an old order again when it is refunded or edited; the other orders of its
-    date were never read, so a mart row rebuilt for that date would hold a fraction of the day.
-    Dates before this one get facts but no mart row (a backfill of those days builds them whole).
+    date may never have been read, so a mart row rebuilt for that date would hold a fraction of the
+    day. Dates outside the coverage get facts but no mart row (a backfill of those days builds them
+    whole).
     """
-    first = db.execute(
-        sa.select(sa.func.min(sync_runs.c.window_start)).where(
-            sync_runs.c.connection_id == connection_id,
-            sync_runs.c.job.in_([settings.JOB_FILL, settings.JOB_PARTITIONS]),
-            sync_runs.c.status == "success",
-        )
-    ).scalar()
-    return first if isinstance(first, date) else None
+    return coverage(db, settings.JOB_FILL, settings.JOB_PARTITIONS).get(connection_id)
 
 
 def fresh_connection(
@@ -258,7 +252,7 @@ def fresh_connection(
         result.cursor_before = cursors.get_datetime_cursor(
             db, connection.connection_id, cursors.SHOPIFY_UPDATED_AT
         )
-        marts_from = covered_from(db, connection.connection_id)
+        whole_days = covered(db, connection.connection_id)
     result.cursor_after = result.cursor_before
     since = result.cursor_before or now - settings.FRESH_DEFAULT_LOOKBACK
     session, deadline = _start(engine, client, connection, budget_s)
@@ -276,7 +270,7 @@ def fresh_connection(
                     result,
                     skip_unchanged=True,
                     advance_cursor=True,
-                    marts_from=marts_from,
+                    whole_days=whole_days,
                 )
                 if page.has_next_page and client.monotonic() >= deadline:
                     result.stopped_at_budget = True

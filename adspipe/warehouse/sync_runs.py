@@ -120,3 +120,43 @@ def finish_sync_run(
             error=sanitize_error(error, secrets) if error else None,
         )
     )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which local dates of one connection were read whole: from the first successful fill on
+    (the fill reads whole days, and the cursor-driven fresh job then sees every later order), plus
+    every successful partition range. Dates outside it were only ever seen order by order."""
+
+    from_date: date | None
+    ranges: tuple[tuple[date, date], ...]
+
+    def covers(self, day: date) -> bool:
+        if self.from_date is not None and day >= self.from_date:
+            return True
+        return any(start <= day <= end for start, end in self.ranges)
+
+
+def coverage(conn: Connection, fill_job: str, range_job: str) -> dict[int, Coverage]:
+    """Coverage per connection id (connections with no successful fill or range are absent)."""
+    rows = conn.execute(
+        sa.select(
+            sync_runs.c.connection_id, sync_runs.c.job, sync_runs.c.window_start, sync_runs.c.window_end
+        ).where(
+            sync_runs.c.job.in_([fill_job, range_job]),
+            sync_runs.c.status == "success",
+            sync_runs.c.window_start.is_not(None),
+        )
+    ).all()
+    fills: dict[int, date] = {}
+    ranges: dict[int, list[tuple[date, date]]] = {}
+    for row in rows:
+        if row.job == fill_job:
+            fills[row.connection_id] = min(row.window_start, fills.get(row.connection_id, row.window_start))
+        else:
+            ranges.setdefault(row.connection_id, []).append(
+                (row.window_start, row.window_end or row.window_start)
+            )
+    return {
+        cid: Coverage(fills.get(cid), tuple(sorted(ranges.get(cid, ())))) for cid in set(fills) | set(ranges)
+    }

@@ -189,6 +189,31 @@ def test_summary_check_catches_a_wrong_number(engine: Engine, world: dict[str, i
     ]
 
 
+def test_summary_check_does_not_expect_marts_before_a_shops_first_whole_day_sync(
+    engine: Engine, world: dict[str, int]
+) -> None:
+    # A fill that read whole days from the day after D: D's order fact (from a later refund seen by
+    # shopify_fresh) has no mart row on purpose; the check must not call that missing.
+    with engine.begin() as db:
+        db.execute(sa.delete(schema.daily_summary))
+        (shop_connection,) = db.execute(
+            sa.select(schema.connections.c.connection_id).where(schema.connections.c.platform == "shopify")
+        ).scalars()
+        run = start_sync_run(db, job="shopify_7d_fill", connection_id=shop_connection,
+                             window_start=D + timedelta(days=1), window_end=D + timedelta(days=7))  # fmt: skip
+        finish_sync_run(db, run, status="success", stats=SyncStats())
+        db.execute(sa.delete(schema.fact_meta_daily))
+    assert _run(engine, "summary_matches_facts").passed
+    # A fill that covered D: the same missing row is an error.
+    with engine.begin() as db:
+        run = start_sync_run(
+            db, job="shopify_7d_fill", connection_id=shop_connection, window_start=D, window_end=D
+        )
+        finish_sync_run(db, run, status="success", stats=SyncStats())
+    outcome = _run(engine, "summary_matches_facts")
+    assert outcome.problems == [f"store {world['store']} {D}: missing from daily_summary"]
+
+
 def test_spend_cross_check_warns_with_the_missing_amount(engine: Engine, world: dict[str, int]) -> None:
     assert _run(engine, "meta_spend_cross_check").passed
     with engine.begin() as db:
