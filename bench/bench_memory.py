@@ -1,7 +1,9 @@
 """P5: peak RSS of a process that loads 1,000,000 orders stays under 300 MB.
 
-The load runs in a child process (`python -m bench.bench_memory --child …`) whose peak RSS the
-parent reads from `os.wait4` (the child's own `ru_maxrss`, not the harness's). The child runs the
+The load runs in a child process (`python -m bench.bench_memory --child …`); its peak RSS is
+its VmHWM (/proc/self/status, read at the end of the load). The `ru_maxrss` the parent gets from
+`os.wait4` is kept in the JSON too, but Linux carries the parent's high-water mark into it across
+fork/exec, so under the harness (which by then holds P3's pages) it reads the harness's size. The child runs the
 real `sync_days` job (the partition-range path of backfills: `ShopifyClient.orders` paging
 generator, `order_rows`, `write_orders`, mart rebuilds; one commit per local day) for
 `orders / 1,000` days of a shop with 1,000 orders a day, against `bench.payloads.ShopifyApi` in
@@ -28,6 +30,16 @@ from typing import Any
 GOAL_MB = 300
 PER_DAY = 1_000
 FIRST_DAY = date(2024, 1, 1)
+
+
+def _vm_hwm_mb() -> float:
+    """This process's peak RSS since exec (VmHWM: per address space, so unlike ru_maxrss it does
+    not carry the parent's high-water mark over the fork/exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _rss_mb() -> float:
@@ -108,6 +120,7 @@ def child(url: str, orders: int, out: Path, ddl: list[str] | None = None, autova
                 "rss_samples": samples,
                 "autovacuum_emulated": autovacuum,
                 "self_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "vm_hwm_mb": round(_vm_hwm_mb(), 1),
             }
         )
     )
@@ -127,7 +140,10 @@ def measure(orders: int, ddl: list[str] | None = None, autovacuum: bool = True) 
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"the load process failed (exit {proc.returncode})")
         figures: dict[str, Any] = json.loads(out.read_text())
-    figures["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux: kilobytes
+    # Linux carries the parent's RSS high-water mark into a child's ru_maxrss at fork/exec, so
+    # `wait4`'s figure is at least the harness's own size; VmHWM is the child's own address space.
+    figures["wait4_maxrss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux: kilobytes
+    figures["peak_rss_mb"] = figures["vm_hwm_mb"]
     return figures
 
 
