@@ -9,6 +9,7 @@ commit leaves the day as it was; days already committed stay committed. Days run
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from adspipe.clock import days_between, local_today
 from adspipe.errors import TransientApiError
 from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.meta import load, transforms
-from adspipe.meta.client import AccountInfo, MetaClient, MetaSession, UsageMeter
+from adspipe.meta.client import AccountInfo, InsightsDay, MetaClient, MetaSession, UsageMeter
 from adspipe.meta.settings import FILL_DAYS, JOB_FILL, JOB_FRESH
 from adspipe.orchestration.runner import RunReport, run_per_connection
 from adspipe.warehouse import connections as conns
@@ -122,30 +123,43 @@ def open_account(
     return session, info
 
 
-def sync_day(
+@dataclass(frozen=True)
+class FetchedDay:
+    """One day's answers from Meta, not yet written."""
+
+    ad: InsightsDay
+    account_rows: list[dict[str, Any]]
+    account_pages: int
+
+
+def fetch_day(session: MetaSession, day: date, account_day: list[dict[str, Any]] | None = None) -> FetchedDay:
+    """The day's ad-level rows (all pages), and its account-level rows unless already read.
+
+    `account_day`: the day's account-level rows when they were read with the run's other days in
+    one call (see `account_rows_by_day`).
+    """
+    ad = session.insights(day, level="ad")
+    if account_day is not None:
+        return FetchedDay(ad, account_day, 0)
+    account = session.insights(day, level="account")
+    return FetchedDay(ad, list(account.rows), account.pages)
+
+
+def write_day(
     engine: Engine,
     session: MetaSession,
     connection: Connection,
     info: AccountInfo,
     day: date,
+    fetched: FetchedDay,
     *,
     now: datetime,
     stats: SyncStats,
-    account_day: list[dict[str, Any]] | None = None,
 ) -> DayResult:
-    """Pull one day (ad level + account level), then replace it in one transaction.
-
-    `account_day`: the day's account-level rows when they were read with the run's other days in
-    one call (see `account_rows_by_day`); otherwise the day reads them itself.
-    """
+    """Check and transform one fetched day, then replace it in one transaction."""
     client = session.client
-    ad = session.insights(day, level="ad")
-    account_pages = 0
-    if account_day is None:
-        account = session.insights(day, level="account")
-        account_day, account_pages = list(account.rows), account.pages
-    ad_rows = transforms.check_rows(ad.rows, day, level="ad")
-    account_rows = transforms.check_rows(account_day, day, level="account")
+    ad_rows = transforms.check_rows(fetched.ad.rows, day, level="ad")
+    account_rows = transforms.check_rows(fetched.account_rows, day, level="account")
     facts = [
         transforms.fact_row(
             row,
@@ -175,11 +189,27 @@ def sync_day(
         day=day,
         ad_rows=len(ad_rows),
         account_rows=len(account_rows),
-        pages=ad.pages + account_pages,
+        pages=fetched.ad.pages + fetched.account_pages,
         spend=sum((f["spend"] for f in facts), Decimal(0)),
         purchase_value=sum((f["purchase_value"] for f in facts), Decimal(0)),
         account_spend=transforms.account_spend(account_rows) if account_rows else None,
     )
+
+
+def sync_day(
+    engine: Engine,
+    session: MetaSession,
+    connection: Connection,
+    info: AccountInfo,
+    day: date,
+    *,
+    now: datetime,
+    stats: SyncStats,
+    account_day: list[dict[str, Any]] | None = None,
+) -> DayResult:
+    """Pull one day (ad level + account level), then replace it in one transaction."""
+    fetched = fetch_day(session, day, account_day)
+    return write_day(engine, session, connection, info, day, fetched, now=now, stats=stats)
 
 
 def account_rows_by_day(
@@ -238,26 +268,36 @@ def run_accounts(
             run.window = (days[0], days[-1]) if days else None
             run.planned = list(days)
             account_days = account_rows_by_day(session, days, log)
-            for day in days:
-                try:
-                    outcome = sync_day(
-                        engine, session, connection, info, day, now=now, stats=stats,
-                        account_day=None if account_days is None else account_days[day],
-                    )  # fmt: skip
-                except TransientApiError as exc:
-                    # Like one job per day: a day that failed after its retries does not stop the
-                    # next days; it stays visible as failed and re-runnable alone. A bad token, a
-                    # spent rate-limit budget or a rejected request stop the account instead.
-                    run.failed_days[day] = str(exc)
+
+            def fetch(day: date) -> FetchedDay:
+                return fetch_day(session, day, None if account_days is None else account_days[day])
+
+            # The next day's calls run while this day is written: still one Meta call at a time
+            # (one fetching thread), but the database work leaves the serial critical path.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meta-prefetch") as prefetch:
+                pending = prefetch.submit(fetch, days[0]) if days else None
+                for i, day in enumerate(days):
+                    assert pending is not None
+                    current, pending = pending, None
+                    try:
+                        fetched = current.result()
+                    except TransientApiError as exc:
+                        # Like one job per day: a day that failed after its retries does not stop
+                        # the next days; it stays visible as failed and re-runnable alone. A bad
+                        # token, a spent rate-limit budget or a rejected request stop the account.
+                        run.failed_days[day] = str(exc)
+                        if log:
+                            log(f"{job}: {connection.account_id} {day}: failed: {exc}")
+                        pending = prefetch.submit(fetch, days[i + 1]) if i + 1 < len(days) else None
+                        continue
+                    pending = prefetch.submit(fetch, days[i + 1]) if i + 1 < len(days) else None
+                    outcome = write_day(engine, session, connection, info, day, fetched, now=now, stats=stats)
+                    run.days.append(outcome)
                     if log:
-                        log(f"{job}: {connection.account_id} {day}: failed: {exc}")
-                    continue
-                run.days.append(outcome)
-                if log:
-                    log(
-                        f"{job}: {connection.account_id} {day}: {outcome.ad_rows} ads, spend {outcome.spend}, "
-                        f"account spend {outcome.account_spend}, {outcome.pages} page(s)"
-                    )
+                        log(
+                            f"{job}: {connection.account_id} {day}: {outcome.ad_rows} ads, spend {outcome.spend}, "
+                            f"account spend {outcome.account_spend}, {outcome.pages} page(s)"
+                        )
             if after and days and not run.failed_days:  # the window end only once all of it committed
                 after(engine, run)
             if run.failed_days:
