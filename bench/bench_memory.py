@@ -45,7 +45,7 @@ def _vm_hwm_mb() -> float:
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20  # MiB, like VmHWM
 
 
 def autovacuum_analyze(engine: Any, stop: threading.Event, naptime_s: float = 60.0) -> None:
