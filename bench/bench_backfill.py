@@ -14,6 +14,7 @@ deployment each, so the default is chosen by measurement.
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -106,8 +107,15 @@ def one_backfill(days: int, latency_s: float, per_run: int, executor: str = "in_
     }
 
 
+def _terminate_cleanly(signum: int, frame: object) -> None:
+    # SIGTERM (a killed benchmark) unwinds the context managers: the daemon, the webserver and the
+    # scratch databases go too, instead of a daemon left running backfills against nothing.
+    raise SystemExit(128 + signum)
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     os.environ.setdefault("ADSPIPE_SCHEDULES", "stopped")
+    signal.signal(signal.SIGTERM, _terminate_cleanly)
     if quick:
         days, latency, compare = 30, 0.25, [DEFAULT_BACKFILL_DAYS_PER_RUN]
     else:
@@ -144,6 +152,7 @@ if __name__ == "__main__":
         "--executor", nargs="+", default=["in_process"], choices=["in_process", "multiprocess"]
     )
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _terminate_cleanly)
     for executor in args.executor:
         for n in args.per_run:
             print(json.dumps(one_backfill(args.days, args.latency, n, executor)), flush=True)
