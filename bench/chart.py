@@ -33,7 +33,7 @@ def render(results: list[dict[str, Any]], path: Path) -> bool:
             ax.text(len(values) - 0.5, r["limit"], r.get("limit_label", "goal"), color="#C44E52",
                     fontsize=7, ha="right", va="bottom")  # fmt: skip
         for i, v in enumerate(values):
-            ax.text(i, v, f"{v:,.3g}", ha="center", va="bottom", fontsize=7)
+            ax.text(i, v, f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}", ha="center", va="bottom", fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
     fig.suptitle("adspipe benchmarks (python -m bench)", fontsize=10)
     fig.tight_layout()
