@@ -38,8 +38,9 @@ def meta_graph_url() -> str:
 
 
 BACKFILL_DAYS_PER_RUN_ENV = "ADSPIPE_BACKFILL_DAYS_PER_RUN"
-# Chosen by measurement (bench/bench_backfill.py, docs/performance.md): see default_days_per_run.
-DEFAULT_BACKFILL_DAYS_PER_RUN = 10
+# Chosen by measurement (bench/bench_backfill.py, docs/performance.md "P1"): fewer, longer runs
+# pay the per-run costs (start-up, the account read, events, checks) less often.
+DEFAULT_BACKFILL_DAYS_PER_RUN = 30
 
 
 def backfill_days_per_run() -> int:

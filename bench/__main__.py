@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, str] = {
     "P3": "bench.bench_throughput",
     "P4": "bench.bench_marts",
     "P5": "bench.bench_memory",
+    "S": "bench.bench_simulator",
 }
 CHART = Path(__file__).resolve().parent.parent / "docs" / "perf_chart.png"
 

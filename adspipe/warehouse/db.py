@@ -50,7 +50,12 @@ def get_engine(url: str | None = None) -> Engine:
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
-        kwargs["connect_args"] = {"connect_timeout": 10}
+        # The warehouse's statements are short and set-based: JIT compilation (on by default,
+        # triggered by a long history's cost estimates) cost ~45 % of a mart rebuild (P4).
+        # connect_args win over the URL's own `options` (e.g. a search_path): keep those too.
+        given = parsed.query.get("options")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        kwargs["connect_args"] = {"connect_timeout": 10, "options": f"{given or ''} -c jit=off".strip()}
     engine = sa.create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _on_sqlite_connect)

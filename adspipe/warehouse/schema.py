@@ -136,7 +136,8 @@ fact_orders = sa.Table(
     sa.Column("line_item_count", sa.Integer, nullable=False),
     sa.Column("is_test", sa.Boolean, nullable=False),
     sa.Index(None, "store_id", "order_date"),
-    sa.Index(None, "customer_id", "created_at"),
+    # "Is this the customer's first order?" always filters on the shop too (migration 0002).
+    sa.Index(None, "shop_domain", "customer_id", "created_at", "order_id"),
     comment="Grain: one row per Shopify order; order_date is the local date in the shop's time zone.",
 )
 

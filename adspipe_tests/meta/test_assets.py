@@ -17,6 +17,7 @@ from adspipe.meta import client as client_module
 from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
 from adspipe.meta.client import MetaClient
 from adspipe.resources import ClockResource, WarehouseResource
+from adspipe.settings import DEFAULT_BACKFILL_DAYS_PER_RUN
 from adspipe.warehouse import connections as conns
 from adspipe_tests.meta.fake_graph import FakeAccount, FakeGraph
 
@@ -153,7 +154,7 @@ def test_every_meta_step_claims_the_meta_api_pool() -> None:
             if isinstance(op, dg.OpDefinition) and "meta" in op.required_resource_keys:
                 assert op.pool == "meta_api", op.name
     policy = meta_insights.backfill_policy
-    assert policy is not None and policy.max_partitions_per_run == 10
+    assert policy is not None and policy.max_partitions_per_run == DEFAULT_BACKFILL_DAYS_PER_RUN
 
 
 def test_a_failed_day_fails_alone_and_the_other_days_of_the_run_commit(

@@ -268,3 +268,12 @@ def test_a_killed_runs_open_record_is_closed_by_the_next_start(engine: Engine) -
     assert rows[killed].error.startswith("abandoned:")
     assert rows[recent].status == "running"
     assert rows[other_job].status == "running"  # another job's record is that job's to close
+
+
+def test_postgres_sessions_run_without_jit_and_keep_the_urls_options(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a Postgres session setting")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SHOW jit")).scalar() == "off"
+        # The test URL carries its own `options` (a per-test schema t_…): still in force.
+        assert str(conn.execute(sa.text("SELECT current_schema()")).scalar()).startswith("t_")
