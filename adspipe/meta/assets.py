@@ -190,11 +190,12 @@ def meta_insights(
             )
     metadata = report.run_metadata(result)
     failed = result.failed_dates(dates)
+    failed_set = set(failed)
     if failed:
         # Every day is its own unit: the days that committed are recorded as materialized, the
         # failed ones stay failed in the backfill and re-runnable alone.
         for day, values_by_key in per_day.items():
-            if day in set(failed):
+            if day in failed_set:
                 continue
             for key, values in values_by_key.items():
                 if key != SUMMARY:

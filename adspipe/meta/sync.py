@@ -23,7 +23,7 @@ from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.meta import load, transforms
 from adspipe.meta.client import AccountInfo, InsightsDay, MetaClient, MetaSession, UsageMeter
 from adspipe.meta.settings import FILL_DAYS, JOB_FILL, JOB_FRESH
-from adspipe.orchestration.runner import RunReport, run_per_connection
+from adspipe.orchestration.runner import RunReport, days_failed_error, run_per_connection
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import DEFAULT_ATTRIBUTION_WINDOW_DAYS, Connection
 from adspipe.warehouse.cursors import META_WINDOW_END, advance_cursor, set_cursor_if_empty
@@ -85,8 +85,8 @@ class MetaRunResult:
             failed.update(account.failed_days)
             if account.connection.connection_id in failed_accounts:
                 expected = account.planned or list(requested)
-                failed.update(d for d in expected if d not in set(account.dates))
-        return sorted(d for d in failed if d in set(requested))
+                failed.update(set(expected) - set(account.dates))
+        return sorted(failed & set(requested))
 
     def touched(self) -> dict[date, list[AccountRun]]:
         """Committed dates → the accounts that committed them."""
@@ -301,11 +301,7 @@ def run_accounts(
             if after and days and not run.failed_days:  # the window end only once all of it committed
                 after(engine, run)
             if run.failed_days:
-                first_day, first_error = next(iter(run.failed_days.items()))
-                raise TransientApiError(
-                    f"{len(run.failed_days)} of {len(days)} day(s) failed "
-                    f"({', '.join(d.isoformat() for d in run.failed_days)}); {first_day}: {first_error}"
-                )
+                raise days_failed_error(run.failed_days, len(days))
 
         # The sync_runs window from the stored time zone; the run re-reads it from Meta.
         known = plan(target, target.timezone) if target.timezone else []

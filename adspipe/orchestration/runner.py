@@ -8,14 +8,14 @@ whether the Dagster step fails (it does when any connection failed, naming them)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
 import dagster as dg
 from sqlalchemy.engine import Engine
 
-from adspipe.errors import AuthError, RateLimitExhausted
+from adspipe.errors import AuthError, RateLimitExhausted, TransientApiError
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, sanitize_error, start_sync_run
@@ -61,6 +61,16 @@ class RunReport:
             # A bad token or a missing scope will not fix itself; a rate limit may.
             allow_retries=rate_limited,
         )
+
+
+def days_failed_error(failed_days: Mapping[date, str], planned: int) -> TransientApiError:
+    """The error of a connection's unit whose failed days did not stop its other days (each day
+    is its own unit, like one job per day): how many, which, and the first one's cause."""
+    first_day, first_error = next(iter(failed_days.items()))
+    listed = ", ".join(d.isoformat() for d in failed_days)
+    return TransientApiError(
+        f"{len(failed_days)} of {planned} day(s) failed ({listed}); {first_day}: {first_error}"
+    )
 
 
 def run_per_connection(

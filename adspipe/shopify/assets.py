@@ -205,14 +205,13 @@ def shopify_orders_assets(
         # Every day is its own unit: the days that committed are recorded as materialized, the
         # failed ones stay failed in the backfill and re-runnable alone.
         shared = run_metadata(result)
-        for day in days:
-            if day not in set(failed):
-                key = day.isoformat()
-                for asset in (RAW, FACT):
-                    yield dg.AssetMaterialization(asset_key=asset, partition=key, metadata=shared)
-                yield dg.AssetMaterialization(
-                    asset_key=METRICS, partition=key, metadata=mart_metadata(result, day)
-                )
+        for day in sorted(set(days) - set(failed)):
+            key = day.isoformat()
+            for asset in (RAW, FACT):
+                yield dg.AssetMaterialization(asset_key=asset, partition=key, metadata=shared)
+            yield dg.AssetMaterialization(
+                asset_key=METRICS, partition=key, metadata=mart_metadata(result, day)
+            )
         result.report.raise_if_failed(settings.JOB_PARTITIONS)
         raise dg.Failure(
             f"{settings.JOB_PARTITIONS}: day(s) failed: {', '.join(d.isoformat() for d in failed)}"

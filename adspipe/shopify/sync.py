@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from adspipe.clock import parse_instant
 from adspipe.errors import TransientApiError
 from adspipe.marts.daily_summary import rebuild_daily_summary
-from adspipe.orchestration.runner import RunReport, run_per_connection
+from adspipe.orchestration.runner import RunReport, days_failed_error, run_per_connection
 from adspipe.shopify import load, queries, settings
 from adspipe.shopify.client import (
     CallStats,
@@ -86,8 +86,8 @@ class JobResult:
         for shop in self.shops:
             failed.update(shop.failed_days)
             if shop.connection.connection_id not in ok:
-                failed.update(d for d in requested if d not in shop.dates)
-        return sorted(d for d in failed if d in set(requested))
+                failed.update(set(requested) - shop.dates)
+        return sorted(failed & set(requested))
 
 
 def local_midnight(day: date, timezone: str) -> datetime:
@@ -315,11 +315,7 @@ def days_connection(
                 skip_unchanged=False, advance_cursor=False, rebuild_dates=[day],
             )  # fmt: skip
         if result.failed_days:
-            first_day, first_error = next(iter(result.failed_days.items()))
-            raise TransientApiError(
-                f"{len(result.failed_days)} of {len(days)} day(s) failed "
-                f"({', '.join(d.isoformat() for d in result.failed_days)}); {first_day}: {first_error}"
-            )
+            raise days_failed_error(result.failed_days, len(days))
     finally:
         _finish(engine, result, session, stats)
 
