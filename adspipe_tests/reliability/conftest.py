@@ -6,19 +6,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
 from adspipe.meta import sync as meta_sync
 from adspipe.meta.client import MetaClient
-from adspipe.shopify.client import ShopifyClient
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
 from adspipe_tests.meta.fake_graph import FakeAccount
 from adspipe_tests.reliability.helpers import ScriptedGraph, ScriptedShopify
-from adspipe_tests.shopify.conftest import EAST, WEST, Env
-from adspipe_tests.shopify.fakes import TOKEN, FakeTime
+from adspipe_tests.shopify.conftest import Env, make_env
 
 META_NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # Los Angeles: 9 March; Tokyo: 10 March
 META_TOKEN = "EAAtoken-reliability-0123"
@@ -33,17 +30,7 @@ def sqlite_only() -> pytest.MarkDecorator:
 @pytest.fixture
 def shop_env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Env:
     """The Shopify tests' Env (west: New York, USD; east: Berlin, EUR) over a ScriptedShopify."""
-    monkeypatch.setenv("SHOP_TOKEN", TOKEN)
-    shopify, clock = ScriptedShopify(), FakeTime()
-    shopify.add_shop(WEST, "America/New_York", "USD")
-    shopify.add_shop(EAST, "Europe/Berlin", "EUR")
-    client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json")
-    client.use_transport(httpx.MockTransport(shopify))
-    client._sleep, client._monotonic = clock.sleep, clock.monotonic
-    with engine.begin() as db:
-        west, _ = conns.connect(db, store="West", platform="shopify", account_id=WEST, token_env="SHOP_TOKEN")
-        east, _ = conns.connect(db, store="East", platform="shopify", account_id=EAST, token_env="SHOP_TOKEN")
-    return Env(engine, shopify, client, clock, west, east)
+    return make_env(engine, monkeypatch, ScriptedShopify())
 
 
 def ad_days(spend: str, *, days: list[date] = META_DAYS) -> dict[date, list[tuple[str, str, str, int, str]]]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,22 +20,13 @@ from sqlalchemy.engine import Engine
 from adspipe.warehouse import schema
 from adspipe_tests.meta.fake_graph import FakeAccount, FakeGraph, Request
 from adspipe_tests.shopify.fakes import FakeShopify
+from adspipe_tests.shopify.helpers import canonical
 
 Answer = httpx.Response | Callable[[httpx.Request], httpx.Response]
 
 # Tables a failed or refused operation may legitimately touch: sync_runs is the log of attempts
 # (one new row per run, by design) and connections changes status on a rejected token.
 LOG_TABLES = {"sync_runs"}
-
-
-def canonical(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return value
 
 
 def dump_table(engine: Engine, name: str, *, exclude: frozenset[str] = frozenset()) -> list[tuple[Any, ...]]:

@@ -56,10 +56,10 @@ class Env:
         return RoutedShopifyClient(endpoint_template=self.client.endpoint_template)
 
 
-@pytest.fixture
-def env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Env:
+def make_env(engine: Engine, monkeypatch: pytest.MonkeyPatch, shopify: FakeShopify) -> Env:
+    """West (New York, USD) and East (Berlin, EUR) connected over `shopify`, a fake clock."""
     monkeypatch.setenv("SHOP_TOKEN", TOKEN)
-    shopify, clock = FakeShopify(), FakeTime()
+    clock = FakeTime()
     shopify.add_shop(WEST, "America/New_York", "USD")
     shopify.add_shop(EAST, "Europe/Berlin", "EUR")
     client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json")
@@ -69,3 +69,8 @@ def env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Env:
         west, _ = conns.connect(db, store="West", platform="shopify", account_id=WEST, token_env="SHOP_TOKEN")
         east, _ = conns.connect(db, store="East", platform="shopify", account_id=EAST, token_env="SHOP_TOKEN")
     return Env(engine, shopify, client, clock, west, east)
+
+
+@pytest.fixture
+def env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Env:
+    return make_env(engine, monkeypatch, FakeShopify())

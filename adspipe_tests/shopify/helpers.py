@@ -17,7 +17,7 @@ from adspipe.warehouse import cursors, schema
 CHECKSUM_EXCLUDED = {"sync_runs"}
 
 
-def _canonical(value: Any) -> Any:
+def canonical(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, datetime | date):
@@ -37,7 +37,7 @@ def table_digests(engine: Engine) -> dict[str, str]:
             rows = conn.execute(sa.select(table).order_by(*table.primary_key.columns)).all()
             digest = hashlib.sha256()
             for row in rows:
-                digest.update(json.dumps([_canonical(v) for v in row], default=str).encode())
+                digest.update(json.dumps([canonical(v) for v in row], default=str).encode())
                 digest.update(b"\n")
             out[table.name] = f"{len(rows)}:{digest.hexdigest()[:16]}"
     return out
