@@ -27,7 +27,7 @@ from adspipe.orchestration.dagster_api import DagsterApi
 from adspipe.orchestration.sync_request import PLATFORM_ASSETS
 from adspipe.settings import DEFAULT_BACKFILL_DAYS_PER_RUN
 from adspipe.simulator.faults import Faults
-from adspipe.simulator.server import Simulator, run_simulator
+from adspipe.simulator.server import Simulator, overlapping, run_simulator
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db
 from bench.common import PG_ADMIN_URL, scratch_database
@@ -82,13 +82,8 @@ def one_backfill(days: int, latency_s: float, per_run: int, executor: str = "in_
             wall = all_materialized if all_materialized is not None else completed
         db.get_engine(url).dispose()
     log = sim.request_log("meta")
-    ordered = sorted(log, key=lambda r: r.t_in)
-    overlaps = sum(1 for a, b in zip(ordered, ordered[1:], strict=False) if b.t_in < a.t_out - 1e-6)
-    firsts = [
-        r.detail.split()[1].split("..")[0]
-        for r in ordered
-        if r.detail.startswith("ad ") and "after" not in r.detail
-    ]
+    overlaps = len(overlapping(log, tolerance_s=1e-6))
+    firsts = [day for r in sorted(log, key=lambda r: r.t_in) if (day := r.ad_level_day) is not None]
     calls = len(log)
     floor = calls * latency_s
     return {

@@ -66,6 +66,22 @@ class RequestRecord:
     # Meta: "level since..until" of an insights call (plus " after" for a next page); else "".
     detail: str = ""
 
+    @property
+    def ad_level_day(self) -> str | None:
+        """The day (`since`) of a Meta ad-level insights call's first page, else None."""
+        if not self.detail.startswith("ad ") or self.detail.endswith(" after"):
+            return None
+        return self.detail.split()[1].split("..")[0]
+
+
+def overlapping(log: Iterable[RequestRecord], tolerance_s: float = 0.0) -> list[tuple[int, int]]:
+    """Pairs (seq, seq) of requests that were in flight at the same time (started more than
+    `tolerance_s` before the previous one ended)."""
+    ordered = sorted(log, key=lambda r: r.t_in)
+    return [
+        (a.seq, b.seq) for a, b in zip(ordered, ordered[1:], strict=False) if b.t_in < a.t_out - tolerance_s
+    ]
+
 
 class _Dropped(Exception):
     """Raised mid-body on purpose: the server closes the connection (a dropped connection)."""

@@ -28,7 +28,7 @@ from adspipe.orchestration.launcher import worker_pid
 from adspipe.simulator.clock import SimClock
 from adspipe.simulator.compare import meta_differences, orders_differences
 from adspipe.simulator.faults import Faults
-from adspipe.simulator.server import RequestRecord, Simulator, run_simulator
+from adspipe.simulator.server import RequestRecord, Simulator, overlapping, run_simulator
 from adspipe.warehouse import db
 from adspipe_tests.e2e.stack import DagsterStack, dagster_stack
 
@@ -109,8 +109,7 @@ def _runs(instance: dg.DagsterInstance, job: str) -> list[dg.DagsterRun]:
 
 
 def _no_overlap(log: list[RequestRecord]) -> None:
-    ordered = sorted(log, key=lambda r: r.t_in)
-    overlaps = [(a.seq, b.seq) for a, b in zip(ordered, ordered[1:], strict=False) if b.t_in < a.t_out]
+    overlaps = overlapping(log)
     assert overlaps == [], f"{len(overlaps)} Meta requests overlapped another one"
 
 
@@ -197,11 +196,7 @@ def test_sync_meta_30_days_runs_serially_in_date_order_and_equals_truth(deployme
     log = deployment.sim.request_log("meta")
     _no_overlap(log)  # backfill, fresh run and sensor fills together: never two Meta calls at once
     for acct in [account, *extra_accounts]:
-        days = [
-            r.detail.split()[1].split("..")[0]
-            for r in log
-            if r.account == acct and r.detail.startswith("ad ") and "after" not in r.detail
-        ]
+        days = [day for r in log if r.account == acct and (day := r.ad_level_day) is not None]
         in_range = [d for d in days if str(first) <= d <= str(last)]
         assert in_range == sorted(in_range) and len(set(in_range)) == 30, acct  # one call a day, oldest first
         compared, diffs = meta_differences(deployment.engine(), deployment.sim.truth, acct, first, last)

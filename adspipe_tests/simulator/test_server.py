@@ -168,3 +168,17 @@ def test_shopify_internal_error_and_knob_validation(make_simulator: Callable[...
     response = httpx.post(running.shopify_url(shop), json={"query": "{ shop { name } }"},
                           headers={"X-Shopify-Access-Token": "sim-token"})  # fmt: skip
     assert response.json()["data"]["shop"]["name"] == running.sim.world.stores[0].name
+
+
+def test_request_log_helpers_find_overlaps_and_ad_level_days() -> None:
+    from adspipe.simulator.server import RequestRecord, overlapping
+
+    def rec(seq: int, t_in: float, t_out: float, detail: str = "") -> RequestRecord:
+        return RequestRecord(seq, "meta", "insights", "act_1", t_in, t_out, "", 200, "ok", detail)
+
+    serial = [rec(1, 0.0, 1.0, "ad 2026-05-01..2026-05-01"), rec(2, 1.0, 2.0, "ad 2026-05-01..2026-05-01 after"),
+              rec(3, 2.0, 3.0, "account 2026-05-01..2026-05-30")]  # fmt: skip
+    assert overlapping(serial) == []
+    assert overlapping([*serial, rec(4, 2.5, 3.5)]) == [(3, 4)]
+    assert overlapping([rec(5, 0.0, 1.0), rec(6, 1.0 - 1e-7, 2.0)], tolerance_s=1e-6) == []
+    assert [r.ad_level_day for r in serial] == ["2026-05-01", None, None]
