@@ -27,7 +27,7 @@ from adspipe.orchestration.dagster_api import DagsterApi
 from adspipe.orchestration.sync_request import PLATFORM_ASSETS
 from adspipe.settings import DEFAULT_BACKFILL_DAYS_PER_RUN
 from adspipe.simulator.faults import Faults
-from adspipe.simulator.server import Simulator, overlapping, run_simulator
+from adspipe.simulator.server import RequestRecord, Simulator, overlapping, run_simulator
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db
 from bench.common import PG_ADMIN_URL, scratch_database
@@ -86,6 +86,7 @@ def one_backfill(days: int, latency_s: float, per_run: int, executor: str = "in_
     firsts = [day for r in sorted(log, key=lambda r: r.t_in) if (day := r.ad_level_day) is not None]
     calls = len(log)
     floor = calls * latency_s
+    idle = idle_breakdown(log, began, wall, runs=-(-days // per_run))
     return {
         "days": days,
         "per_run": per_run,
@@ -99,6 +100,27 @@ def one_backfill(days: int, latency_s: float, per_run: int, executor: str = "in_
         "materialized": progress.materialized,
         "one_call_per_day_in_order": firsts == sorted(firsts) and len(set(firsts)) == days,
         "overlapping_calls": overlaps,
+        **idle,
+    }
+
+
+def idle_breakdown(log: list[RequestRecord], began: float, wall: float, runs: int) -> dict[str, float]:
+    """Where wall − floor went: before the first Meta call (the daemon's tick, the first run's
+    start-up), between calls (the `runs − 1` largest gaps are the hand-overs from one run to the
+    next; the rest is inside runs), and after the last call (the last run's end, its events)."""
+    ordered = sorted(log, key=lambda r: r.t_in)
+    if not ordered:
+        return {}
+    gaps = sorted(b.t_in - a.t_out for a, b in zip(ordered, ordered[1:], strict=False))
+    handovers = gaps[len(gaps) - (runs - 1) :] if runs > 1 else []
+    return {
+        "before_first_call_s": round(ordered[0].t_in - began, 1),
+        "idle_at_handovers_s": round(sum(handovers), 1),
+        "idle_inside_runs_s": round(sum(gaps) - sum(handovers), 1),
+        "median_gap_inside_runs_ms": round(
+            1000 * statistics.median(gaps[: len(gaps) - len(handovers)] or [0.0]), 1
+        ),
+        "after_last_call_s": round(wall - (ordered[-1].t_out - began), 1),
     }
 
 
