@@ -34,6 +34,7 @@ import dagster as dg
 import httpx
 from pydantic import Field, PrivateAttr, field_validator
 
+from adspipe import jsonio
 from adspipe import settings as app_settings
 from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
 from adspipe.meta import settings
@@ -92,7 +93,7 @@ def _classify(response: httpx.Response) -> dict[str, Any] | _Failure:
     """The JSON body of a good answer, or what kind of failure this is."""
     status = response.status_code
     try:
-        body = response.json()
+        body = jsonio.loads(response.content)
     except ValueError:
         body = None
     error = body.get("error") if isinstance(body, dict) else None

@@ -24,6 +24,7 @@ import dagster as dg
 import httpx
 from pydantic import Field, PrivateAttr
 
+from adspipe import jsonio
 from adspipe import settings as app_settings
 from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
 from adspipe.shopify import queries, settings
@@ -250,7 +251,7 @@ class ShopSession:
         self.stats.api_calls += 1
         self._check_status(response)
         try:
-            body = response.json()
+            body = jsonio.loads(response.content)
         except ValueError:
             raise _Transient(f"malformed JSON body (HTTP {response.status_code})") from None
         if not isinstance(body, dict):

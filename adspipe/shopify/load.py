@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection
 
 from adspipe.shopify.transforms import OrderRows
 from adspipe.warehouse.schema import daily_shopify_metrics, fact_orders, shopify_orders_raw
-from adspipe.warehouse.sql import money_ratio
-from adspipe.warehouse.upsert import upsert_from_select, upsert_rows
+from adspipe.warehouse.sql import chunked, money_ratio, one_of
+from adspipe.warehouse.upsert import insert_new_rows, upsert_from_select, upsert_rows
 
 
 @dataclass
@@ -38,11 +38,10 @@ def stored_versions(
 ) -> dict[int, tuple[datetime, date]]:
     """order_id → (updated_at, order_date) of the stored fact rows among `order_ids`."""
     found: dict[int, tuple[datetime, date]] = {}
-    ids = sorted(set(order_ids))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        query = sa.select(fact_orders.c.order_id, fact_orders.c.updated_at, fact_orders.c.order_date).where(
-            fact_orders.c.shop_domain == shop_domain, fact_orders.c.order_id.in_(chunk)
+    f, dialect = fact_orders, conn.dialect.name
+    for chunk in chunked(sorted(set(order_ids)), dialect):
+        query = sa.select(f.c.order_id, f.c.updated_at, f.c.order_date).where(
+            f.c.shop_domain == shop_domain, one_of(f.c.order_id, chunk, dialect)
         )
         found.update({row.order_id: (row.updated_at, row.order_date) for row in conn.execute(query)})
     return found
@@ -70,16 +69,22 @@ def _is_first_order(f: Any) -> sa.ColumnElement[bool]:
 def first_orders(
     conn: Connection, shop_domain: str, customer_ids: Iterable[int]
 ) -> dict[int, tuple[int, date]]:
-    """customer_id → (order_id, local date) of each customer's first counted order."""
-    ids = sorted(set(customer_ids))
+    """customer_id → (order_id, local date) of each customer's first counted order.
+
+    The first of each customer's counted orders in (created_at, order_id) order: one pass over
+    those customers' orders on the (shop_domain, customer_id, created_at, order_id) index.
+    """
     found: dict[int, tuple[int, date]] = {}
-    f = fact_orders
-    for start in range(0, len(ids), 500):
-        query = sa.select(f.c.customer_id, f.c.order_id, f.c.order_date).where(
-            f.c.shop_domain == shop_domain,
-            f.c.customer_id.in_(ids[start : start + 500]),
-            _counted(f),
-            _is_first_order(f),
+    f, dialect = fact_orders, conn.dialect.name
+    rank = sa.func.row_number().over(partition_by=f.c.customer_id, order_by=(f.c.created_at, f.c.order_id))
+    for chunk in chunked(sorted(set(customer_ids)), dialect):
+        ranked = (
+            sa.select(f.c.customer_id, f.c.order_id, f.c.order_date, rank.label("rank"))
+            .where(f.c.shop_domain == shop_domain, one_of(f.c.customer_id, chunk, dialect), _counted(f))
+            .subquery()
+        )
+        query = sa.select(ranked.c.customer_id, ranked.c.order_id, ranked.c.order_date).where(
+            ranked.c.rank == 1
         )
         found.update({row.customer_id: (row.order_id, row.order_date) for row in conn.execute(query)})
     return found
@@ -113,8 +118,12 @@ def write_orders(
         return result
     customers = {r.customer_id for r in to_write if r.customer_id is not None}
     firsts_before = first_orders(conn, shop_domain, customers)
-    upsert_rows(conn, shopify_orders_raw, (r.raw for r in to_write))
-    upsert_rows(conn, fact_orders, (r.fact for r in to_write))
+    # Orders not stored yet (checked above, in this transaction) go straight in with COPY.
+    new = [r for r in to_write if r.order_id not in stored]
+    changed = [r for r in to_write if r.order_id in stored]
+    insert_new_rows(conn, [(shopify_orders_raw, [r.raw for r in new]), (fact_orders, [r.fact for r in new])])
+    upsert_rows(conn, shopify_orders_raw, (r.raw for r in changed))
+    upsert_rows(conn, fact_orders, (r.fact for r in changed))
     firsts_after = first_orders(conn, shop_domain, customers)
     # A customer's first order moved (an earlier one arrived, or the first was cancelled): the
     # dates of the old and the new first order change their new/returning counts.

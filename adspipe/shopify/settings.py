@@ -48,6 +48,11 @@ FRESH_DEFAULT_LOOKBACK = timedelta(days=7)
 FRESH_TIME_BUDGET_S = 45.0
 # The fill reads a whole week; it is bounded too, but more generously.
 FILL_TIME_BUDGET_S = 300.0
+# The fill commits at local day boundaries (a unit = the pages up to the page that starts a new
+# date), and at least this often, so a transaction never stays open for long.
+FILL_UNIT_MAX_S = 10.0
+# Orders per write inside a unit: few statements per unit, memory bounded by this many orders.
+WRITE_BATCH_ORDERS = 2_000
 
 # Partitioned assets: consecutive days per run in a backfill (the orchestration issue tunes it).
 MAX_PARTITIONS_PER_RUN = backfill_days_per_run()  # ADSPIPE_BACKFILL_DAYS_PER_RUN, default in adspipe.settings

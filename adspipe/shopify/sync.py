@@ -18,7 +18,7 @@ cursor that never covers uncommitted data.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -28,17 +28,19 @@ from sqlalchemy.engine import Engine
 
 from adspipe.clock import parse_instant
 from adspipe.errors import TransientApiError
-from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.orchestration.runner import RunReport, days_failed_error, run_per_connection
 from adspipe.shopify import load, queries, settings
 from adspipe.shopify.client import (
     CallStats,
+    OrdersPage,
     ShopifyClient,
     ShopInfo,
     ShopSession,
     TimeBudgetExceeded,
 )
-from adspipe.shopify.transforms import local_date, order_rows, zone
+from adspipe.shopify.transforms import OrderRows, local_date, order_rows, zone
+from adspipe.shopify.unit import Unit
+from adspipe.streams import read_ahead
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors
 from adspipe.warehouse.connections import Connection
@@ -113,11 +115,16 @@ def _commit(
     rebuild_dates: Iterable[date] = (),
     whole_days: Coverage | None = None,
 ) -> None:
-    """One unit in one transaction: raw, facts, marts of the touched dates, then the cursor.
+    """One page (fresh) or one day (sync_days) as one unit: raw, facts, marts, then the cursor."""
+    rows = _rows(connection, shop, nodes)
+    with Unit(engine, connection, shop, result, skip_unchanged=skip_unchanged, whole_days=whole_days) as unit:
+        unit.add(rows)
+        cursor = max((r.updated_at for r in rows), default=None) if advance_cursor else None
+        unit.commit(cursor=cursor, rebuild_dates=rebuild_dates)
 
-    `whole_days`: mart rows only for these dates (see `covered`); facts are written regardless.
-    """
-    rows = [
+
+def _rows(connection: Connection, shop: ShopInfo, nodes: Iterable[dict[str, Any]]) -> list[OrderRows]:
+    return [
         order_rows(
             node,
             shop_domain=connection.account_id,
@@ -128,26 +135,6 @@ def _commit(
         )
         for node in nodes
     ]
-    with engine.begin() as db:
-        written = load.write_orders(db, connection.account_id, rows, skip_unchanged=skip_unchanged)
-        dates = {d for d in written.dates | set(rebuild_dates) if whole_days is None or whole_days.covers(d)}
-        if dates:
-            result.mart_rows += load.rebuild_shopify_metrics(
-                db,
-                store_id=connection.store_id,
-                shop_domain=connection.account_id,
-                timezone=shop.timezone,
-                currency=shop.currency,
-                dates=dates,
-            )
-            rebuild_daily_summary(db, [connection.store_id], dates)
-        if advance_cursor and rows:
-            latest = max(r.updated_at for r in rows)
-            cursors.advance_cursor(db, connection.connection_id, cursors.SHOPIFY_UPDATED_AT, latest)
-            result.cursor_after = max(latest, result.cursor_after or latest)
-    result.orders_read += len(rows)
-    result.orders_written += written.written
-    result.dates |= dates
 
 
 def _start(
@@ -207,21 +194,40 @@ def fill_connection(
             on_window(window)
         since = local_midnight(window[0], shop.timezone)
         latest: datetime | None = None
-        try:
+
+        def transformed() -> Iterator[tuple[OrdersPage, list[OrderRows]]]:
             for page in session.orders(queries.search_since("created_at", since), "CREATED_AT"):
-                _commit(
-                    engine, connection, shop, page.orders, result, skip_unchanged=False, advance_cursor=False
-                )
-                if page.orders:
-                    newest = max(_instant(o) for o in page.orders)
-                    latest = max(newest, latest or newest)
-                if page.has_next_page and client.monotonic() >= deadline:
-                    raise TimeBudgetExceeded("time budget reached between pages")
+                yield page, _rows(connection, shop, page.orders)
+
+        # Pages are read (and transformed) one ahead, while the previous one is written. A unit is
+        # the pages up to the one that starts a later local date (pages come in CREATED_AT order,
+        # so the dates before it are whole): marts are rebuilt once a day, not once a page.
+        pages = read_ahead(transformed(), depth=3, name=f"shopify-read-{connection.connection_id}")
+        try:
+            with Unit(engine, connection, shop, result, skip_unchanged=False) as unit:
+                started = client.monotonic()
+                for page, rows in pages:
+                    unit.add(rows)
+                    if rows:
+                        newest = max(r.updated_at for r in rows)
+                        latest = max(newest, latest or newest)
+                    if not page.has_next_page:
+                        break
+                    now_s = client.monotonic()
+                    if unit.first_date != unit.last_date or now_s - started >= settings.FILL_UNIT_MAX_S:
+                        unit.commit()
+                        started = now_s
+                    if now_s >= deadline:
+                        unit.commit()
+                        raise TimeBudgetExceeded("time budget reached between pages")
+                unit.commit()
         except TimeBudgetExceeded:
             raise FillIncomplete(
                 f"{connection.account_id}: the 7-day fill reached its {budget_s:g} s time budget after "
                 f"{result.orders_read} orders; what was read is committed; run the fill again to finish"
             ) from None
+        finally:
+            pages.close()
         if latest is not None:
             with engine.begin() as db:
                 cursors.set_cursor_if_empty(db, connection.connection_id, cursors.SHOPIFY_UPDATED_AT, latest)

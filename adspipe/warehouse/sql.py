@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from adspipe.warehouse.types import MONEY_SCALE, Money
 
@@ -35,3 +37,21 @@ def money_ratio(
     # landing on 123499.999…).
     scaled = sa.func.round(sa.func.round(num / den, decimals) * factor)
     return sa.type_coerce(sa.cast(scaled, sa.BigInteger), Money())
+
+
+def one_of(column: Any, values: Sequence[Any], dialect: str) -> sa.ColumnElement[bool]:
+    """`column IN values`. On Postgres one array parameter (`= ANY(:values)`): one placeholder
+    instead of one per value, so the statement is the same text whatever the count (SQLAlchemy's
+    and psycopg's caches hit, the server parses one parameter). Elsewhere an IN list."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.literal(list(values), postgresql.ARRAY(column.type)))
+    return column.in_(list(values))
+
+
+def chunked(values: Sequence[Any], dialect: str, size: int = 500) -> Iterator[Sequence[Any]]:
+    """`values` in pieces an IN list can hold (SQLite's parameter limit); Postgres takes the
+    whole list at once as one array parameter."""
+    if dialect == "postgresql":
+        size = max(len(values), 1)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -91,24 +92,54 @@ def _processors(
     return [table.c[c].type.bind_processor(conn.dialect) for c in columns]
 
 
+def _copy_into(
+    conn: Connection, target: str, table: sa.Table, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]
+) -> None:
+    """COPY rows (dicts with `columns`) into `target`, a table shaped like `table`."""
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    processors = _processors(conn, table, columns)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur, cur.copy(f'COPY "{target}" ({quoted}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([p(row[c]) if p else row[c] for c, p in zip(columns, processors, strict=True)])
+
+
 def _copy_upsert(
     conn: Connection, table: sa.Table, columns: list[str], key: list[str], batch: list[dict[str, Any]]
 ) -> None:
     staging = f"_stage_{table.name}"
-    quoted = ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cur:
         # LIKE copies the column types (not the constraints); lives until the transaction ends.
         cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" (LIKE "{table.name}") ON COMMIT DROP')
         cur.execute(f'TRUNCATE "{staging}"')
-        processors = _processors(conn, table, columns)
-        with cur.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
-            for row in batch:
-                copy.write_row([p(row[c]) if p else row[c] for c, p in zip(columns, processors, strict=True)])
+    _copy_into(conn, staging, table, columns, batch)
     stage = sa.table(staging, *(sa.column(c) for c in columns))
     select = sa.select(*(stage.c[c] for c in columns))
     conn.execute(_on_conflict(dialect_insert(conn, table).from_select(columns, select), columns, key))
+
+
+def insert_new_rows(conn: Connection, parts: Sequence[tuple[sa.Table, Sequence[Mapping[str, Any]]]]) -> None:
+    """Write rows whose keys the caller found absent earlier in this transaction.
+
+    On Postgres they are COPY'd straight into their tables (no staging table, no conflict
+    handling: the cost of a plain COPY). Should a concurrent writer have inserted one of them in
+    the meantime, the savepoint rolls back and every part goes through `upsert_rows` instead, so
+    the result is an upsert either way. Elsewhere, or for few rows, `upsert_rows`.
+    """
+    parts = [(table, rows) for table, rows in parts if rows]
+    if conn.dialect.name == "postgresql" and sum(len(rows) for _, rows in parts) >= COPY_MIN_ROWS:
+        try:
+            with conn.begin_nested():
+                for table, rows in parts:
+                    _copy_into(conn, table.name, table, list(rows[0]), rows)
+            return
+        except psycopg.errors.UniqueViolation:
+            pass  # rolled back to the savepoint: written below as upserts
+    for table, rows in parts:
+        upsert_rows(conn, table, rows)
 
 
 def upsert_from_select(

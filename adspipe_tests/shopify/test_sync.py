@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from adspipe.shopify import settings, sync
+from adspipe.shopify import unit as unit_module
 from adspipe.shopify.client import ShopifyClient
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors, schema
@@ -338,3 +340,69 @@ def test_an_order_from_before_the_synced_window_gets_facts_but_no_partial_mart_r
     assert D(2026, 3, 2) not in summary(env.engine, env.west.store_id)
     sync.sync_days(env.engine, env.client, [D(2026, 3, 2)])
     assert mart(env.engine, env.west.store_id)[D(2026, 3, 2)]["orders"] == 1
+
+
+def _three_days_of_orders(env: Env, per_day: int = 5) -> None:
+    n = 0
+    for day in (4, 5, 6):
+        for hour in range(per_day):
+            n += 1
+            env.shopify.put(
+                WEST,
+                order(n, created=f"2026-03-0{day}T{14 + hour}:00:00Z", total="10.00", customer=100 + n % 4),
+            )
+
+
+def _mart_orders_agree_with_facts(env: Env) -> dict[date, int]:
+    """Counted facts per local date == the mart's orders per date (and no mart row without facts)."""
+    counted: dict[date, int] = {}
+    for fact in facts(env.engine, WEST).values():
+        if not fact["is_test"] and fact["cancelled_at"] is None:
+            counted[fact["order_date"]] = counted.get(fact["order_date"], 0) + 1
+    assert {d: row["orders"] for d, row in mart(env.engine, env.west.store_id).items()} == counted
+    return counted
+
+
+def test_fill_commits_a_unit_per_local_day_with_marts_that_agree_with_its_facts(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _three_days_of_orders(env)
+    env.client = ShopifyClient(endpoint_template=env.client.endpoint_template, page_size=2)
+    env.client.use_transport(httpx.MockTransport(env.shopify))
+    env.client._sleep, env.client._monotonic = env.clock.sleep, env.clock.monotonic
+    seen: list[dict[date, int]] = []
+    commit = unit_module.Unit.commit
+
+    def checked_commit(self: unit_module.Unit, **kwargs: Any) -> None:
+        commit(self, **kwargs)
+        seen.append(_mart_orders_agree_with_facts(env))  # every commit: marts agree with facts
+
+    monkeypatch.setattr(unit_module.Unit, "commit", checked_commit)
+    result = env.fill(connection_id=env.west.connection_id)
+    assert not result.report.failed
+    shop = result.shops[0]
+    assert (shop.calls.pages, shop.orders_written) == (8, 15)
+    # 8 pages of 2 over 3 local dates: a commit when a page reaches a later date, one at the end
+    # (not one per page); each commit holds whole earlier dates.
+    assert len(seen) == 3
+    assert seen[-1] == {D(2026, 3, 4): 5, D(2026, 3, 5): 5, D(2026, 3, 6): 5}
+    assert all(count == 5 for state in seen[:-1] for d, count in state.items() if d < max(state))
+
+
+def test_fill_at_its_time_budget_commits_what_it_read_and_the_next_fill_finishes(env: Env) -> None:
+    _three_days_of_orders(env)
+    env.client = ShopifyClient(endpoint_template=env.client.endpoint_template, page_size=2)
+    env.client.use_transport(httpx.MockTransport(_slow(env.shopify, env.clock, seconds=10)))
+    env.client._sleep, env.client._monotonic = env.clock.sleep, env.clock.monotonic
+    first = env.fill(connection_id=env.west.connection_id, time_budget_s=25)
+    failed = first.report.failed
+    assert len(failed) == 1 and "time budget" in (failed[0].error or "")
+    stored = sorted(facts(env.engine, WEST))
+    assert 2 <= len(stored) < 15 and stored == list(range(1, len(stored) + 1))  # whole pages, oldest first
+    assert first.shops[0].orders_written == len(stored)
+    _mart_orders_agree_with_facts(env)
+
+    second = env.fill(connection_id=env.west.connection_id, time_budget_s=3600)
+    assert not second.report.failed
+    assert sorted(facts(env.engine, WEST)) == list(range(1, 16))
+    assert _mart_orders_agree_with_facts(env) == {D(2026, 3, 4): 5, D(2026, 3, 5): 5, D(2026, 3, 6): 5}

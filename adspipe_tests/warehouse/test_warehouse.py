@@ -12,8 +12,9 @@ from sqlalchemy.engine import Engine
 
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors, db, schema
+from adspipe.warehouse import upsert as upsert_module
 from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, start_sync_run
-from adspipe.warehouse.upsert import upsert_rows
+from adspipe.warehouse.upsert import insert_new_rows, upsert_rows
 
 
 def _store_and_connection(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> int:
@@ -98,6 +99,36 @@ def test_upsert_10k_rows_in_batched_statements(engine: Engine, monkeypatch: pyte
         assert (
             conn.execute(sa.select(sa.func.count()).select_from(schema.shopify_orders_raw)).scalar() == 10_000
         )
+
+
+def test_new_rows_go_in_by_copy_and_a_concurrent_insert_falls_back_to_the_upsert(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """insert_new_rows: rows the caller found absent are COPY'd; if another writer inserted one
+    of them meanwhile, the savepoint rolls back and the rows are upserted: no error, no duplicate,
+    the new values win, and the rest of the transaction is intact."""
+    cid = _store_and_connection(engine, monkeypatch)
+    raw = schema.shopify_orders_raw
+    upserted: list[int] = []
+
+    def spy(conn: sa.Connection, table: sa.Table, rows: list[dict[str, object]]) -> int:
+        upserted.append(len(rows))
+        return upsert_rows(conn, table, rows)
+
+    monkeypatch.setattr(upsert_module, "upsert_rows", spy)
+    with engine.begin() as conn:
+        insert_new_rows(conn, [(raw, [_raw_row(cid, i, {"v": 1}) for i in range(300)])])
+    # Postgres: COPY straight in, no upsert; SQLite: the upsert.
+    assert upserted == ([] if engine.dialect.name == "postgresql" else [300])
+    with engine.begin() as conn:
+        conn.execute(sa.insert(raw), [_raw_row(cid, 300, {"v": "other writer"})])  # before our batch lands
+        insert_new_rows(conn, [(raw, [_raw_row(cid, i, {"v": 2}) for i in range(300, 600)])])
+        insert_new_rows(conn, [(raw, [])])
+    with engine.connect() as conn:
+        rows = {r.order_id: r.payload for r in conn.execute(sa.select(raw.c.order_id, raw.c.payload))}
+    assert upserted[-1] == 300  # the conflicting batch went through the upsert
+    assert len(rows) == 600
+    assert rows[0] == {"v": 1} and rows[300] == {"v": 2} and rows[599] == {"v": 2}
 
 
 def test_money_is_exact_decimal_round_trip(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
