@@ -12,12 +12,15 @@ from adspipe.checks.assets import asset_checks
 from adspipe.marts.assets import daily_summary
 from adspipe.meta import assets as meta_assets
 from adspipe.meta import defs as meta_defs
+from adspipe.orchestration import pool_wait
 from adspipe.orchestration.schedules import build_fresh_schedule, meta_fresh_cron, shopify_fresh_cron
 from adspipe.orchestration.sensors import build_new_connection_sensor
 from adspipe.resources import ClockResource, WarehouseResource
 from adspipe.settings import run_executor
 from adspipe.shopify import assets as shopify_assets
 from adspipe.shopify import defs as shopify_defs
+
+pool_wait.apply()  # run workers load this module: their steps wait for pool slots without spinning
 
 defs = dg.Definitions.merge(
     dg.Definitions(

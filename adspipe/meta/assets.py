@@ -175,19 +175,29 @@ def meta_insights(
 ) -> Any:
     engine = warehouse.engine()
     dates = [date.fromisoformat(key) for key in context.partition_keys]
-    result = sync.run_dates(
-        engine, meta, dates, now=clock.now(), connection_id=config.connection_id,
-        dagster_run_id=context.run.run_id, log=context.log.info,
-    )  # fmt: skip
-    touched = result.touched()
     first = partitions_start()
-    per_day = {day: _day_metadata(engine, day, touched.get(day, [])) for day in dates if day >= first}
-    # daily_summary is another asset: record the partitions this step rebuilt for it.
-    for day in touched:
-        if day in per_day:
-            yield dg.AssetMaterialization(
+    per_day: dict[date, dict[str, dict[str, Any]]] = {}
+
+    def on_day(result: sync.MetaRunResult, account: sync.AccountRun, day: date) -> None:
+        # Recorded as each day commits, while the next day's Meta call is in flight: the run
+        # gives the `meta_api` slot back sooner (bench P1), and the UI shows days as they land.
+        if day < first:
+            return
+        per_day[day] = _day_metadata(engine, day, result.touched().get(day, []))
+        # daily_summary is another asset: record the partition this step rebuilt for it.
+        context.log_event(
+            dg.AssetMaterialization(
                 asset_key=SUMMARY, partition=day.isoformat(), metadata=per_day[day][SUMMARY]
             )
+        )
+
+    result = sync.run_dates(
+        engine, meta, dates, now=clock.now(), connection_id=config.connection_id, on_day=on_day,
+        dagster_run_id=context.run.run_id, log=context.log.info,
+    )  # fmt: skip
+    for day in dates:
+        if day >= first and day not in per_day:  # not committed: its figures as they stand
+            per_day[day] = _day_metadata(engine, day, [])
     metadata = report.run_metadata(result)
     failed = result.failed_dates(dates)
     failed_set = set(failed)
@@ -206,7 +216,7 @@ def meta_insights(
             f"meta_insights: {len(failed)} day(s) failed: {', '.join(d.isoformat() for d in failed)}"
         )
     # One result per asset for the whole range, and each day's own figures on its partition.
-    for day, values_by_key in per_day.items():
+    for day, values_by_key in sorted(per_day.items()):
         for key, values in values_by_key.items():
             if key != SUMMARY:
                 context.add_asset_metadata(values, asset_key=key, partition_key=day.isoformat())

@@ -239,6 +239,7 @@ def account_rows_by_day(
 
 Plan = Callable[[Connection, str], list[date]]  # (connection, time zone) → days to pull
 After = Callable[[Engine, AccountRun], None]  # runs once every planned day is committed
+OnDay = Callable[["MetaRunResult", AccountRun, date], None]  # right after each day's commit
 
 
 def run_accounts(
@@ -250,10 +251,15 @@ def run_accounts(
     now: datetime,
     connection_id: int | None = None,
     after: After | None = None,
+    on_day: OnDay | None = None,
     dagster_run_id: str | None = None,
     log: Log | None = None,
 ) -> MetaRunResult:
-    """For each active Meta connection (or the one named): read the account, pull its days."""
+    """For each active Meta connection (or the one named): read the account, pull its days.
+
+    `on_day` runs after each committed day, while the next day's call is in flight (the assets
+    record the day's materializations there, off the serial path of Meta calls).
+    """
     with engine.connect() as db:
         targets = conns.active_connections(db, "meta", connection_id)
     result = MetaRunResult(job)
@@ -293,6 +299,8 @@ def run_accounts(
                     pending = prefetch.submit(fetch, days[i + 1]) if i + 1 < len(days) else None
                     outcome = write_day(engine, session, connection, info, day, fetched, now=now, stats=stats)
                     run.days.append(outcome)
+                    if on_day:
+                        on_day(result, run, day)
                     if log:
                         log(
                             f"{job}: {connection.account_id} {day}: {outcome.ad_rows} ads, spend {outcome.spend}, "
@@ -370,6 +378,7 @@ def run_dates(
     *,
     now: datetime,
     connection_id: int | None = None,
+    on_day: OnDay | None = None,
     dagster_run_id: str | None = None,
     log: Log | None = None,
 ) -> MetaRunResult:
@@ -384,6 +393,6 @@ def run_dates(
         return [d for d in wanted if d <= today]
 
     return run_accounts(
-        engine, client, JOB_ASSETS, plan, now=now, connection_id=connection_id,
+        engine, client, JOB_ASSETS, plan, now=now, connection_id=connection_id, on_day=on_day,
         dagster_run_id=dagster_run_id, log=log,
     )  # fmt: skip

@@ -309,3 +309,29 @@ def test_windows_turn_at_the_account_midnight_around_dst(
 ) -> None:
     assert sync.fill_window(timezone, now) == fill
     assert sync.fresh_window(timezone, now, 6) == fresh  # a 6-day attribution window
+
+
+def test_on_day_runs_after_each_commit_in_date_order_per_account(
+    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection]
+) -> None:
+    days = [date(2026, 3, 3), date(2026, 3, 4), date(2026, 3, 5)]
+    seen: list[tuple[str, date, int, list[str]]] = []
+
+    def on_day(result: sync.MetaRunResult, account: sync.AccountRun, day: date) -> None:
+        with engine.connect() as db:  # the day is committed: another connection sees its facts
+            facts = db.execute(
+                sa.select(sa.func.count())
+                .select_from(fact_meta_daily)
+                .where(
+                    fact_meta_daily.c.ad_account_id == account.connection.account_id,
+                    fact_meta_daily.c.date == day,
+                )
+            ).scalar_one()
+        touched = [a.connection.account_id for a in result.touched().get(day, [])]
+        seen.append((account.connection.account_id, day, facts, touched))
+
+    sync.run_dates(engine, _client(graph), days, now=NOW, on_day=on_day)
+    assert [(a, d) for a, d, _, _ in seen] == [("act_1", d) for d in days] + [("act_2", d) for d in days]
+    assert all(facts == 2 for _, _, facts, _ in seen)  # a1 and a2 (the archived ad is filtered out)
+    # The second account's call for a date sees both accounts as having committed it.
+    assert seen[0][3] == ["act_1"] and seen[3][3] == ["act_1", "act_2"]
