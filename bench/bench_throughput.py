@@ -28,7 +28,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,15 +93,23 @@ def _empty(engine: Engine) -> None:
 
 @contextmanager
 def row_at_a_time() -> Iterator[None]:
-    """Swap the loaders' `upsert_rows` for one statement per row, no COPY (the baseline)."""
+    """Swap the loaders' writers for one statement per row, no COPY (the baseline)."""
     single = functools.partial(upsert_rows, batch_rows=1, use_copy=False)
-    saved = (shopify_load.upsert_rows, meta_load.upsert_rows)
+
+    def single_parts(
+        conn: sa.Connection, parts: Sequence[tuple[sa.Table, Sequence[Mapping[str, Any]]]]
+    ) -> None:
+        for table, rows in parts:
+            single(conn, table, rows)
+
+    saved = (shopify_load.upsert_rows, shopify_load.insert_new_rows, meta_load.insert_new_rows)
     shopify_load.upsert_rows = single
-    meta_load.upsert_rows = single
+    shopify_load.insert_new_rows = single_parts
+    meta_load.insert_new_rows = single_parts
     try:
         yield
     finally:
-        shopify_load.upsert_rows, meta_load.upsert_rows = saved
+        shopify_load.upsert_rows, shopify_load.insert_new_rows, meta_load.insert_new_rows = saved
 
 
 def copy_rows(engine: Engine, parts: list[tuple[sa.Table, list[dict[str, Any]]]]) -> None:

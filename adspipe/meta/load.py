@@ -20,7 +20,7 @@ from adspipe.meta import transforms
 from adspipe.warehouse.schema import daily_meta_metrics, fact_meta_daily, meta_insights_raw
 from adspipe.warehouse.sql import money_ratio
 from adspipe.warehouse.types import Money
-from adspipe.warehouse.upsert import upsert_from_select, upsert_rows
+from adspipe.warehouse.upsert import insert_new_rows, upsert_from_select
 
 ACCOUNT_LEVEL_AD_ID = ""  # the account-level cross-check row's ad_id
 
@@ -47,11 +47,7 @@ def replace_raw_day(
         "connection_id": connection_id,
         "fetched_at": fetched_at,
     }
-    written = upsert_rows(
-        db,
-        meta_insights_raw,
-        ({**common, "level": "ad", "ad_id": str(row["ad_id"]), "payload": dict(row)} for row in ad_rows),
-    )
+    rows = [{**common, "level": "ad", "ad_id": str(row["ad_id"]), "payload": dict(row)} for row in ad_rows]
     # Normally one account-level row per day; should Meta split it, keep the summed figure in one
     # payload so the grain (one row per account and day) holds.
     if account_rows:
@@ -62,12 +58,16 @@ def replace_raw_day(
                 "spend": str(transforms.account_spend(account_rows)),
                 "rows": list(account_rows),
             }
-        written += upsert_rows(
-            db,
-            meta_insights_raw,
-            [{**common, "level": "account", "ad_id": ACCOUNT_LEVEL_AD_ID, "payload": payload}],
-        )
-    return written
+        rows.append({**common, "level": "account", "ad_id": ACCOUNT_LEVEL_AD_ID, "payload": payload})
+    # The day was just deleted in this transaction: its rows go straight in (COPY on Postgres).
+    unique = _last_per_key(rows, ("level", "ad_id"))
+    insert_new_rows(db, [(meta_insights_raw, unique)])
+    return len(unique)
+
+
+def _last_per_key(rows: Sequence[Mapping[str, Any]], key: tuple[str, ...]) -> list[Mapping[str, Any]]:
+    """One row per key within the day, the last one winning (as the upsert would have it)."""
+    return list({tuple(row[k] for k in key): row for row in rows}.values())
 
 
 def replace_facts_day(db: Db, *, ad_account_id: str, day: date, facts: Sequence[Mapping[str, Any]]) -> int:
@@ -82,7 +82,9 @@ def replace_facts_day(db: Db, *, ad_account_id: str, day: date, facts: Sequence[
             raise ValueError(
                 f"fact row for {fact['ad_account_id']} {fact['date']} filed under {ad_account_id} {day}"
             )
-    return upsert_rows(db, fact_meta_daily, facts)
+    unique = _last_per_key(facts, ("ad_id",))
+    insert_new_rows(db, [(fact_meta_daily, unique)])
+    return len(unique)
 
 
 def account_spend_by_date(db: Db, ad_account_id: str, dates: Sequence[date]) -> dict[date, Decimal]:
