@@ -36,6 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adspipe.gc_tuning import bulk_load
 from adspipe.meta import load as meta_load
 from adspipe.meta import sync as meta_sync
 from adspipe.meta import transforms as meta_transforms
@@ -47,7 +48,7 @@ from adspipe.shopify.transforms import order_rows
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db, schema
 from adspipe.warehouse.connections import Connection
-from adspipe.warehouse.upsert import upsert_rows
+from adspipe.warehouse.upsert import _copy_into, upsert_rows
 from bench import payloads
 from bench.common import median_seconds, save, scratch_database
 
@@ -113,19 +114,11 @@ def row_at_a_time() -> Iterator[None]:
 
 
 def copy_rows(engine: Engine, parts: list[tuple[sa.Table, list[dict[str, Any]]]]) -> None:
-    """Plain COPY of prepared rows (the ceiling), in one transaction."""
-    with engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        assert raw is not None
+    """Plain COPY of prepared rows into their tables (the ceiling), in one transaction: the same
+    COPY writer and the same collector setting as the loaders (`_copy_into`, `bulk_load`)."""
+    with bulk_load(), engine.begin() as conn:
         for table, rows in parts:
-            columns = list(rows[0])
-            processors = [table.c[c].type.bind_processor(conn.dialect) for c in columns]
-            quoted = ", ".join(f'"{c}"' for c in columns)
-            with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row(
-                        [p(row[c]) if p else row[c] for c, p in zip(columns, processors, strict=True)]
-                    )
+            _copy_into(conn, table.name, table, list(rows[0]), rows)
 
 
 def _connections(engine: Engine) -> tuple[Connection, Connection]:
@@ -165,20 +158,21 @@ def orders(engine: Engine, shop: Connection, total: int, repeat: int, baseline_r
         baseline_s, _ = median_seconds(fill, baseline_repeat, setup=empty)
 
     # The ceiling: the same rows, transformed beforehand (timed apart), COPY'd into empty tables.
-    began = time.perf_counter()
-    nodes = [
-        node
-        for first in range(0, total, 250)
-        for node in json.loads(api._pages[first])["data"]["orders"]["nodes"]
-    ]
-    rows = [
-        order_rows(
-            n, shop_domain=payloads.SHOP, connection_id=shop.connection_id, store_id=shop.store_id,
-            timezone=payloads.SHOP_TZ, shop_currency="USD",
-        )
-        for n in nodes
-    ]  # fmt: skip
-    transform_s = time.perf_counter() - began
+    with bulk_load():  # as the loaders run
+        began = time.perf_counter()
+        nodes = [
+            node
+            for first in range(0, total, 250)
+            for node in json.loads(api._pages[first])["data"]["orders"]["nodes"]
+        ]
+        rows = [
+            order_rows(
+                n, shop_domain=payloads.SHOP, connection_id=shop.connection_id, store_id=shop.store_id,
+                timezone=payloads.SHOP_TZ, shop_currency="USD",
+            )
+            for n in nodes
+        ]  # fmt: skip
+        transform_s = time.perf_counter() - began
     parts = [(schema.shopify_orders_raw, [r.raw for r in rows]), (schema.fact_orders, [r.fact for r in rows])]
     copy_s, _ = median_seconds(lambda: copy_rows(engine, parts), repeat, setup=empty)
     payload_kb = sum(len(p) for p in api._pages.values()) / total / 1000
@@ -224,27 +218,29 @@ def insights(engine: Engine, meta: Connection, ads: int, repeat: int, baseline_r
     with row_at_a_time():
         baseline_s, _ = median_seconds(fill, baseline_repeat, setup=empty)
 
-    began = time.perf_counter()
-    raw_rows: list[dict[str, Any]] = []
-    facts: list[dict[str, Any]] = []
-    client = MetaClient()
-    for day in days:
-        day_rows: list[dict[str, Any]] = []
-        for offset in range(0, ads, limit):
-            day_rows.extend(json.loads(api._pages[(day.isoformat(), "ad", offset, limit)])["data"])
-        checked = meta_transforms.check_rows(day_rows, day, level="ad")
-        common = {"ad_account_id": payloads.ACCOUNT, "date": day, "connection_id": meta.connection_id}
-        raw_rows.extend(
-            {**common, "level": "ad", "ad_id": r["ad_id"], "payload": r, "fetched_at": NOW} for r in checked
-        )
-        facts.extend(
-            meta_transforms.fact_row(
-                r, ad_account_id=payloads.ACCOUNT, store_id=meta.store_id, connection_id=meta.connection_id,
-                currency="USD", purchase_type=client.purchase_action_type, fallbacks=client.purchase_fallbacks,
+    with bulk_load():  # as the loaders run
+        began = time.perf_counter()
+        raw_rows: list[dict[str, Any]] = []
+        facts: list[dict[str, Any]] = []
+        client = MetaClient()
+        for day in days:
+            day_rows: list[dict[str, Any]] = []
+            for offset in range(0, ads, limit):
+                day_rows.extend(json.loads(api._pages[(day.isoformat(), "ad", offset, limit)])["data"])
+            checked = meta_transforms.check_rows(day_rows, day, level="ad")
+            common = {"ad_account_id": payloads.ACCOUNT, "date": day, "connection_id": meta.connection_id}
+            raw_rows.extend(
+                {**common, "level": "ad", "ad_id": r["ad_id"], "payload": r, "fetched_at": NOW}
+                for r in checked
             )
-            for r in checked
-        )  # fmt: skip
-    transform_s = time.perf_counter() - began
+            facts.extend(
+                meta_transforms.fact_row(
+                    r, ad_account_id=payloads.ACCOUNT, store_id=meta.store_id, connection_id=meta.connection_id,
+                    currency="USD", purchase_type=client.purchase_action_type, fallbacks=client.purchase_fallbacks,
+                )
+                for r in checked
+            )  # fmt: skip
+        transform_s = time.perf_counter() - began
     parts = [(schema.meta_insights_raw, raw_rows), (schema.fact_meta_daily, facts)]
     copy_s, _ = median_seconds(lambda: copy_rows(engine, parts), repeat, setup=empty)
     return {

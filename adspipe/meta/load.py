@@ -47,7 +47,7 @@ def replace_raw_day(
         "connection_id": connection_id,
         "fetched_at": fetched_at,
     }
-    rows = [{**common, "level": "ad", "ad_id": str(row["ad_id"]), "payload": dict(row)} for row in ad_rows]
+    rows = [{**common, "level": "ad", "ad_id": str(row["ad_id"]), "payload": row} for row in ad_rows]
     # Normally one account-level row per day; should Meta split it, keep the summed figure in one
     # payload so the grain (one row per account and day) holds.
     if account_rows:
@@ -59,15 +59,10 @@ def replace_raw_day(
                 "rows": list(account_rows),
             }
         rows.append({**common, "level": "account", "ad_id": ACCOUNT_LEVEL_AD_ID, "payload": payload})
-    # The day was just deleted in this transaction: its rows go straight in (COPY on Postgres).
-    unique = _last_per_key(rows, ("level", "ad_id"))
-    insert_new_rows(db, [(meta_insights_raw, unique)])
-    return len(unique)
-
-
-def _last_per_key(rows: Sequence[Mapping[str, Any]], key: tuple[str, ...]) -> list[Mapping[str, Any]]:
-    """One row per key within the day, the last one winning (as the upsert would have it)."""
-    return list({tuple(row[k] for k in key): row for row in rows}.values())
+    # The day was just deleted in this transaction: its rows go straight in (COPY on Postgres;
+    # should an ad repeat, the COPY fails and the upsert keeps its last row).
+    insert_new_rows(db, [(meta_insights_raw, rows)])
+    return len(rows)
 
 
 def replace_facts_day(db: Db, *, ad_account_id: str, day: date, facts: Sequence[Mapping[str, Any]]) -> int:
@@ -82,9 +77,8 @@ def replace_facts_day(db: Db, *, ad_account_id: str, day: date, facts: Sequence[
             raise ValueError(
                 f"fact row for {fact['ad_account_id']} {fact['date']} filed under {ad_account_id} {day}"
             )
-    unique = _last_per_key(facts, ("ad_id",))
-    insert_new_rows(db, [(fact_meta_daily, unique)])
-    return len(unique)
+    insert_new_rows(db, [(fact_meta_daily, facts)])
+    return len(facts)
 
 
 def account_spend_by_date(db: Db, ad_account_id: str, dates: Sequence[date]) -> dict[date, Decimal]:

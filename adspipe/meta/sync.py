@@ -145,21 +145,22 @@ def fetch_day(session: MetaSession, day: date, account_day: list[dict[str, Any]]
     return FetchedDay(ad, list(account.rows), account.pages)
 
 
-def write_day(
-    engine: Engine,
-    session: MetaSession,
-    connection: Connection,
-    info: AccountInfo,
-    day: date,
-    fetched: FetchedDay,
-    *,
-    now: datetime,
-    stats: SyncStats,
-) -> DayResult:
-    """Check and transform one fetched day, then replace it in one transaction."""
+@dataclass(frozen=True)
+class PreparedDay:
+    """One day checked and transformed, ready to be written."""
+
+    ad_rows: list[dict[str, Any]]
+    account_rows: list[dict[str, Any]]
+    facts: list[dict[str, Any]]
+    pages: int
+
+
+def prepare_day(
+    session: MetaSession, connection: Connection, info: AccountInfo, day: date, fetched: FetchedDay
+) -> PreparedDay:
+    """Check one fetched day's rows and transform them into fact rows (pure, no I/O)."""
     client = session.client
     ad_rows = transforms.check_rows(fetched.ad.rows, day, level="ad")
-    account_rows = transforms.check_rows(fetched.account_rows, day, level="account")
     facts = [
         transforms.fact_row(
             row,
@@ -172,6 +173,22 @@ def write_day(
         )
         for row in ad_rows
     ]
+    account_rows = transforms.check_rows(fetched.account_rows, day, level="account")
+    return PreparedDay(ad_rows, account_rows, facts, fetched.ad.pages + fetched.account_pages)
+
+
+def write_day(
+    engine: Engine,
+    connection: Connection,
+    info: AccountInfo,
+    day: date,
+    prepared: PreparedDay,
+    *,
+    now: datetime,
+    stats: SyncStats,
+) -> DayResult:
+    """Replace one prepared day (raw, facts, marts) in one transaction."""
+    ad_rows, account_rows, facts = prepared.ad_rows, prepared.account_rows, prepared.facts
     with engine.begin() as db:
         load.replace_raw_day(
             db, ad_account_id=connection.account_id, connection_id=connection.connection_id, day=day,
@@ -189,7 +206,7 @@ def write_day(
         day=day,
         ad_rows=len(ad_rows),
         account_rows=len(account_rows),
-        pages=fetched.ad.pages + fetched.account_pages,
+        pages=prepared.pages,
         spend=sum((f["spend"] for f in facts), Decimal(0)),
         purchase_value=sum((f["purchase_value"] for f in facts), Decimal(0)),
         account_spend=transforms.account_spend(account_rows) if account_rows else None,
@@ -208,8 +225,8 @@ def sync_day(
     account_day: list[dict[str, Any]] | None = None,
 ) -> DayResult:
     """Pull one day (ad level + account level), then replace it in one transaction."""
-    fetched = fetch_day(session, day, account_day)
-    return write_day(engine, session, connection, info, day, fetched, now=now, stats=stats)
+    prepared = prepare_day(session, connection, info, day, fetch_day(session, day, account_day))
+    return write_day(engine, connection, info, day, prepared, now=now, stats=stats)
 
 
 def account_rows_by_day(
@@ -275,11 +292,13 @@ def run_accounts(
             run.planned = list(days)
             account_days = account_rows_by_day(session, days, log)
 
-            def fetch(day: date) -> FetchedDay:
-                return fetch_day(session, day, None if account_days is None else account_days[day])
+            def fetch(day: date) -> PreparedDay:
+                fetched = fetch_day(session, day, None if account_days is None else account_days[day])
+                return prepare_day(session, connection, info, day, fetched)
 
-            # The next day's calls run while this day is written: still one Meta call at a time
-            # (one fetching thread), but the database work leaves the serial critical path.
+            # The next day's calls (and its checks and transforms) run while this day is written:
+            # still one Meta call at a time (one fetching thread), but the database work leaves
+            # the serial critical path.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meta-prefetch") as prefetch:
                 pending = prefetch.submit(fetch, days[0]) if days else None
                 for i, day in enumerate(days):
@@ -297,7 +316,7 @@ def run_accounts(
                         pending = prefetch.submit(fetch, days[i + 1]) if i + 1 < len(days) else None
                         continue
                     pending = prefetch.submit(fetch, days[i + 1]) if i + 1 < len(days) else None
-                    outcome = write_day(engine, session, connection, info, day, fetched, now=now, stats=stats)
+                    outcome = write_day(engine, connection, info, day, fetched, now=now, stats=stats)
                     run.days.append(outcome)
                     if on_day:
                         on_day(result, run, day)

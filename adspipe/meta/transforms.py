@@ -24,19 +24,24 @@ def parse_money(value: Any, name: str) -> Decimal:
     if value is None or value == "":
         return Decimal(0)
     try:
-        amount = Decimal(str(value))
+        amount = Decimal(value if isinstance(value, str) else str(value))
     except InvalidOperation:
         raise InsightsFormatError(f"{name} is not a number: {value!r}") from None
     if not amount.is_finite():
         raise InsightsFormatError(f"{name} is not a finite number: {value!r}")
-    exponent = amount.normalize().as_tuple().exponent
+    exponent = amount.as_tuple().exponent
+    # Trailing zeros ("1.230000") are fine: only normalize (slower) when the digits run long.
     if isinstance(exponent, int) and exponent < -MONEY_SCALE:
-        raise InsightsFormatError(f"{name} has more than {MONEY_SCALE} decimals: {value!r}")
+        exponent = amount.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -MONEY_SCALE:
+            raise InsightsFormatError(f"{name} has more than {MONEY_SCALE} decimals: {value!r}")
     return amount
 
 
 def parse_count(value: Any, name: str) -> int:
     """A count string (`"1234"`, also `"12.0"`) as int; empty/missing is 0; fractions are refused."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)  # the usual shape, without the Decimal round trip
     amount = parse_money(value, name)
     if amount != amount.to_integral_value():
         raise InsightsFormatError(f"{name} is not a whole number: {value!r}")

@@ -16,6 +16,7 @@ import dagster as dg
 from sqlalchemy.engine import Engine
 
 from adspipe.errors import AuthError, RateLimitExhausted, TransientApiError
+from adspipe.gc_tuning import bulk_load
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, sanitize_error, start_sync_run
@@ -98,7 +99,8 @@ def run_per_connection(
         stats = SyncStats()
         status, error = "success", None
         try:
-            work(connection, stats)
+            with bulk_load():
+                work(connection, stats)
         except AuthError as exc:
             status, error = "failed", f"{exc}; {REAUTH_HINT}"
             with engine.begin() as db:

@@ -72,11 +72,11 @@ class Unit:
         """Take a page's rows; written to the open transaction once a batch is full."""
         self._pending.extend(rows)
         self._read += len(rows)
-        for row in rows:
-            if self.first_date is None or row.order_date < self.first_date:
-                self.first_date = row.order_date
-            if self.last_date is None or row.order_date > self.last_date:
-                self.last_date = row.order_date
+        if rows:
+            dates = [row.order_date for row in rows]
+            low, high = min(dates), max(dates)
+            self.first_date = low if self.first_date is None else min(self.first_date, low)
+            self.last_date = high if self.last_date is None else max(self.last_date, high)
         if len(self._pending) >= self.batch_orders:
             self._flush()
 
