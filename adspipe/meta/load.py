@@ -25,8 +25,7 @@ from adspipe.warehouse.upsert import insert_new_rows, upsert_from_select
 ACCOUNT_LEVEL_AD_ID = ""  # the account-level cross-check row's ad_id
 
 
-def replace_raw_day(
-    db: Db,
+def raw_rows(
     *,
     ad_account_id: str,
     connection_id: int,
@@ -34,13 +33,8 @@ def replace_raw_day(
     ad_rows: Sequence[Mapping[str, Any]],
     account_rows: Sequence[Mapping[str, Any]],
     fetched_at: datetime,
-) -> int:
-    """Make `meta_insights_raw` for (account, day) exactly these rows; returns rows written."""
-    db.execute(
-        sa.delete(meta_insights_raw).where(
-            meta_insights_raw.c.ad_account_id == ad_account_id, meta_insights_raw.c.date == day
-        )
-    )
+) -> list[dict[str, Any]]:
+    """The `meta_insights_raw` rows of one (account, day): one per ad, one account-level row."""
     common = {
         "ad_account_id": ad_account_id,
         "date": day,
@@ -59,10 +53,38 @@ def replace_raw_day(
                 "rows": list(account_rows),
             }
         rows.append({**common, "level": "account", "ad_id": ACCOUNT_LEVEL_AD_ID, "payload": payload})
+    return rows
+
+
+def write_raw_day(db: Db, *, ad_account_id: str, day: date, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Make `meta_insights_raw` for (account, day) exactly `rows` (see `raw_rows`)."""
+    db.execute(
+        sa.delete(meta_insights_raw).where(
+            meta_insights_raw.c.ad_account_id == ad_account_id, meta_insights_raw.c.date == day
+        )
+    )
     # The day was just deleted in this transaction: its rows go straight in (COPY on Postgres;
     # should an ad repeat, the COPY fails and the upsert keeps its last row).
     insert_new_rows(db, [(meta_insights_raw, rows)])
     return len(rows)
+
+
+def replace_raw_day(
+    db: Db,
+    *,
+    ad_account_id: str,
+    connection_id: int,
+    day: date,
+    ad_rows: Sequence[Mapping[str, Any]],
+    account_rows: Sequence[Mapping[str, Any]],
+    fetched_at: datetime,
+) -> int:
+    """Make `meta_insights_raw` for (account, day) exactly these rows; returns rows written."""
+    rows = raw_rows(
+        ad_account_id=ad_account_id, connection_id=connection_id, day=day, ad_rows=ad_rows,
+        account_rows=account_rows, fetched_at=fetched_at,
+    )  # fmt: skip
+    return write_raw_day(db, ad_account_id=ad_account_id, day=day, rows=rows)
 
 
 def replace_facts_day(db: Db, *, ad_account_id: str, day: date, facts: Sequence[Mapping[str, Any]]) -> int:

@@ -151,14 +151,16 @@ class PreparedDay:
 
     ad_rows: list[dict[str, Any]]
     account_rows: list[dict[str, Any]]
+    raw: list[dict[str, Any]]
     facts: list[dict[str, Any]]
     pages: int
 
 
 def prepare_day(
-    session: MetaSession, connection: Connection, info: AccountInfo, day: date, fetched: FetchedDay
-) -> PreparedDay:
-    """Check one fetched day's rows and transform them into fact rows (pure, no I/O)."""
+    session: MetaSession, connection: Connection, info: AccountInfo, day: date, fetched: FetchedDay,
+    *, now: datetime,
+) -> PreparedDay:  # fmt: skip
+    """Check one fetched day's rows and build its raw and fact rows (pure, no I/O)."""
     client = session.client
     ad_rows = transforms.check_rows(fetched.ad.rows, day, level="ad")
     facts = [
@@ -174,7 +176,11 @@ def prepare_day(
         for row in ad_rows
     ]
     account_rows = transforms.check_rows(fetched.account_rows, day, level="account")
-    return PreparedDay(ad_rows, account_rows, facts, fetched.ad.pages + fetched.account_pages)
+    raw = load.raw_rows(
+        ad_account_id=connection.account_id, connection_id=connection.connection_id, day=day,
+        ad_rows=ad_rows, account_rows=account_rows, fetched_at=now,
+    )  # fmt: skip
+    return PreparedDay(ad_rows, account_rows, raw, facts, fetched.ad.pages + fetched.account_pages)
 
 
 def write_day(
@@ -184,16 +190,12 @@ def write_day(
     day: date,
     prepared: PreparedDay,
     *,
-    now: datetime,
     stats: SyncStats,
 ) -> DayResult:
     """Replace one prepared day (raw, facts, marts) in one transaction."""
     ad_rows, account_rows, facts = prepared.ad_rows, prepared.account_rows, prepared.facts
     with engine.begin() as db:
-        load.replace_raw_day(
-            db, ad_account_id=connection.account_id, connection_id=connection.connection_id, day=day,
-            ad_rows=ad_rows, account_rows=account_rows, fetched_at=now,
-        )  # fmt: skip
+        load.write_raw_day(db, ad_account_id=connection.account_id, day=day, rows=prepared.raw)
         load.replace_facts_day(db, ad_account_id=connection.account_id, day=day, facts=facts)
         load.rebuild_meta_metrics(
             db, store_id=connection.store_id, ad_account_id=connection.account_id, dates=[day],
@@ -225,8 +227,8 @@ def sync_day(
     account_day: list[dict[str, Any]] | None = None,
 ) -> DayResult:
     """Pull one day (ad level + account level), then replace it in one transaction."""
-    prepared = prepare_day(session, connection, info, day, fetch_day(session, day, account_day))
-    return write_day(engine, connection, info, day, prepared, now=now, stats=stats)
+    prepared = prepare_day(session, connection, info, day, fetch_day(session, day, account_day), now=now)
+    return write_day(engine, connection, info, day, prepared, stats=stats)
 
 
 def account_rows_by_day(
@@ -294,7 +296,7 @@ def run_accounts(
 
             def fetch(day: date) -> PreparedDay:
                 fetched = fetch_day(session, day, None if account_days is None else account_days[day])
-                return prepare_day(session, connection, info, day, fetched)
+                return prepare_day(session, connection, info, day, fetched, now=now)
 
             # The next day's calls (and its checks and transforms) run while this day is written:
             # still one Meta call at a time (one fetching thread), but the database work leaves
@@ -316,7 +318,7 @@ def run_accounts(
                         pending = prefetch.submit(fetch, days[i + 1]) if i + 1 < len(days) else None
                         continue
                     pending = prefetch.submit(fetch, days[i + 1]) if i + 1 < len(days) else None
-                    outcome = write_day(engine, connection, info, day, fetched, now=now, stats=stats)
+                    outcome = write_day(engine, connection, info, day, fetched, stats=stats)
                     run.days.append(outcome)
                     if on_day:
                         on_day(result, run, day)

@@ -21,7 +21,13 @@ from sqlalchemy.engine import Connection
 from adspipe.shopify.transforms import OrderRows
 from adspipe.warehouse.schema import daily_shopify_metrics, fact_orders, shopify_orders_raw
 from adspipe.warehouse.sql import chunked, money_ratio, one_of
-from adspipe.warehouse.upsert import insert_new_rows, upsert_from_select, upsert_rows
+from adspipe.warehouse.upsert import (
+    copy_applies,
+    copy_new_rows,
+    insert_new_rows,
+    upsert_from_select,
+    upsert_rows,
+)
 
 
 @dataclass
@@ -31,6 +37,7 @@ class WriteResult:
     # Local dates whose mart rows may have changed: the written orders' dates (and their previous
     # dates, should one move), plus the dates where a customer's first order moved.
     dates: set[date] = field(default_factory=set)
+    assumed_new_failed: bool = False  # write_orders(assume_new=True) found stored orders
 
 
 def stored_versions(
@@ -90,21 +97,78 @@ def first_orders(
     return found
 
 
+def first_orders_around(
+    conn: Connection, shop_domain: str, customer_ids: Iterable[int], written: Sequence[int]
+) -> tuple[dict[int, tuple[int, date]], dict[int, tuple[int, date]]]:
+    """Each customer's first counted order without the just-written orders `written` (= before
+    they were inserted) and with them (now): one ordered read of those customers' counted
+    orders on the (shop_domain, customer_id, created_at, order_id) index, as `first_orders` twice."""
+    before: dict[int, tuple[int, date]] = {}
+    after: dict[int, tuple[int, date]] = {}
+    new = set(written)
+    f, dialect = fact_orders, conn.dialect.name
+    for chunk in chunked(sorted(set(customer_ids)), dialect):
+        query = (
+            sa.select(f.c.customer_id, f.c.order_id, f.c.order_date)
+            .where(f.c.shop_domain == shop_domain, one_of(f.c.customer_id, chunk, dialect), _counted(f))
+            .order_by(f.c.customer_id, f.c.created_at, f.c.order_id)
+        )
+        for customer, order_id, order_date in conn.execute(query):
+            after.setdefault(customer, (order_id, order_date))
+            if customer not in before and order_id not in new:
+                before[customer] = (order_id, order_date)
+    return before, after
+
+
+def _moved_firsts(
+    customers: Iterable[int], before: dict[int, tuple[int, date]], after: dict[int, tuple[int, date]]
+) -> set[date]:
+    """A customer's first order moved (an earlier one arrived, or the first was cancelled): the
+    dates of the old and the new first order change their new/returning counts."""
+    dates: set[date] = set()
+    for customer in customers:
+        before_first, after_first = before.get(customer), after.get(customer)
+        if before_first != after_first:
+            dates |= {f[1] for f in (before_first, after_first) if f is not None}
+    return dates
+
+
 def write_orders(
-    conn: Connection, shop_domain: str, rows: Sequence[OrderRows], *, skip_unchanged: bool
+    conn: Connection,
+    shop_domain: str,
+    rows: Sequence[OrderRows],
+    *,
+    skip_unchanged: bool,
+    assume_new: bool = False,
 ) -> WriteResult:
-    """Upsert raw then fact rows of one page (inside the caller's transaction)."""
+    """Upsert raw then fact rows of one page (inside the caller's transaction).
+
+    `assume_new` (the fill of a shop whose orders are not stored yet): COPY every order straight
+    in without first reading which are stored; should one be stored after all, the COPY rolls back
+    to its savepoint, `result.assumed_new_failed` is set and the orders take the checked path.
+    """
     latest: dict[int, OrderRows] = {}
     for row in rows:  # one row per order per statement (Postgres refuses a row affected twice)
         if row.order_id not in latest or row.updated_at > latest[row.order_id].updated_at:
             latest[row.order_id] = row
+    result = WriteResult(skipped=len(rows) - len(latest))
+    if assume_new and copy_applies(conn, 2 * len(latest)):
+        fresh = list(latest.values())
+        if copy_new_rows(
+            conn, [(shopify_orders_raw, [r.raw for r in fresh]), (fact_orders, [r.fact for r in fresh])]
+        ):
+            customers = {r.customer_id for r in fresh if r.customer_id is not None}
+            before, after = first_orders_around(conn, shop_domain, customers, list(latest))
+            result.dates = {r.order_date for r in fresh} | _moved_firsts(customers, before, after)
+            result.written = len(fresh)
+            return result
+        result.assumed_new_failed = True
     stored = stored_versions(conn, shop_domain, list(latest))
-    result = WriteResult()
     to_write: list[OrderRows] = []
     for row in latest.values():
-        before = stored.get(row.order_id)
-        if before is not None:
-            stored_updated, stored_date = before
+        before_version = stored.get(row.order_id)
+        if before_version is not None:
+            stored_updated, stored_date = before_version
             if stored_updated > row.updated_at or (
                 skip_unchanged and stored_updated == row.updated_at and stored_date == row.order_date
             ):
@@ -113,7 +177,6 @@ def write_orders(
             result.dates.add(stored_date)
         result.dates.add(row.order_date)
         to_write.append(row)
-    result.skipped += len(rows) - len(latest)
     if not to_write:
         return result
     customers = {r.customer_id for r in to_write if r.customer_id is not None}
@@ -124,13 +187,7 @@ def write_orders(
     insert_new_rows(conn, [(shopify_orders_raw, [r.raw for r in new]), (fact_orders, [r.fact for r in new])])
     upsert_rows(conn, shopify_orders_raw, (r.raw for r in changed))
     upsert_rows(conn, fact_orders, (r.fact for r in changed))
-    firsts_after = first_orders(conn, shop_domain, customers)
-    # A customer's first order moved (an earlier one arrived, or the first was cancelled): the
-    # dates of the old and the new first order change their new/returning counts.
-    for customer in customers:
-        before_first, after_first = firsts_before.get(customer), firsts_after.get(customer)
-        if before_first != after_first:
-            result.dates |= {f[1] for f in (before_first, after_first) if f is not None}
+    result.dates |= _moved_firsts(customers, firsts_before, first_orders(conn, shop_domain, customers))
     result.written = len(to_write)
     return result
 

@@ -202,9 +202,9 @@ def fill_connection(
         # Pages are read (and transformed) one ahead, while the previous one is written. A unit is
         # the pages up to the one that starts a later local date (pages come in CREATED_AT order,
         # so the dates before it are whole): marts are rebuilt once a day, not once a page.
-        pages = read_ahead(transformed(), depth=3, name=f"shopify-read-{connection.connection_id}")
+        pages = read_ahead(transformed(), depth=8, name=f"shopify-read-{connection.connection_id}")
         try:
-            with Unit(engine, connection, shop, result, skip_unchanged=False) as unit:
+            with Unit(engine, connection, shop, result, skip_unchanged=False, assume_new=True) as unit:
                 started = client.monotonic()
                 for page, rows in pages:
                     unit.add(rows)

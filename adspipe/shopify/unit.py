@@ -42,9 +42,13 @@ class Unit:
         skip_unchanged: bool,
         whole_days: Coverage | None = None,
         batch_orders: int = settings.WRITE_BATCH_ORDERS,
+        assume_new: bool = False,
     ) -> None:
         self.engine, self.connection, self.shop, self.result = engine, connection, shop, result
         self.skip_unchanged, self.whole_days, self.batch_orders = skip_unchanged, whole_days, batch_orders
+        # The fill of a new shop: orders are COPY'd without first reading which are stored, until
+        # one turns out to be stored (a re-run); from then on every batch takes the checked path.
+        self.assume_new = assume_new
         self._db: sa.Connection | None = None
         self._pending: list[OrderRows] = []
         self._read = 0
@@ -91,8 +95,11 @@ class Unit:
             return
         rows, self._pending = self._pending, []
         written = load.write_orders(
-            self._open(), self.connection.account_id, rows, skip_unchanged=self.skip_unchanged
-        )
+            self._open(), self.connection.account_id, rows, skip_unchanged=self.skip_unchanged,
+            assume_new=self.assume_new,
+        )  # fmt: skip
+        if written.assumed_new_failed:
+            self.assume_new = False
         self._written += written.written
         self._dates |= written.dates
 

@@ -121,6 +121,27 @@ def _copy_upsert(
     conn.execute(_on_conflict(dialect_insert(conn, table).from_select(columns, select), columns, key))
 
 
+def copy_applies(conn: Connection, rows: int) -> bool:
+    """Whether rows are written with COPY: on Postgres, from `COPY_MIN_ROWS` rows."""
+    return conn.dialect.name == "postgresql" and rows >= COPY_MIN_ROWS
+
+
+def copy_new_rows(conn: Connection, parts: Sequence[tuple[sa.Table, Sequence[Mapping[str, Any]]]]) -> bool:
+    """COPY rows straight into their tables inside a savepoint (see `copy_applies`). False, with
+    nothing written, when a key is already stored (the savepoint rolls back) or when COPY does
+    not apply: the caller then upserts."""
+    parts = [(table, rows) for table, rows in parts if rows]
+    if not copy_applies(conn, sum(len(rows) for _, rows in parts)):
+        return False
+    try:
+        with conn.begin_nested():
+            for table, rows in parts:
+                _copy_into(conn, table.name, table, list(rows[0]), rows)
+    except psycopg.errors.UniqueViolation:
+        return False
+    return True
+
+
 def insert_new_rows(conn: Connection, parts: Sequence[tuple[sa.Table, Sequence[Mapping[str, Any]]]]) -> None:
     """Write rows whose keys the caller found absent earlier in this transaction.
 
@@ -129,17 +150,11 @@ def insert_new_rows(conn: Connection, parts: Sequence[tuple[sa.Table, Sequence[M
     the meantime, the savepoint rolls back and every part goes through `upsert_rows` instead, so
     the result is an upsert either way. Elsewhere, or for few rows, `upsert_rows`.
     """
-    parts = [(table, rows) for table, rows in parts if rows]
-    if conn.dialect.name == "postgresql" and sum(len(rows) for _, rows in parts) >= COPY_MIN_ROWS:
-        try:
-            with conn.begin_nested():
-                for table, rows in parts:
-                    _copy_into(conn, table.name, table, list(rows[0]), rows)
-            return
-        except psycopg.errors.UniqueViolation:
-            pass  # rolled back to the savepoint: written below as upserts
+    if copy_new_rows(conn, parts):
+        return
     for table, rows in parts:
-        upsert_rows(conn, table, rows)
+        if rows:
+            upsert_rows(conn, table, rows)
 
 
 def upsert_from_select(

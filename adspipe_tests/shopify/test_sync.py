@@ -3,6 +3,7 @@ idempotence, time budget, failures per connection."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -12,9 +13,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from adspipe.shopify import load as load_module
 from adspipe.shopify import settings, sync
 from adspipe.shopify import unit as unit_module
 from adspipe.shopify.client import ShopifyClient
+from adspipe.shopify.transforms import order_rows
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors, schema
 from adspipe_tests.shopify.conftest import EAST, NOW, WEST, Env
@@ -406,3 +409,86 @@ def test_fill_at_its_time_budget_commits_what_it_read_and_the_next_fill_finishes
     assert not second.report.failed
     assert sorted(facts(env.engine, WEST)) == list(range(1, 16))
     assert _mart_orders_agree_with_facts(env) == {D(2026, 3, 4): 5, D(2026, 3, 5): 5, D(2026, 3, 6): 5}
+
+
+def _customers_from_facts(env: Env) -> dict[date, tuple[int, int]]:
+    """(new, returning) orders per local date, computed in Python from the stored facts."""
+    counted = [f for f in facts(env.engine, WEST).values() if not f["is_test"] and f["cancelled_at"] is None]
+    first: dict[int, int] = {}
+    for fact in sorted(counted, key=lambda f: (f["created_at"], f["order_id"])):
+        if fact["customer_id"] is not None:
+            first.setdefault(fact["customer_id"], fact["order_id"])
+    out: dict[date, tuple[int, int]] = {}
+    for fact in counted:
+        if fact["customer_id"] is not None:
+            new, returning = out.get(fact["order_date"], (0, 0))
+            is_first = first[fact["customer_id"]] == fact["order_id"]
+            out[fact["order_date"]] = (new + 1, returning) if is_first else (new, returning + 1)
+    return out
+
+
+def test_fill_of_new_orders_copies_them_and_counts_new_and_returning_customers_right(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Customers 1-5 ordered before the window (stored by a day sync): in the fill they return.
+    for n in range(1, 6):
+        env.shopify.put(WEST, order(5000 + n, created="2026-03-01T15:00:00Z", customer=n))
+    sync.sync_days(env.engine, env.client, [D(2026, 3, 1)], connection_id=env.west.connection_id)
+    for n in range(1, 501):  # 500 orders (2 pages) over 03-03 … 03-07 New York time, 40 customers
+        env.shopify.put(
+            WEST,
+            order(
+                n, created=f"2026-03-0{3 + n % 5}T{10 + n % 12:02d}:{n % 60:02d}:00Z", total="10.00",
+                customer=None if n % 17 == 0 else 1 + n % 40, test=n % 23 == 0,
+                cancelled="2026-03-09T00:00:00Z" if n % 29 == 0 else None,
+            ),
+        )  # fmt: skip
+    calls: list[str] = []
+    for name in ("stored_versions", "first_orders_around"):
+        real = getattr(load_module, name)
+        monkeypatch.setattr(load_module, name, functools.partial(_record, calls, name, real))
+
+    assert not env.fill(connection_id=env.west.connection_id).report.failed
+    postgres = env.engine.dialect.name == "postgresql"
+    # Postgres: each page's new orders went straight in (no stored-version read); SQLite: checked.
+    assert calls == (["first_orders_around"] * 2 if postgres else ["stored_versions"] * 2)
+    expected = _customers_from_facts(env)
+    got = mart(env.engine, env.west.store_id)
+    assert {d: (r["new_customers"], r["returning_customers"]) for d, r in got.items()} == expected
+    assert expected[D(2026, 3, 1)] == (5, 0) and sum(r for _, r in expected.values()) > 200
+    before = table_digests(env.engine)
+
+    calls.clear()
+    assert not env.fill(connection_id=env.west.connection_id).report.failed  # the same orders again
+    # The first COPY met stored orders (Postgres: rolled back to its savepoint): checked from then on.
+    assert calls == ["stored_versions"] * 2
+    assert table_digests(env.engine) == before
+
+
+def _record(calls: list[str], name: str, real: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    calls.append(name)
+    return real(*args, **kwargs)
+
+
+def test_new_orders_copied_in_still_move_a_customers_first_order(env: Env) -> None:
+    """write_orders(assume_new=True): customer 99's stored first order (03-09) stops being first
+    when an earlier one (03-04) arrives in a COPY'd batch; both dates are reported touched."""
+
+    def rows(nodes: list[dict[str, Any]]) -> list[Any]:
+        return [
+            order_rows(n, shop_domain=WEST, connection_id=env.west.connection_id, store_id=env.west.store_id,
+                       timezone="America/New_York", shop_currency="USD")
+            for n in nodes
+        ]  # fmt: skip
+
+    with env.engine.begin() as db:
+        load_module.write_orders(
+            db, WEST, rows([order(1, created="2026-03-09T15:00:00Z", customer=99)]), skip_unchanged=False
+        )
+    batch = [order(n, created="2026-03-05T15:00:00Z", customer=1000 + n) for n in range(2, 251)]
+    batch.append(order(251, created="2026-03-04T15:00:00Z", customer=99))
+    with env.engine.begin() as db:
+        result = load_module.write_orders(db, WEST, rows(batch), skip_unchanged=False, assume_new=True)
+    assert not result.assumed_new_failed and result.written == 250
+    assert result.dates == {D(2026, 3, 4), D(2026, 3, 5), D(2026, 3, 9)}
+    assert sorted(facts(env.engine, WEST)) == list(range(1, 252))
