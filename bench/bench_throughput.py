@@ -103,14 +103,26 @@ def row_at_a_time() -> Iterator[None]:
         for table, rows in parts:
             single(conn, table, rows)
 
-    saved = (shopify_load.upsert_rows, shopify_load.insert_new_rows, meta_load.insert_new_rows)
+    def no_copy(conn: sa.Connection, parts: Sequence[tuple[sa.Table, Sequence[Mapping[str, Any]]]]) -> bool:
+        return False  # the fill's straight COPY of new orders declined: they take the upsert path
+
+    saved = (
+        shopify_load.upsert_rows,
+        shopify_load.insert_new_rows,
+        shopify_load.copy_new_rows,
+        meta_load.insert_new_rows,
+    )
     shopify_load.upsert_rows = single
     shopify_load.insert_new_rows = single_parts
+    shopify_load.copy_new_rows = no_copy
     meta_load.insert_new_rows = single_parts
     try:
         yield
     finally:
-        shopify_load.upsert_rows, shopify_load.insert_new_rows, meta_load.insert_new_rows = saved
+        (
+            shopify_load.upsert_rows, shopify_load.insert_new_rows, shopify_load.copy_new_rows,
+            meta_load.insert_new_rows,
+        ) = saved  # fmt: skip
 
 
 def copy_rows(engine: Engine, parts: list[tuple[sa.Table, list[dict[str, Any]]]]) -> None:
