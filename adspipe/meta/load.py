@@ -69,24 +69,6 @@ def write_raw_day(db: Db, *, ad_account_id: str, day: date, rows: Sequence[Mappi
     return len(rows)
 
 
-def replace_raw_day(
-    db: Db,
-    *,
-    ad_account_id: str,
-    connection_id: int,
-    day: date,
-    ad_rows: Sequence[Mapping[str, Any]],
-    account_rows: Sequence[Mapping[str, Any]],
-    fetched_at: datetime,
-) -> int:
-    """Make `meta_insights_raw` for (account, day) exactly these rows; returns rows written."""
-    rows = raw_rows(
-        ad_account_id=ad_account_id, connection_id=connection_id, day=day, ad_rows=ad_rows,
-        account_rows=account_rows, fetched_at=fetched_at,
-    )  # fmt: skip
-    return write_raw_day(db, ad_account_id=ad_account_id, day=day, rows=rows)
-
-
 def replace_facts_day(db: Db, *, ad_account_id: str, day: date, facts: Sequence[Mapping[str, Any]]) -> int:
     """Make `fact_meta_daily` for (account, day) exactly these rows."""
     db.execute(

@@ -53,8 +53,9 @@ def _write(
         for r in ads
     ]  # fmt: skip
     with engine.begin() as db:
-        load.replace_raw_day(db, ad_account_id="act_1", connection_id=acct.connection_id, day=day,
-                             ad_rows=ads, account_rows=account_rows, fetched_at=NOW)  # fmt: skip
+        raw = load.raw_rows(ad_account_id="act_1", connection_id=acct.connection_id, day=day, ad_rows=ads,
+                            account_rows=account_rows, fetched_at=NOW)  # fmt: skip
+        load.write_raw_day(db, ad_account_id="act_1", day=day, rows=raw)
         load.replace_facts_day(db, ad_account_id="act_1", day=day, facts=facts)
         load.rebuild_meta_metrics(db, store_id=acct.store_id, ad_account_id="act_1", dates=[day],
                                   timezone="Europe/Berlin", currency="EUR")  # fmt: skip
