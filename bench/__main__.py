@@ -4,7 +4,8 @@ Runs the benchmarks of issue 8 against a real Postgres (ADSPIPE_BENCH_PG_URL, de
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres; every benchmark creates and drops its own
 database), prints one table of figures and ratios with their goals, writes
 bench/results/latest.json (bench/results/latest-quick.json with --quick) and, when matplotlib is
-installed (`pip install -e .[bench]`), renders docs/perf_chart.png.
+installed (`pip install -e .[bench]`), renders docs/perf_chart.png. A subset (`--only`) writes
+bench/results/latest-<IDS>.json and leaves the full run's file and chart alone.
 
   P1  backfill overhead through a real Dagster daemon (bench/bench_backfill.py, when present)
   P2  Shopify pacing under the Standard plan against the simulator (bench/bench_pacing.py)
@@ -124,12 +125,14 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     RESULTS.mkdir(exist_ok=True)
-    name = "latest-quick.json" if args.quick else "latest.json"
+    # A subset (--only) does not replace the full run's results and chart.
+    subset = "-" + "-".join(keys) if args.only else ""
+    name = f"latest{subset}-quick.json" if args.quick else f"latest{subset}.json"
     (RESULTS / name).write_text(json.dumps(report, indent=2, default=str) + "\n")
     print()
     print(table(results))
     print(f"\n{len(results)} benchmark(s) in {report['elapsed_s']:.0f} s; results in {RESULTS / name}")
-    if not args.no_chart and not args.quick:
+    if not args.no_chart and not args.quick and not args.only:
         from bench.chart import render
 
         if render(results, CHART):
