@@ -68,10 +68,6 @@ class Unit:
             self._db.close()
             self._db = None
 
-    @property
-    def empty(self) -> bool:
-        return self._read == 0
-
     def add(self, rows: Sequence[OrderRows]) -> None:
         """Take a page's rows; written to the open transaction once a batch is full."""
         self._pending.extend(rows)
