@@ -306,6 +306,7 @@ def run_accounts(
                 for i, day in enumerate(days):
                     assert pending is not None
                     current, pending = pending, None
+                    fetched: PreparedDay | None = None
                     try:
                         fetched = current.result()
                     except TransientApiError as exc:
@@ -315,9 +316,9 @@ def run_accounts(
                         run.failed_days[day] = str(exc)
                         if log:
                             log(f"{job}: {connection.account_id} {day}: failed: {exc}")
-                        pending = prefetch.submit(fetch, days[i + 1]) if i + 1 < len(days) else None
-                        continue
                     pending = prefetch.submit(fetch, days[i + 1]) if i + 1 < len(days) else None
+                    if fetched is None:
+                        continue
                     outcome = write_day(engine, connection, info, day, fetched, stats=stats)
                     run.days.append(outcome)
                     if on_day:
