@@ -76,33 +76,16 @@ def _is_first_order(f: Any) -> sa.ColumnElement[bool]:
 def first_orders(
     conn: Connection, shop_domain: str, customer_ids: Iterable[int]
 ) -> dict[int, tuple[int, date]]:
-    """customer_id → (order_id, local date) of each customer's first counted order.
-
-    The first of each customer's counted orders in (created_at, order_id) order: one pass over
-    those customers' orders on the (shop_domain, customer_id, created_at, order_id) index.
-    """
-    found: dict[int, tuple[int, date]] = {}
-    f, dialect = fact_orders, conn.dialect.name
-    rank = sa.func.row_number().over(partition_by=f.c.customer_id, order_by=(f.c.created_at, f.c.order_id))
-    for chunk in chunked(sorted(set(customer_ids)), dialect):
-        ranked = (
-            sa.select(f.c.customer_id, f.c.order_id, f.c.order_date, rank.label("rank"))
-            .where(f.c.shop_domain == shop_domain, one_of(f.c.customer_id, chunk, dialect), _counted(f))
-            .subquery()
-        )
-        query = sa.select(ranked.c.customer_id, ranked.c.order_id, ranked.c.order_date).where(
-            ranked.c.rank == 1
-        )
-        found.update({row.customer_id: (row.order_id, row.order_date) for row in conn.execute(query)})
-    return found
+    """customer_id → (order_id, local date) of each customer's first counted order."""
+    return first_orders_around(conn, shop_domain, customer_ids, ())[1]
 
 
 def first_orders_around(
     conn: Connection, shop_domain: str, customer_ids: Iterable[int], written: Sequence[int]
 ) -> tuple[dict[int, tuple[int, date]], dict[int, tuple[int, date]]]:
     """Each customer's first counted order without the just-written orders `written` (= before
-    they were inserted) and with them (now): one ordered read of those customers' counted
-    orders on the (shop_domain, customer_id, created_at, order_id) index, as `first_orders` twice."""
+    they were inserted) and with them (now), in (created_at, order_id) order: one ordered read of
+    those customers' counted orders on the (shop_domain, customer_id, created_at, order_id) index."""
     before: dict[int, tuple[int, date]] = {}
     after: dict[int, tuple[int, date]] = {}
     new = set(written)
