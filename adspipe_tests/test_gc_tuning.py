@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from adspipe.gc_tuning import BULK_THRESHOLD0, bulk_load
+from adspipe.gc_tuning import BULK_SWITCH_INTERVAL_S, BULK_THRESHOLD0, bulk_load
 from adspipe.orchestration.runner import run_per_connection
 from adspipe.warehouse import connections as conns
 
@@ -23,6 +24,22 @@ def test_raised_inside_restored_after_also_when_nested_and_on_error() -> None:
             raise RuntimeError("a failing load")
         assert gc.get_threshold()[0] == BULK_THRESHOLD0
     assert gc.get_threshold() == before
+
+
+def test_the_gil_switch_interval_is_short_while_loads_run_and_restored_after() -> None:
+    before = sys.getswitchinterval()
+    with bulk_load():
+        assert sys.getswitchinterval() == pytest.approx(min(BULK_SWITCH_INTERVAL_S, before), abs=2e-6)
+        with bulk_load():
+            pass
+        assert sys.getswitchinterval() == pytest.approx(min(BULK_SWITCH_INTERVAL_S, before), abs=2e-6)
+    assert sys.getswitchinterval() == before
+    sys.setswitchinterval(BULK_SWITCH_INTERVAL_S / 5)  # a process that asked for shorter keeps it
+    try:
+        with bulk_load():
+            assert sys.getswitchinterval() == pytest.approx(BULK_SWITCH_INTERVAL_S / 5, abs=2e-6)
+    finally:
+        sys.setswitchinterval(before)
 
 
 def test_a_higher_setting_of_the_process_is_kept() -> None:

@@ -1,8 +1,10 @@
-"""jsonio.loads: json.loads' result and errors, with the collector paused only while it parses."""
+"""jsonio.loads: json.loads' result and errors, with the collector paused only while it parses;
+jsonio.dumps: the same JSON, compact, exact for any integer."""
 
 from __future__ import annotations
 
 import gc
+import json
 
 import pytest
 
@@ -40,3 +42,13 @@ def test_a_caller_that_disabled_the_collector_keeps_it_disabled() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_dumps_is_the_json_of_the_value_and_exact_beyond_64_bits() -> None:
+    value = {"a": [1, 2.5, None, True], "é": '東京\n\t"q"', "n": {"deep": [{"x": -0.1}]}}
+    assert json.loads(jsonio.dumps(value)) == value
+    assert jsonio.dumps({"a": 1}) == '{"a":1}'  # compact
+    big = {"id": 2**70, "neg": -(2**65)}
+    assert json.loads(jsonio.dumps(big)) == big  # json.dumps takes what orjson refuses
+    with pytest.raises(TypeError):
+        jsonio.dumps({"when": object()})

@@ -106,25 +106,32 @@ def row_at_a_time() -> Iterator[None]:
         for table, rows in parts:
             single(conn, table, rows)
 
-    def no_copy(conn: sa.Connection, parts: Sequence[tuple[sa.Table, Sequence[Mapping[str, Any]]]]) -> bool:
-        return False  # the fill's straight COPY of new orders declined: they take the upsert path
+    def no_copy(conn: sa.Connection, parts: Sequence[Any]) -> bool:
+        return False  # the loaders' straight COPY of new rows declined: they take the upsert path
+
+    def no_encoded(conn: sa.Connection, shop_domain: str, pages: Sequence[Any]) -> None:
+        return None  # the fill's encoded pages declined: their orders are written as rows
 
     saved = (
         shopify_load.upsert_rows,
         shopify_load.insert_new_rows,
         shopify_load.copy_new_rows,
+        shopify_load.write_encoded_orders,
         meta_load.insert_new_rows,
+        meta_load.copy_encoded,
     )
     shopify_load.upsert_rows = single
     shopify_load.insert_new_rows = single_parts
     shopify_load.copy_new_rows = no_copy
+    shopify_load.write_encoded_orders = no_encoded
     meta_load.insert_new_rows = single_parts
+    meta_load.copy_encoded = no_copy
     try:
         yield
     finally:
         (
             shopify_load.upsert_rows, shopify_load.insert_new_rows, shopify_load.copy_new_rows,
-            meta_load.insert_new_rows,
+            shopify_load.write_encoded_orders, meta_load.insert_new_rows, meta_load.copy_encoded,
         ) = saved  # fmt: skip
 
 

@@ -17,10 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection as Db
 
 from adspipe.meta import transforms
+from adspipe.warehouse.copydata import CopyData, copy_encoded
 from adspipe.warehouse.schema import daily_meta_metrics, fact_meta_daily, meta_insights_raw
 from adspipe.warehouse.sql import money_ratio
 from adspipe.warehouse.types import Money
-from adspipe.warehouse.upsert import insert_new_rows, upsert_from_select
+from adspipe.warehouse.upsert import copy_applies, insert_new_rows, upsert_from_select
 
 ACCOUNT_LEVEL_AD_ID = ""  # the account-level cross-check row's ad_id
 
@@ -56,8 +57,16 @@ def raw_rows(
     return rows
 
 
-def write_raw_day(db: Db, *, ad_account_id: str, day: date, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Make `meta_insights_raw` for (account, day) exactly `rows` (see `raw_rows`)."""
+def write_raw_day(
+    db: Db,
+    *,
+    ad_account_id: str,
+    day: date,
+    rows: Sequence[Mapping[str, Any]],
+    encoded: CopyData | None = None,
+) -> int:
+    """Make `meta_insights_raw` for (account, day) exactly `rows` (see `raw_rows`); `encoded`: the
+    same rows in COPY format, shipped as they are."""
     db.execute(
         sa.delete(meta_insights_raw).where(
             meta_insights_raw.c.ad_account_id == ad_account_id, meta_insights_raw.c.date == day
@@ -65,12 +74,19 @@ def write_raw_day(db: Db, *, ad_account_id: str, day: date, rows: Sequence[Mappi
     )
     # The day was just deleted in this transaction: its rows go straight in (COPY on Postgres;
     # should an ad repeat, the COPY fails and the upsert keeps its last row).
-    insert_new_rows(db, [(meta_insights_raw, rows)])
+    _insert_day(db, meta_insights_raw, rows, encoded)
     return len(rows)
 
 
-def replace_facts_day(db: Db, *, ad_account_id: str, day: date, facts: Sequence[Mapping[str, Any]]) -> int:
-    """Make `fact_meta_daily` for (account, day) exactly these rows."""
+def replace_facts_day(
+    db: Db,
+    *,
+    ad_account_id: str,
+    day: date,
+    facts: Sequence[Mapping[str, Any]],
+    encoded: CopyData | None = None,
+) -> int:
+    """Make `fact_meta_daily` for (account, day) exactly these rows (`encoded`: in COPY format)."""
     db.execute(
         sa.delete(fact_meta_daily).where(
             fact_meta_daily.c.ad_account_id == ad_account_id, fact_meta_daily.c.date == day
@@ -81,8 +97,16 @@ def replace_facts_day(db: Db, *, ad_account_id: str, day: date, facts: Sequence[
             raise ValueError(
                 f"fact row for {fact['ad_account_id']} {fact['date']} filed under {ad_account_id} {day}"
             )
-    insert_new_rows(db, [(fact_meta_daily, facts)])
+    _insert_day(db, fact_meta_daily, facts, encoded)
     return len(facts)
+
+
+def _insert_day(db: Db, table: sa.Table, rows: Sequence[Mapping[str, Any]], encoded: CopyData | None) -> None:
+    if encoded is not None and encoded.rows != len(rows):
+        raise ValueError(f"{table.name}: {encoded.rows} encoded rows for {len(rows)} rows")
+    if encoded is not None and copy_applies(db, encoded.rows) and copy_encoded(db, [encoded]):
+        return
+    insert_new_rows(db, [(table, rows)])
 
 
 def account_spend_by_date(db: Db, ad_account_id: str, dates: Sequence[date]) -> dict[date, Decimal]:

@@ -25,8 +25,11 @@ from adspipe.meta.client import AccountInfo, InsightsDay, MetaClient, MetaSessio
 from adspipe.meta.settings import FILL_DAYS, JOB_FILL, JOB_FRESH
 from adspipe.orchestration.runner import RunReport, days_failed_error, run_per_connection
 from adspipe.warehouse import connections as conns
+from adspipe.warehouse import copydata
 from adspipe.warehouse.connections import DEFAULT_ATTRIBUTION_WINDOW_DAYS, Connection
+from adspipe.warehouse.copydata import CopyData
 from adspipe.warehouse.cursors import META_WINDOW_END, advance_cursor, set_cursor_if_empty
+from adspipe.warehouse.schema import fact_meta_daily, meta_insights_raw
 from adspipe.warehouse.sync_runs import SyncStats
 
 JOB_ASSETS = "meta_assets"  # sync_runs.job of the partitioned asset chain (backfills, materialize)
@@ -154,13 +157,17 @@ class PreparedDay:
     raw: list[dict[str, Any]]
     facts: list[dict[str, Any]]
     pages: int
+    # The same raw and fact rows in COPY format (Postgres), encoded where the day was prepared.
+    raw_copy: CopyData | None = None
+    facts_copy: CopyData | None = None
 
 
 def prepare_day(
     session: MetaSession, connection: Connection, info: AccountInfo, day: date, fetched: FetchedDay,
-    *, now: datetime,
+    *, now: datetime, encode: bool = False,
 ) -> PreparedDay:  # fmt: skip
-    """Check one fetched day's rows and build its raw and fact rows (pure, no I/O)."""
+    """Check one fetched day's rows and build its raw and fact rows (pure, no I/O); `encode`: in
+    COPY format too (see adspipe.warehouse.copydata)."""
     client = session.client
     ad_rows = transforms.check_rows(fetched.ad.rows, day, level="ad")
     facts = [
@@ -180,7 +187,11 @@ def prepare_day(
         ad_account_id=connection.account_id, connection_id=connection.connection_id, day=day,
         ad_rows=ad_rows, account_rows=account_rows, fetched_at=now,
     )  # fmt: skip
-    return PreparedDay(ad_rows, account_rows, raw, facts, fetched.ad.pages + fetched.account_pages)
+    pages = fetched.ad.pages + fetched.account_pages
+    if not encode:
+        return PreparedDay(ad_rows, account_rows, raw, facts, pages)
+    raw_copy, facts_copy = copydata.encode(meta_insights_raw, raw), copydata.encode(fact_meta_daily, facts)
+    return PreparedDay(ad_rows, account_rows, raw, facts, pages, raw_copy, facts_copy)
 
 
 def write_day(
@@ -195,8 +206,12 @@ def write_day(
     """Replace one prepared day (raw, facts, marts) in one transaction."""
     ad_rows, account_rows, facts = prepared.ad_rows, prepared.account_rows, prepared.facts
     with engine.begin() as db:
-        load.write_raw_day(db, ad_account_id=connection.account_id, day=day, rows=prepared.raw)
-        load.replace_facts_day(db, ad_account_id=connection.account_id, day=day, facts=facts)
+        load.write_raw_day(
+            db, ad_account_id=connection.account_id, day=day, rows=prepared.raw, encoded=prepared.raw_copy
+        )
+        load.replace_facts_day(
+            db, ad_account_id=connection.account_id, day=day, facts=facts, encoded=prepared.facts_copy
+        )
         load.rebuild_meta_metrics(
             db, store_id=connection.store_id, ad_account_id=connection.account_id, dates=[day],
             timezone=info.timezone, currency=info.currency,
@@ -282,6 +297,7 @@ def run_accounts(
     with engine.connect() as db:
         targets = conns.active_connections(db, "meta", connection_id)
     result = MetaRunResult(job)
+    encode = engine.dialect.name == "postgresql"  # days are then shipped with COPY
     for target in targets:
         run = AccountRun(target)
         result.accounts.append(run)
@@ -296,7 +312,7 @@ def run_accounts(
 
             def fetch(day: date) -> PreparedDay:
                 fetched = fetch_day(session, day, None if account_days is None else account_days[day])
-                return prepare_day(session, connection, info, day, fetched, now=now)
+                return prepare_day(session, connection, info, day, fetched, now=now, encode=encode)
 
             # The next day's calls (and its checks and transforms) run while this day is written:
             # still one Meta call at a time (one fetching thread), but the database work leaves

@@ -13,12 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from adspipe.shopify.transforms import OrderRows
+from adspipe.shopify.transforms import OrderRows, order_rows
+from adspipe.warehouse.copydata import CopyData, copy_encoded, encode
 from adspipe.warehouse.schema import daily_shopify_metrics, fact_orders, shopify_orders_raw
 from adspipe.warehouse.sql import chunked, money_ratio, one_of
 from adspipe.warehouse.upsert import (
@@ -38,6 +39,78 @@ class WriteResult:
     # dates, should one move), plus the dates where a customer's first order moved.
     dates: set[date] = field(default_factory=set)
     assumed_new_failed: bool = False  # write_orders(assume_new=True) found stored orders
+
+
+class OrderKey(NamedTuple):
+    """What the loader's bookkeeping needs of an encoded order (see `EncodedOrders`)."""
+
+    order_id: int
+    order_date: date
+    updated_at: datetime
+    customer_id: int | None
+
+
+@dataclass(frozen=True)
+class EncodedOrders:
+    """One page of orders as COPY-ready raw and fact rows, and their keys."""
+
+    keys: tuple[OrderKey, ...]
+    raw: CopyData
+    fact: CopyData
+
+
+def encode_orders(
+    nodes: Sequence[dict[str, Any]], *, shop_domain: str, connection_id: int, store_id: int, timezone: str,
+    shop_currency: str,
+) -> EncodedOrders:  # fmt: skip
+    """A page's order payloads → `EncodedOrders` (pure; runs in a worker, see adspipe.workers).
+    Raises `BadOrderPayload` like `order_rows`."""
+    rows = [
+        order_rows(
+            node, shop_domain=shop_domain, connection_id=connection_id, store_id=store_id, timezone=timezone,
+            shop_currency=shop_currency,
+        )
+        for node in nodes
+    ]  # fmt: skip
+    return EncodedOrders(
+        keys=tuple(OrderKey(r.order_id, r.order_date, r.updated_at, r.customer_id) for r in rows),
+        raw=encode(shopify_orders_raw, [r.raw for r in rows]),
+        fact=encode(fact_orders, [r.fact for r in rows]),
+    )
+
+
+def _joined(parts: Sequence[CopyData]) -> CopyData:
+    parts = [p for p in parts if p.rows]
+    if not parts:
+        return CopyData("", (), b"", 0)
+    if len({(p.table, p.columns) for p in parts}) != 1:
+        raise ValueError("encoded pages of different tables or columns")
+    return CopyData(
+        parts[0].table, parts[0].columns, b"".join(p.data for p in parts), sum(p.rows for p in parts)
+    )
+
+
+def write_encoded_orders(
+    conn: Connection, shop_domain: str, pages: Sequence[EncodedOrders]
+) -> WriteResult | None:
+    """`write_orders(assume_new=True)` for encoded pages: their bytes COPY'd straight in.
+
+    None, with nothing written, when COPY does not apply (not Postgres, too few rows, an order
+    twice): the caller writes the same orders as rows. `assumed_new_failed`, with nothing
+    written, when an order is stored already: the caller writes them the checked way.
+    """
+    keys = [k for page in pages for k in page.keys]
+    ids = [k.order_id for k in keys]
+    if not copy_applies(conn, 2 * len(keys)) or len(set(ids)) != len(ids):
+        return None
+    parts = [_joined([p.raw for p in pages]), _joined([p.fact for p in pages])]
+    if not copy_encoded(conn, parts):
+        return WriteResult(assumed_new_failed=True)
+    customers = {k.customer_id for k in keys if k.customer_id is not None}
+    before, after = first_orders_around(conn, shop_domain, customers, ids)
+    return WriteResult(
+        written=len(keys), dates={k.order_date for k in keys} | _moved_firsts(customers, before, after)
+    )
 
 
 def stored_versions(

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 
-from adspipe import settings
+from adspipe import jsonio, settings
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -50,6 +50,7 @@ def get_engine(url: str | None = None) -> Engine:
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
+        kwargs["json_serializer"] = jsonio.dumps  # psycopg takes the bytes as they are
         # The warehouse's statements are short and set-based: JIT compilation (on by default,
         # triggered by a long history's cost estimates) cost ~45 % of a mart rebuild (P4).
         # connect_args win over the URL's own `options` (e.g. a search_path): keep those too.

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from adspipe.meta import load, transforms
 from adspipe.warehouse import connections as conns
+from adspipe.warehouse import copydata
 from adspipe.warehouse.schema import daily_meta_metrics, fact_meta_daily, meta_insights_raw
 
 DAY = date(2026, 3, 4)
@@ -168,3 +169,54 @@ def test_facts_for_another_day_are_refused(engine: Engine, acct: conns.Connectio
         pytest.raises(ValueError, match="fact row for act_1 2026-03-05 filed under act_1 2026-03-04"),
     ):
         load.replace_facts_day(db, ad_account_id="act_1", day=DAY, facts=[fact])
+
+
+def test_an_encoded_day_replaces_the_day_and_a_repeated_ad_falls_back_to_the_upsert(
+    engine: Engine, acct: conns.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's path on Postgres: a day's rows arrive encoded for COPY (see copydata). Stored rows
+    equal those of the row path; an ad Meta sent twice makes the COPY fail on its key and the
+    day goes in through the upsert (its last row); rows and encoding that disagree are refused."""
+    ads = [_ad(f"{i}", f"{i}.25") for i in range(300)]
+    shipped: list[str] = []
+    real = load.copy_encoded
+    monkeypatch.setattr(
+        load, "copy_encoded", lambda db, parts: shipped.append(parts[0].table) or real(db, parts)
+    )
+
+    def replace(day_ads: list[dict[str, Any]]) -> None:
+        facts = [
+            transforms.fact_row(r, ad_account_id="act_1", store_id=acct.store_id, connection_id=acct.connection_id,
+                                currency="EUR", purchase_type="omni_purchase", fallbacks=["purchase"])
+            for r in day_ads
+        ]  # fmt: skip
+        raw = load.raw_rows(ad_account_id="act_1", connection_id=acct.connection_id, day=DAY, ad_rows=day_ads,
+                            account_rows=[], fetched_at=NOW)  # fmt: skip
+        with engine.begin() as db:
+            load.write_raw_day(
+                db, ad_account_id="act_1", day=DAY, rows=raw, encoded=copydata.encode(meta_insights_raw, raw)
+            )
+            load.replace_facts_day(db, ad_account_id="act_1", day=DAY, facts=facts,
+                                   encoded=copydata.encode(fact_meta_daily, facts))  # fmt: skip
+
+    _write(engine, acct, ads[:5], None)  # yesterday's version of the day, by the row path
+    replace(ads)
+    postgres = engine.dialect.name == "postgresql"
+    assert shipped == (["meta_insights_raw", "fact_meta_daily"] if postgres else [])
+    with engine.connect() as db:
+        spend = dict(db.execute(sa.select(fact_meta_daily.c.ad_id, fact_meta_daily.c.spend)).all())
+    assert len(spend) == 300 and spend["299"] == Decimal("299.25")
+    assert _ids(engine, meta_insights_raw) == sorted((f"{i}", DAY, "ad") for i in range(300))
+
+    replace([*ads[:250], _ad("7", "1.00")])  # ad 7 twice: its last row wins, the rest of the day is gone
+    with engine.connect() as db:
+        spend = dict(db.execute(sa.select(fact_meta_daily.c.ad_id, fact_meta_daily.c.spend)).all())
+    assert len(spend) == 250 and spend["7"] == Decimal("1.00") and spend["249"] == Decimal("249.25")
+    assert len(_ids(engine, meta_insights_raw)) == 250
+
+    raw = load.raw_rows(ad_account_id="act_1", connection_id=acct.connection_id, day=DAY, ad_rows=ads,
+                        account_rows=[], fetched_at=NOW)  # fmt: skip
+    with engine.begin() as db, pytest.raises(ValueError, match="encoded rows"):
+        load.write_raw_day(
+            db, ad_account_id="act_1", day=DAY, rows=raw, encoded=copydata.encode(meta_insights_raw, raw[:10])
+        )

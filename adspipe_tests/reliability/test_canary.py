@@ -283,6 +283,11 @@ ALLOWED = {
         "_copy_into",
         "copy",
     ): "table (or its staging table) and column names from the schema",
+    (
+        "warehouse/copydata.py",
+        "copy_encoded",
+        "copy",
+    ): "table and column names checked against the schema's metadata first",
 }
 
 

@@ -444,16 +444,18 @@ def test_fill_of_new_orders_copies_them_and_counts_new_and_returning_customers_r
             ),
         )  # fmt: skip
     calls: list[str] = []
-    for name in ("stored_versions", "first_orders_around"):
+    for name in ("write_encoded_orders", "stored_versions", "first_orders_around"):
         real = getattr(load_module, name)
         monkeypatch.setattr(load_module, name, functools.partial(_record, calls, name, real))
 
     assert not env.fill(connection_id=env.west.connection_id).report.failed
     postgres = env.engine.dialect.name == "postgresql"
-    # Postgres: each page's new orders went straight in (no stored-version read, one first-order
-    # read after the COPY); SQLite: the checked path (stored versions, first orders before, after).
+    # Postgres: each page's new orders went straight in, encoded for COPY by the read-ahead thread
+    # (no stored-version read, one first-order read after the COPY); SQLite: the checked path
+    # (stored versions, first orders before, after).
     checked = ["stored_versions", "first_orders_around", "first_orders_around"]
-    assert calls == (["first_orders_around"] * 2 if postgres else checked * 2)
+    encoded = "write_encoded_orders"
+    assert calls == ([encoded, "first_orders_around"] * 2 if postgres else [encoded, *checked] * 2)
     expected = _customers_from_facts(env)
     got = mart(env.engine, env.west.store_id)
     assert {d: (r["new_customers"], r["returning_customers"]) for d, r in got.items()} == expected
@@ -463,7 +465,7 @@ def test_fill_of_new_orders_copies_them_and_counts_new_and_returning_customers_r
     calls.clear()
     assert not env.fill(connection_id=env.west.connection_id).report.failed  # the same orders again
     # The first COPY met stored orders (Postgres: rolled back to its savepoint): checked from then on.
-    assert calls == checked * 2
+    assert calls == ([encoded, *checked, *checked] if postgres else [encoded, *checked] * 2)
     assert table_digests(env.engine) == before
 
 
