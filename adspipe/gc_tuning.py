@@ -1,4 +1,4 @@
-"""The cyclic garbage collector's young generation, sized for bulk loads.
+"""Interpreter settings for bulk loads: the collector's young generation, the GIL switch interval.
 
 Python collects its youngest generation every 700 net allocations of containers. A load makes
 ~100,000 short-lived dicts and lists per API page (parsed JSON, row dicts, COPY tuples): at 700,
@@ -7,8 +7,8 @@ moment later anyway, and promotes them to older generations to be walked again. 
 threshold at 100,000, most of a page dies before the collector ever sees it. Measured with
 bench/bench_throughput.py (P3): Meta insights +30 %, Shopify orders +19 % rows per second.
 
-Process-wide (the collector has one setting), for as long as at least one load runs; the
-previous setting comes back when the last one ends. Memory is unaffected: reference counting
+Both process-wide (each has one setting), for as long as at least one load runs; the previous
+settings come back when the last one ends. Memory is unaffected: reference counting
 frees what the loads drop, the collector only finds cycles, and loads make none.
 """
 
@@ -37,7 +37,8 @@ _saved_switch: float | None = None
 
 @contextmanager
 def bulk_load() -> Iterator[None]:
-    """Raise the young generation's threshold to `BULK_THRESHOLD0` while the block runs."""
+    """Raise the young generation's threshold to `BULK_THRESHOLD0` and shorten the switch interval
+    to `BULK_SWITCH_INTERVAL_S` (never lengthen either) while the block runs."""
     global _active, _saved, _saved_switch
     with _lock:
         if _active == 0:

@@ -1,4 +1,5 @@
-"""Parsing API bodies with Python's cyclic garbage collector paused.
+"""JSON in and out: API bodies parsed with Python's cyclic garbage collector paused; values
+serialized for the warehouse's JSON columns with orjson (`dumps`).
 
 A page of 250 Shopify orders (~400 kB) or of Meta insights rows becomes ~100,000 new dicts,
 lists and strings at once; allocating that many containers sets off the collector over and over,

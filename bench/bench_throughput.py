@@ -8,9 +8,10 @@ socket, no latency, an API that costs nothing). Not the simulator: its server wo
 2 cores with the pipeline and the figure would measure both.
 
 Compared, on the same pages and rows, each into empty tables:
-- adspipe: the job as shipped (COPY into staging + one INSERT … SELECT … ON CONFLICT per batch);
-- row at a time: the same job with `upsert_rows` forced to one INSERT … ON CONFLICT per row (the
-  baseline), everything else unchanged;
+- adspipe: the job as shipped (new rows encoded for COPY by the reading thread and COPY'd in a
+  savepoint; the checked upsert path where rows are stored already);
+- row at a time: the same job with every write forced to one INSERT … ON CONFLICT per row and
+  every COPY path declined (the baseline), everything else unchanged;
 - COPY ceiling: plain `COPY` of the same raw and fact rows (already transformed) into the empty
   tables, no conflict handling, no marts — the most the database takes.
 Goal: adspipe ≥ 50 % of the ceiling, for orders and for insights rows.
