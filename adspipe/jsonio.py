@@ -29,7 +29,7 @@ def loads(content: bytes | str) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """JSON text of `value` as UTF-8 bytes, for the warehouse's JSON columns.
+    """JSON text of `value`, for the warehouse's JSON columns (the engine's serializer).
 
     orjson (C, ~8x `json.dumps` on an order payload, and no ", " padding to store); it refuses
     integers beyond 64 bits, which `json.dumps` writes exactly: those take the slow path.

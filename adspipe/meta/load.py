@@ -67,14 +67,7 @@ def write_raw_day(
 ) -> int:
     """Make `meta_insights_raw` for (account, day) exactly `rows` (see `raw_rows`); `encoded`: the
     same rows in COPY format, shipped as they are."""
-    db.execute(
-        sa.delete(meta_insights_raw).where(
-            meta_insights_raw.c.ad_account_id == ad_account_id, meta_insights_raw.c.date == day
-        )
-    )
-    # The day was just deleted in this transaction: its rows go straight in (COPY on Postgres;
-    # should an ad repeat, the COPY fails and the upsert keeps its last row).
-    _insert_day(db, meta_insights_raw, rows, encoded)
+    _replace_day(db, meta_insights_raw, ad_account_id, day, rows, encoded)
     return len(rows)
 
 
@@ -87,23 +80,25 @@ def replace_facts_day(
     encoded: CopyData | None = None,
 ) -> int:
     """Make `fact_meta_daily` for (account, day) exactly these rows (`encoded`: in COPY format)."""
-    db.execute(
-        sa.delete(fact_meta_daily).where(
-            fact_meta_daily.c.ad_account_id == ad_account_id, fact_meta_daily.c.date == day
-        )
-    )
     for fact in facts:
         if fact["date"] != day or fact["ad_account_id"] != ad_account_id:
             raise ValueError(
                 f"fact row for {fact['ad_account_id']} {fact['date']} filed under {ad_account_id} {day}"
             )
-    _insert_day(db, fact_meta_daily, facts, encoded)
+    _replace_day(db, fact_meta_daily, ad_account_id, day, facts, encoded)
     return len(facts)
 
 
-def _insert_day(db: Db, table: sa.Table, rows: Sequence[Mapping[str, Any]], encoded: CopyData | None) -> None:
+def _replace_day(
+    db: Db, table: sa.Table, ad_account_id: str, day: date, rows: Sequence[Mapping[str, Any]],
+    encoded: CopyData | None,
+) -> None:  # fmt: skip
+    """Delete the (account, day) rows of `table`, then insert `rows`."""
     if encoded is not None and encoded.rows != len(rows):
         raise ValueError(f"{table.name}: {encoded.rows} encoded rows for {len(rows)} rows")
+    db.execute(sa.delete(table).where(table.c.ad_account_id == ad_account_id, table.c.date == day))
+    # The day was just deleted in this transaction: its rows go straight in (COPY on Postgres;
+    # should an ad repeat, the COPY fails and the upsert keeps its last row).
     if encoded is not None and copy_applies(db, encoded.rows) and copy_encoded(db, [encoded]):
         return
     insert_new_rows(db, [(table, rows)])

@@ -27,7 +27,6 @@ from adspipe.orchestration.runner import RunReport, days_failed_error, run_per_c
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import copydata
 from adspipe.warehouse.connections import DEFAULT_ATTRIBUTION_WINDOW_DAYS, Connection
-from adspipe.warehouse.copydata import CopyData
 from adspipe.warehouse.cursors import META_WINDOW_END, advance_cursor, set_cursor_if_empty
 from adspipe.warehouse.schema import fact_meta_daily, meta_insights_raw
 from adspipe.warehouse.sync_runs import SyncStats
@@ -158,8 +157,8 @@ class PreparedDay:
     facts: list[dict[str, Any]]
     pages: int
     # The same raw and fact rows in COPY format (Postgres), encoded where the day was prepared.
-    raw_copy: CopyData | None = None
-    facts_copy: CopyData | None = None
+    raw_copy: copydata.CopyData | None = None
+    facts_copy: copydata.CopyData | None = None
 
 
 def prepare_day(

@@ -13,12 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from adspipe.shopify.transforms import OrderRows, order_rows
+from adspipe.shopify.transforms import OrderRows
 from adspipe.warehouse.copydata import CopyData, copy_encoded, encode
 from adspipe.warehouse.schema import daily_shopify_metrics, fact_orders, shopify_orders_raw
 from adspipe.warehouse.sql import chunked, money_ratio, one_of
@@ -41,39 +41,19 @@ class WriteResult:
     assumed_new_failed: bool = False  # write_orders(assume_new=True) found stored orders
 
 
-class OrderKey(NamedTuple):
-    """What the loader's bookkeeping needs of an encoded order (see `EncodedOrders`)."""
-
-    order_id: int
-    order_date: date
-    updated_at: datetime
-    customer_id: int | None
-
-
 @dataclass(frozen=True)
 class EncodedOrders:
-    """One page of orders as COPY-ready raw and fact rows, and their keys."""
+    """One page's order rows, and the same rows COPY-ready (raw and fact)."""
 
-    keys: tuple[OrderKey, ...]
+    rows: tuple[OrderRows, ...]
     raw: CopyData
     fact: CopyData
 
 
-def encode_orders(
-    nodes: Sequence[dict[str, Any]], *, shop_domain: str, connection_id: int, store_id: int, timezone: str,
-    shop_currency: str,
-) -> EncodedOrders:  # fmt: skip
-    """A page's order payloads → `EncodedOrders` (pure; runs in a worker, see adspipe.workers).
-    Raises `BadOrderPayload` like `order_rows`."""
-    rows = [
-        order_rows(
-            node, shop_domain=shop_domain, connection_id=connection_id, store_id=store_id, timezone=timezone,
-            shop_currency=shop_currency,
-        )
-        for node in nodes
-    ]  # fmt: skip
+def encode_orders(rows: Sequence[OrderRows]) -> EncodedOrders:
+    """A page's rows → `EncodedOrders` (pure; the fill runs it in its read-ahead thread)."""
     return EncodedOrders(
-        keys=tuple(OrderKey(r.order_id, r.order_date, r.updated_at, r.customer_id) for r in rows),
+        rows=tuple(rows),
         raw=encode(shopify_orders_raw, [r.raw for r in rows]),
         fact=encode(fact_orders, [r.fact for r in rows]),
     )
@@ -99,17 +79,17 @@ def write_encoded_orders(
     twice): the caller writes the same orders as rows. `assumed_new_failed`, with nothing
     written, when an order is stored already: the caller writes them the checked way.
     """
-    keys = [k for page in pages for k in page.keys]
-    ids = [k.order_id for k in keys]
-    if not copy_applies(conn, 2 * len(keys)) or len(set(ids)) != len(ids):
+    rows = [r for page in pages for r in page.rows]
+    ids = [r.order_id for r in rows]
+    if not copy_applies(conn, 2 * len(rows)) or len(set(ids)) != len(ids):
         return None
     parts = [_joined([p.raw for p in pages]), _joined([p.fact for p in pages])]
     if not copy_encoded(conn, parts):
         return WriteResult(assumed_new_failed=True)
-    customers = {k.customer_id for k in keys if k.customer_id is not None}
+    customers = {r.customer_id for r in rows if r.customer_id is not None}
     before, after = first_orders_around(conn, shop_domain, customers, ids)
     return WriteResult(
-        written=len(keys), dates={k.order_date for k in keys} | _moved_firsts(customers, before, after)
+        written=len(rows), dates={r.order_date for r in rows} | _moved_firsts(customers, before, after)
     )
 
 

@@ -197,13 +197,10 @@ def fill_connection(
 
         def encoded() -> Iterator[tuple[OrdersPage, load.EncodedOrders]]:
             for page in session.orders(queries.search_since("created_at", since), "CREATED_AT"):
-                yield page, load.encode_orders( page.orders, shop_domain=connection.account_id,
-                    connection_id=connection.connection_id, store_id=connection.store_id, timezone=shop.timezone,
-                    shop_currency=shop.currency,
-                )  # fmt: skip
+                yield page, load.encode_orders(_rows(connection, shop, page.orders))
 
-        # Pages are read ahead (one API request at a time) and encoded for COPY in a worker
-        # process (adspipe.workers) while earlier pages are written. A unit is the pages up to the
+        # Pages are read ahead (one API request at a time), transformed and encoded for COPY in
+        # the reading thread while earlier pages are written. A unit is the pages up to the
         # one that starts a later local date (pages come in CREATED_AT order, so the dates before
         # it are whole): marts are rebuilt once a day, not once a page.
         pages = read_ahead(encoded(), depth=8, name=f"shopify-read-{connection.connection_id}")
@@ -211,9 +208,9 @@ def fill_connection(
             with Unit(engine, connection, shop, result, skip_unchanged=False, assume_new=True) as unit:
                 started = client.monotonic()
                 for page, encoded_page in pages:
-                    unit.add_encoded(encoded_page, functools.partial(_rows, connection, shop, page.orders))
-                    if encoded_page.keys:
-                        newest = max(k.updated_at for k in encoded_page.keys)
+                    unit.add_encoded(encoded_page)
+                    if encoded_page.rows:
+                        newest = max(r.updated_at for r in encoded_page.rows)
                         latest = max(newest, latest or newest)
                     if not page.has_next_page:
                         break

@@ -9,7 +9,7 @@ facts and marts that agree, and a failure rolls the whole unit back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -51,9 +51,7 @@ class Unit:
         self.assume_new = assume_new
         self._db: sa.Connection | None = None
         self._pending: list[OrderRows] = []
-        # Encoded pages (see `add_encoded`), each with the way to its rows should COPY not do.
-        self._encoded: list[tuple[load.EncodedOrders, Callable[[], list[OrderRows]]]] = []
-        self._encoded_orders = 0
+        self._encoded: list[load.EncodedOrders] = []  # see `add_encoded`
         self._read = 0
         self._written = 0
         self._dates: set[date] = set()
@@ -76,12 +74,11 @@ class Unit:
         self._pending.extend(rows)
         self._note([row.order_date for row in rows])
 
-    def add_encoded(self, page: load.EncodedOrders, rows: Callable[[], list[OrderRows]]) -> None:
+    def add_encoded(self, page: load.EncodedOrders) -> None:
         """Take a page encoded for COPY (the fill of a new shop, see `load.write_encoded_orders`);
-        `rows()` builds the same page's rows, for when the orders must take the checked path."""
-        self._encoded.append((page, rows))
-        self._encoded_orders += len(page.keys)
-        self._note([key.order_date for key in page.keys])
+        its rows take the checked path should the COPY not do."""
+        self._encoded.append(page)
+        self._note([row.order_date for row in page.rows])
 
     def _note(self, dates: list[date]) -> None:
         self._read += len(dates)
@@ -89,7 +86,7 @@ class Unit:
             low, high = min(dates), max(dates)
             self.first_date = low if self.first_date is None else min(self.first_date, low)
             self.last_date = high if self.last_date is None else max(self.last_date, high)
-        if len(self._pending) + self._encoded_orders >= self.batch_orders:
+        if len(self._pending) + sum(len(p.rows) for p in self._encoded) >= self.batch_orders:
             self._flush()
 
     def _open(self) -> sa.Connection:
@@ -100,9 +97,9 @@ class Unit:
 
     def _flush(self) -> None:
         if self._encoded:
-            pages, self._encoded, self._encoded_orders = self._encoded, [], 0
+            pages, self._encoded = self._encoded, []
             written = (
-                load.write_encoded_orders(self._open(), self.connection.account_id, [p for p, _ in pages])
+                load.write_encoded_orders(self._open(), self.connection.account_id, pages)
                 if self.assume_new
                 else None
             )
@@ -112,7 +109,7 @@ class Unit:
                 self._written += written.written
                 self._dates |= written.dates
             else:
-                self._pending.extend(row for _, rows in pages for row in rows())
+                self._pending.extend(row for page in pages for row in page.rows)
         if not self._pending:
             return
         rows, self._pending = self._pending, []
