@@ -45,10 +45,33 @@ class Connection:
     currency: str | None
     attribution_window_days: int | None
     authorized_at: datetime
+    # Meta only (see schema.connections): windows purchases are counted in, the ad-level status
+    # filter (None: every status that can carry spend), the app secret's variable reference.
+    attribution_windows: tuple[str, ...] | None = None
+    ad_statuses: tuple[str, ...] | None = None
+    app_secret_ref: str | None = None
 
     @property
     def token_env(self) -> str:
         return self.token_ref.removeprefix("env:")
+
+    @property
+    def app_secret_env(self) -> str | None:
+        return self.app_secret_ref.removeprefix("env:") if self.app_secret_ref else None
+
+    def app_secret(self) -> str | None:
+        """The Meta app secret (for appsecret_proof), read from the environment now; None when the
+        connection has none. Never log or store it."""
+        var = self.app_secret_env
+        if var is None:
+            return None
+        value = os.environ.get(var, "")
+        if not value:
+            raise TokenUnavailable(
+                f"connection {self.connection_id} ({self.account_id}): environment variable "
+                f"{var} (the app secret) is not set; export it where the job runs"
+            )
+        return value
 
     def token(self) -> str:
         """The access token, read from the environment now. Never log or store it."""
@@ -117,6 +140,9 @@ def connect(
     account_id: str,
     token_env: str,
     attribution_window_days: int | None = None,
+    attribution_windows: tuple[str, ...] | None = None,
+    ad_statuses: tuple[str, ...] | None = None,
+    app_secret_env: str | None = None,
 ) -> tuple[Connection, bool]:
     """Register (or re-authorize) an account; returns the connection and whether it was new.
 
@@ -139,6 +165,9 @@ def connect(
         "status": "active",
         "status_reason": None,
         "attribution_window_days": attribution_window_days,
+        "attribution_windows": _joined(attribution_windows),
+        "ad_statuses": _joined(ad_statuses),
+        "app_secret_ref": f"env:{app_secret_env}" if app_secret_env else None,
         "created_at": now,
         "updated_at": now,
         "authorized_at": now,
@@ -154,6 +183,16 @@ def connect(
     for affected in {store_id, previous_store} - {None}:  # a re-activated or moved account
         refresh_store_summary(conn, int(affected))  # type: ignore[arg-type]
     return found, not existed
+
+
+def _joined(values: tuple[str, ...] | None) -> str | None:
+    return ",".join(values) if values else None
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    if not value:
+        return None
+    return tuple(v for v in value.split(",") if v) or None
 
 
 def _select() -> sa.Select[tuple[object, ...]]:
@@ -177,6 +216,9 @@ def _row_to_connection(row: sa.Row[tuple[object, ...]]) -> Connection:
         currency=m["currency"],
         attribution_window_days=m["attribution_window_days"],
         authorized_at=m["authorized_at"],
+        attribution_windows=_split(m["attribution_windows"]),
+        ad_statuses=_split(m["ad_statuses"]),
+        app_secret_ref=m["app_secret_ref"],
     )
 
 

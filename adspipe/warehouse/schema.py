@@ -49,6 +49,14 @@ connections = sa.Table(
     sa.Column("timezone", sa.String(64), nullable=True),
     sa.Column("currency", sa.String(8), nullable=True),
     sa.Column("attribution_window_days", sa.Integer, nullable=True),
+    # Meta only. Comma-separated attribution windows purchases are counted in (`7d_click,1d_view`);
+    # NULL: the account's default window. See docs/metrics.md.
+    sa.Column("attribution_windows", sa.String(200), nullable=True),
+    # Meta only. The ad-level effective_status filter, comma-separated; NULL: every status that can
+    # carry spend on a past day.
+    sa.Column("ad_statuses", sa.String(400), nullable=True),
+    # Meta only. "env:VAR" naming the variable that holds the app secret (appsecret_proof), or NULL.
+    sa.Column("app_secret_ref", sa.String(255), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     # Set on connect and on every re-authorization: the new-connection sensor keys on it.
@@ -92,6 +100,9 @@ sync_runs = sa.Table(
     sa.Column("throttle_wait_s", sa.Float, nullable=False, server_default="0"),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("dagster_run_id", sa.String(64), nullable=True),
+    # The API version the run asked for, and the one the platform's response headers say served it.
+    sa.Column("api_version", sa.String(16), nullable=True),
+    sa.Column("api_version_served", sa.String(16), nullable=True),
     sa.CheckConstraint("status IN ('running', 'success', 'failed', 'rate_limited')", name="status"),
     sa.Index(None, "connection_id", "job", "started_at"),
     comment="Grain: one row per connection per job run (or per partition range of a run).",
