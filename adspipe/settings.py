@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 DATABASE_URL_ENV = "ADSPIPE_DATABASE_URL"
@@ -11,6 +12,9 @@ SHOPIFY_ENDPOINT_ENV = "ADSPIPE_SHOPIFY_ENDPOINT"
 META_GRAPH_URL_ENV = "ADSPIPE_META_GRAPH_URL"
 NOW_ENV = "ADSPIPE_NOW"
 CLOCK_URL_ENV = "ADSPIPE_CLOCK_URL"
+
+SHOPIFY_API_VERSION_ENV = "ADSPIPE_SHOPIFY_API_VERSION"
+META_API_VERSION_ENV = "ADSPIPE_META_API_VERSION"
 
 DEFAULT_SHOPIFY_ENDPOINT = "https://{shop}/admin/api/{version}/graphql.json"
 DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"
@@ -31,6 +35,27 @@ def database_url() -> str:
 
 def shopify_endpoint() -> str:
     return os.environ.get(SHOPIFY_ENDPOINT_ENV, "").strip() or DEFAULT_SHOPIFY_ENDPOINT
+
+
+def shopify_api_version(default: str) -> str:
+    """The Admin API version to pin: ADSPIPE_SHOPIFY_API_VERSION, else the code's default."""
+    return _version(
+        SHOPIFY_API_VERSION_ENV, default, r"^[0-9]{4}-(01|04|07|10)$", "YYYY-MM (a quarter: 01, 04, 07, 10)"
+    )
+
+
+def meta_api_version(default: str) -> str:
+    """The Graph API version to pin: ADSPIPE_META_API_VERSION, else the code's default."""
+    return _version(META_API_VERSION_ENV, default, r"^v[0-9]{2,3}\.0$", "vNN.0")
+
+
+def _version(env: str, default: str, pattern: str, shape: str) -> str:
+    value = os.environ.get(env, "").strip()
+    if not value:
+        return default
+    if not re.match(pattern, value):
+        raise ValueError(f"{env} must look like {shape}, got {value!r}")
+    return value
 
 
 def meta_graph_url() -> str:

@@ -7,9 +7,25 @@ shared/api-facts.md).
 
 from __future__ import annotations
 
-from adspipe.settings import backfill_days_per_run
+from datetime import date
 
-API_VERSION = "v23.0"
+from adspipe.settings import backfill_days_per_run, meta_api_version
+
+# Marketing API versions and their expiration dates as Meta publishes them (Marketing API version
+# history); None: not announced yet. A call to an expired version is refused (#2635).
+SUPPORT_ENDS: dict[str, date | None] = {
+    "v22.0": date(2026, 2, 19),
+    "v23.0": date(2026, 6, 9),
+    "v24.0": date(2026, 11, 10),
+    "v25.0": date(2027, 2, 23),
+    "v26.0": None,
+    "v27.0": None,
+}
+# v26.0 is the version of the official SDK (facebook-business 26.0.x) the contract tests build
+# every request with; ADSPIPE_META_API_VERSION overrides it per deployment.
+DEFAULT_API_VERSION = "v26.0"
+API_VERSION = meta_api_version(DEFAULT_API_VERSION)
+VERSION_HEADER = "facebook-api-version"
 POOL = "meta_api"  # the Dagster concurrency pool every Meta-calling step claims (limit 1)
 GROUP = "meta"
 

@@ -6,11 +6,28 @@ the resource config); the job values are the defaults of the jobs' run config.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
-from adspipe.settings import backfill_days_per_run
+from adspipe.settings import backfill_days_per_run, shopify_api_version
 
-API_VERSION = "2025-01"
+# Shopify releases a version every quarter and supports each for 12 months; a request to a version
+# past its end is served, silently, by the oldest supported one (shopify.dev/docs/api/usage/versioning).
+# Support ends as Shopify publishes them: the adspipe doctor and the api_version check read this.
+SUPPORT_ENDS: dict[str, date | None] = {
+    "2025-01": date(2026, 1, 1),
+    "2025-04": date(2026, 4, 1),
+    "2025-07": date(2026, 7, 1),
+    "2025-10": date(2026, 10, 1),
+    "2026-01": date(2027, 1, 1),
+    "2026-04": date(2027, 4, 1),
+    "2026-07": date(2027, 7, 1),
+    "2026-10": date(2027, 10, 1),
+}
+# The latest stable version; ADSPIPE_SHOPIFY_API_VERSION overrides it per deployment.
+DEFAULT_API_VERSION = "2026-10"
+API_VERSION = shopify_api_version(DEFAULT_API_VERSION)
+VERSION_HEADER = "X-Shopify-API-Version"
+DEPRECATED_REASON_HEADER = "X-Shopify-API-Deprecated-Reason"
 TOKEN_HEADER = "X-Shopify-Access-Token"
 
 # Shopify caps a connection page at 250 nodes.

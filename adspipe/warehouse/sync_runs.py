@@ -103,7 +103,11 @@ def finish_sync_run(
     stats: SyncStats,
     error: str | None = None,
     secrets: Iterable[str] = (),
+    api_version: str | None = None,
+    api_version_served: str | None = None,
 ) -> None:
+    """Close a run's row. `api_version` is the version asked for, `api_version_served` the one the
+    platform's response headers named (they differ when a pinned version left support)."""
     if status not in ("success", "failed", "rate_limited"):
         raise ValueError(f"unknown sync status {status!r}")
     conn.execute(
@@ -118,6 +122,8 @@ def finish_sync_run(
             throttle_wait_s=round(stats.throttle_wait_s, 3),
             dates=sorted(d.isoformat() for d in stats.dates),
             error=sanitize_error(error, secrets) if error else None,
+            api_version=api_version,
+            api_version_served=api_version_served,
         )
     )
 
