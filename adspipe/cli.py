@@ -49,7 +49,17 @@ def _validated(check: Callable[[Any], Any], value: Any) -> Any:
         raise CliError(str(exc)) from None
 
 
-@click.group()
+class _Main(click.Group):
+    """Settings are read when a command imports the pipeline: a bad one is a one-line error."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except settings.SettingsError as exc:
+            raise CliError(str(exc)) from None
+
+
+@click.group(cls=_Main)
 @click.version_option(package_name="adspipe")
 def main() -> None:
     """adspipe: Shopify orders and Meta Ads insights in your warehouse, run by Dagster."""
@@ -208,6 +218,19 @@ def checks_run(strict: bool) -> None:
         failed |= not outcome.passed and (strict or outcome.severity == "ERROR")
     if failed:
         raise CliError("data checks failed")
+
+
+@main.command()
+def doctor() -> None:
+    """Check API versions, the warehouse and connections' variables; exit 1 on an error. Read-only."""
+    from adspipe import clock
+    from adspipe import doctor as checkup
+
+    findings = checkup.diagnose(clock.now().date())
+    for f in findings:
+        click.echo(f"{f.severity:5} {f.topic}: {f.message}")
+    if any(f.severity == "ERROR" for f in findings):
+        raise CliError("doctor found errors")
 
 
 def _definition_op_names(platform: str) -> tuple[str, str]:

@@ -20,6 +20,10 @@ DEFAULT_SHOPIFY_ENDPOINT = "https://{shop}/admin/api/{version}/graphql.json"
 DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"
 
 
+class SettingsError(ValueError):
+    """A setting (environment variable) with a value adspipe cannot use; the message names it."""
+
+
 def adspipe_home() -> Path:
     """The local folder for the embedded warehouse and demo state (default `./.adspipe`)."""
     return Path(os.environ.get(HOME_ENV) or Path.cwd() / ".adspipe").resolve()
@@ -54,7 +58,7 @@ def _version(env: str, default: str, pattern: str, shape: str) -> str:
     if not value:
         return default
     if not re.match(pattern, value):
-        raise ValueError(f"{env} must look like {shape}, got {value!r}")
+        raise SettingsError(f"{env} must look like {shape}, got {value!r}")
     return value
 
 
@@ -80,9 +84,11 @@ def backfill_days_per_run() -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{BACKFILL_DAYS_PER_RUN_ENV} must be a whole number of days, got {raw!r}") from None
+        raise SettingsError(
+            f"{BACKFILL_DAYS_PER_RUN_ENV} must be a whole number of days, got {raw!r}"
+        ) from None
     if not 1 <= value <= 366:
-        raise ValueError(f"{BACKFILL_DAYS_PER_RUN_ENV} must be between 1 and 366, got {value}")
+        raise SettingsError(f"{BACKFILL_DAYS_PER_RUN_ENV} must be between 1 and 366, got {value}")
     return value
 
 
@@ -98,5 +104,5 @@ def run_executor() -> str:
     """
     value = os.environ.get(RUN_EXECUTOR_ENV, "in_process").strip().lower()
     if value not in ("in_process", "multiprocess"):
-        raise ValueError(f"{RUN_EXECUTOR_ENV} must be in_process or multiprocess, got {value!r}")
+        raise SettingsError(f"{RUN_EXECUTOR_ENV} must be in_process or multiprocess, got {value!r}")
     return value

@@ -12,8 +12,12 @@ import dagster as dg
 from sqlalchemy.engine import Connection
 
 from adspipe.checks import rules
+from adspipe.meta import settings as meta_settings
+from adspipe.meta.client import MetaClient
 from adspipe.orchestration import schedules
 from adspipe.resources import ClockResource, WarehouseResource
+from adspipe.shopify import settings as shopify_settings
+from adspipe.shopify.client import ShopifyClient
 
 
 def _result(outcome: rules.CheckOutcome) -> dg.AssetCheckResult:
@@ -56,6 +60,50 @@ def freshness_check(warehouse: WarehouseResource, clock: ClockResource) -> dg.As
         return _result(rules.freshness(conn, clock.now(), shopify_every=shopify_every, meta_every=meta_every))
 
 
+_VERSION_DESCRIPTION = (
+    "The pinned {} API version: WARN within 60 days of its published support end, ERROR after it; "
+    "WARN when the last sync was answered by another version (sync_runs.api_version_served)."
+)
+
+
+@dg.asset_check(
+    name="api_version", asset="shopify_orders_raw", description=_VERSION_DESCRIPTION.format("Shopify Admin")
+)
+def shopify_api_version_check(
+    warehouse: WarehouseResource, clock: ClockResource, shopify: ShopifyClient
+) -> dg.AssetCheckResult:
+    with warehouse.engine().connect() as conn:
+        return _result(
+            rules.api_version(
+                conn,
+                "shopify",
+                shopify.api_version,
+                shopify_settings.SUPPORT_ENDS,
+                clock.now().date(),
+                recommended=shopify_settings.DEFAULT_API_VERSION,
+            )
+        )
+
+
+@dg.asset_check(
+    name="api_version", asset="meta_insights_raw", description=_VERSION_DESCRIPTION.format("Meta Marketing")
+)
+def meta_api_version_check(
+    warehouse: WarehouseResource, clock: ClockResource, meta: MetaClient
+) -> dg.AssetCheckResult:
+    with warehouse.engine().connect() as conn:
+        return _result(
+            rules.api_version(
+                conn,
+                "meta",
+                meta.api_version,
+                meta_settings.SUPPORT_ENDS,
+                clock.now().date(),
+                recommended=meta_settings.DEFAULT_API_VERSION,
+            )
+        )
+
+
 asset_checks = [
     _check("raw_fact_parity", "fact_orders", rules.shopify_raw_fact_parity, True,
            "Every date has as many fact_orders rows as shopify_orders_raw rows, per shop."),
@@ -70,4 +118,6 @@ asset_checks = [
     _check("currency_timezone_match", "daily_summary", rules.currency_timezone_match, False,
            "A store's ad accounts share its shop's currency and time zone (else MER is NULL)."),
     freshness_check,
+    shopify_api_version_check,
+    meta_api_version_check,
 ]  # fmt: skip

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from adspipe.shopify.client import ShopifyClient
+from adspipe_tests.clocks import FAKE_MONOTONIC_START
 
 TOKEN = "shpat_supersecret0123456789"
 SHOP = "acme.myshopify.com"
@@ -17,7 +18,7 @@ SHOP = "acme.myshopify.com"
 
 class FakeTime:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = FAKE_MONOTONIC_START
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:

@@ -9,6 +9,7 @@ from typing import Any
 from adspipe.simulator.clock import SimClock
 from adspipe.simulator.server import Simulator
 from adspipe.simulator.shopify_api import ApiResponse
+from adspipe_tests.clocks import FAKE_MONOTONIC_START
 from adspipe_tests.simulator_fixtures import FIXED_NOW, TOKEN
 
 
@@ -16,7 +17,7 @@ class FakeMonotonic:
     """A monotonic clock the test moves by hand (Shopify bucket, Meta usage decay)."""
 
     def __init__(self) -> None:
-        self.t = 1000.0
+        self.t = FAKE_MONOTONIC_START
 
     def __call__(self) -> float:
         return self.t
