@@ -150,6 +150,7 @@ class FakeShopify:
         self.fail: dict[str, httpx.Response] = {}
         self.fail_created_since: set[str] = set()  # an orders search from this instant answers 503
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.scopes: dict[str, set[str]] = {}  # per shop; default read_orders + read_all_orders
 
     def add_shop(self, domain: str, tz: str, currency: str = "USD") -> None:
         self.shops[domain] = {"ianaTimezone": tz, "currencyCode": currency, "myshopifyDomain": domain}
@@ -177,6 +178,10 @@ class FakeShopify:
         shop = self.shops[domain]
         if body["query"].startswith("query ShopInfo"):
             return ok({"shop": shop}, requested=1, actual=1)
+        if body["query"].startswith("query AccessScopes"):
+            granted = self.scopes.get(domain, {"read_orders", "read_all_orders"})
+            handles = [{"handle": h} for h in sorted(granted)]
+            return ok({"currentAppInstallation": {"accessScopes": handles}}, requested=1, actual=1)
         nodes = list(self.orders[domain].values())
         for field_name, op, value in _TERM.findall(variables.get("query") or ""):
             key = "createdAt" if field_name == "created_at" else "updatedAt"

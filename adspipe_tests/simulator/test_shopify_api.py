@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adspipe.shopify import queries
+from adspipe.shopify import queries, settings
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.shopify_api import BAD_TOKEN
 from adspipe.simulator.util import local_date
@@ -48,7 +48,7 @@ def test_client_query_contract_money_strings_and_cost() -> None:
     variables = {"first": 50, "after": None, "query": queries.search_since("updated_at", FIXED_NOW - timedelta(days=3)),
                  "sortKey": "UPDATED_AT", "reverse": False}  # fmt: skip
     response, body = gql(sim, shop, queries.ORDERS_QUERY, variables)
-    assert response.status == 200 and response.headers["X-Shopify-API-Version"] == "2025-01"
+    assert response.status == 200 and response.headers["X-Shopify-API-Version"] == settings.API_VERSION
     assert body["data"]["shop"] == {"ianaTimezone": "America/Los_Angeles", "currencyCode": "USD"}
     nodes = body["data"]["orders"]["nodes"]
     assert len(nodes) == 50
@@ -77,12 +77,12 @@ def test_client_query_contract_money_strings_and_cost() -> None:
 
 def test_shop_time_zones_west_and_east_of_utc() -> None:
     sim = make_sim()
-    q = "{ shop { ianaTimezone currencyCode myshopifyDomain timezoneOffsetMinutes plan { displayName shopifyPlus } } }"
+    q = "{ shop { ianaTimezone currencyCode myshopifyDomain timezoneOffsetMinutes plan { publicDisplayName shopifyPlus } } }"
     offsets = {}
     for store in sim.world.stores:
         _, body = gql(sim, store.domain, q)
         shop = body["data"]["shop"]
-        assert shop["myshopifyDomain"] == store.domain and shop["plan"]["displayName"] == store.plan
+        assert shop["myshopifyDomain"] == store.domain and shop["plan"]["publicDisplayName"] == store.plan
         offsets[shop["ianaTimezone"]] = shop["timezoneOffsetMinutes"]
     assert offsets == {"America/Los_Angeles": -420, "Europe/Berlin": 120, "Pacific/Auckland": 720}
 
