@@ -119,6 +119,12 @@ class ShopifyClient(dg.ConfigurableResource):
     connect_timeout_s: float = settings.CONNECT_TIMEOUT_S
     read_timeout_s: float = settings.READ_TIMEOUT_S
     page_size: int = Field(default=settings.DEFAULT_PAGE_SIZE, ge=1, le=settings.MAX_PAGE_SIZE)
+    line_items_per_order: int = Field(
+        default=settings.LINE_ITEMS_PER_ORDER,
+        ge=1,
+        le=settings.MAX_PAGE_SIZE,
+        description="Line items read inline with each order; the rest come through a follow-up query.",
+    )
     max_attempts: int = Field(default=settings.MAX_ATTEMPTS, ge=1)
     backoff_base_s: float = settings.BACKOFF_BASE_S
     backoff_cap_s: float = settings.BACKOFF_CAP_S
@@ -376,6 +382,8 @@ class ShopSession:
                 "sortKey": sort_key,
                 "reverse": reverse,
             }
+            if self.client.line_items_per_order != settings.LINE_ITEMS_PER_ORDER:
+                variables["lineItems"] = self.client.line_items_per_order  # else the query's default
             before = (self.stats.requested_cost, self.stats.actual_cost)
             try:
                 data = self.execute(queries.ORDERS_QUERY, variables, cost_key=("orders", sort_key, first))

@@ -38,7 +38,7 @@ totalTaxSet {{ {MONEY} }}
 totalShippingPriceSet {{ {MONEY} }}
 totalRefundedSet {{ {MONEY} }}
 customer {{ id }}
-lineItems(first: {settings.LINE_ITEMS_PER_ORDER}) {{
+lineItems(first: $lineItems) {{
   pageInfo {{ hasNextPage endCursor }}
   nodes {{ id quantity sku title originalUnitPriceSet {{ {MONEY} }} discountedTotalSet {{ {MONEY} }} }}
 }}
@@ -46,7 +46,8 @@ refunds(first: {settings.REFUNDS_PER_ORDER}) {{ id createdAt totalRefundedSet {{
 """.strip()
 
 ORDERS_QUERY = f"""
-query Orders($first: Int!, $after: String, $query: String, $sortKey: OrderSortKeys, $reverse: Boolean) {{
+query Orders($first: Int!, $after: String, $query: String, $sortKey: OrderSortKeys, $reverse: Boolean,
+             $lineItems: Int = {settings.LINE_ITEMS_PER_ORDER}) {{
   shop {{ ianaTimezone currencyCode }}
   orders(first: $first, after: $after, query: $query, sortKey: $sortKey, reverse: $reverse) {{
     pageInfo {{ hasNextPage endCursor }}

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from adspipe.shopify import connect
 from adspipe.shopify.client import ShopifyClient
 
 TOKEN = "shpat_supersecret0123456789"
@@ -200,3 +201,13 @@ class FakeShopify:
             },
         }
         return ok(data, requested=2 + first, actual=2 + len(page))
+
+
+def grant_all_scopes(monkeypatch: Any) -> None:
+    """`adspipe connect shopify` reads the app's scopes from the shop; for CLI tests about other
+    things (fake shops that exist nowhere), the shop grants read_orders and read_all_orders."""
+
+    def granted(shop_domain: str, token: str, client: ShopifyClient | None = None) -> connect.ScopeCheck:
+        return connect.ScopeCheck(frozenset({"read_orders", "read_all_orders"}))
+
+    monkeypatch.setattr(connect, "check_scopes", granted)
