@@ -92,16 +92,22 @@ def _token_env_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def _register(platform: str, store: str, account: str, token_env: str, window: int | None) -> None:
-    with _warehouse() as engine, engine.begin() as conn:
-        connection, created = conns.connect(
-            conn,
-            store=store,
-            platform=platform,
-            account_id=account,
-            token_env=token_env,
-            attribution_window_days=window,
-        )
+def _register(
+    platform: str, store: str, account: str, token_env: str, window: int | None,
+    verify: Callable[[], None] | None = None,
+) -> None:  # fmt: skip
+    with _warehouse() as engine:
+        if verify is not None:  # once the warehouse answered, before anything is written
+            verify()
+        with engine.begin() as conn:
+            connection, created = conns.connect(
+                conn,
+                store=store,
+                platform=platform,
+                account_id=account,
+                token_env=token_env,
+                attribution_window_days=window,
+            )
     verb = "connected" if created else "updated"
     click.echo(
         f"{verb} {platform} {connection.account_id} for store {connection.store_name!r} "
@@ -118,7 +124,23 @@ def connect_shopify(store: str, shop: str, token_env: str) -> None:
     store = _validated(conns.validate_store_name, store)
     shop = _validated(conns.validate_shop_domain, shop)
     token_env = _validated(conns.validate_token_env, token_env)
-    _register("shopify", store, shop, token_env, None)
+    _register("shopify", store, shop, token_env, None, verify=lambda: _verify_shopify_scopes(shop, token_env))
+
+
+def _verify_shopify_scopes(shop: str, token_env: str) -> None:
+    """Read the app's access scopes: missing read_orders refuses, missing read_all_orders warns."""
+    import os
+
+    from adspipe.shopify.connect import ScopeRefused, check_scopes
+    from adspipe.warehouse.sync_runs import sanitize_error
+
+    token = os.environ.get(token_env, "")
+    try:
+        check = check_scopes(shop, token)
+    except ScopeRefused as exc:
+        raise CliError(sanitize_error(str(exc), [token])) from None
+    for warning in check.warnings:
+        click.echo(f"warning: {sanitize_error(warning, [token])}", err=True)
 
 
 @connect.command("meta")

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from adspipe.shopify import queries
+from adspipe.shopify import queries, settings
 from adspipe.simulator.world import World
 
 GOAL_PER_S = 2000.0
@@ -67,7 +67,7 @@ def _serve(port: int) -> subprocess.Popen[bytes]:
 
 
 def _orders(http: httpx.Client, base: str, shop: str, days: int) -> tuple[int, float]:
-    url = f"{base}/shopify/{shop}/admin/api/2025-01/graphql.json"
+    url = f"{base}/shopify/{shop}/admin/api/{settings.API_VERSION}/graphql.json"
     start, end = NOW - timedelta(days=days + 1), NOW - timedelta(days=1)
     search = f"{queries.search_since('created_at', start)} AND {queries.search_before('created_at', end)}"
     variables: dict[str, Any] = {

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from adspipe.shopify.settings import API_VERSION
 from adspipe.simulator.clock import SimClock
 from adspipe.simulator.server import Simulator
 from adspipe.simulator.shopify_api import ApiResponse
@@ -32,7 +33,7 @@ def gql(
     sim: Simulator, shop: str, query: str, variables: dict[str, Any] | None = None, *, token: str = TOKEN
 ) -> tuple[ApiResponse, dict[str, Any]]:
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    response = sim.shopify.handle(shop, "2025-01", {"x-shopify-access-token": token}, body)
+    response = sim.shopify.handle(shop, API_VERSION, {"x-shopify-access-token": token}, body)
     return response, json.loads(response.body)
 
 
