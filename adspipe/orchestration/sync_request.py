@@ -8,6 +8,8 @@ to the platform and is active. Dagster itself would accept an inverted range as 
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -57,9 +59,16 @@ class BackfillRequest:
         return tags
 
 
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
 def parse_day(value: str, option: str) -> date:
+    # Only YYYY-MM-DD: Python also reads "20261120" and "2026-W47-5", which look like typos here.
+    text = value.strip()
     try:
-        return date.fromisoformat(value.strip())
+        if not _DAY.match(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
     except ValueError:
         raise SyncInputError(f"{option} must be a date as YYYY-MM-DD (got {value!r})") from None
 
@@ -83,7 +92,24 @@ def validate_connection(engine: Engine, platform: str, connection_id: int | None
         try:
             conns.active_connections(db, platform, connection_id)
         except conns.ConnectionInputError as exc:
-            raise SyncInputError(str(exc)) from None
+            raise SyncInputError(str(exc) + _how_to_fix(db, connection_id)) from None
+
+
+def _how_to_fix(db: Any, connection_id: int) -> str:
+    """For a connection that is not active: the command that makes it active again."""
+    try:
+        found = conns.get_connection(db, connection_id)
+    except conns.ConnectionInputError:
+        return ""
+    if found.status == "active":
+        return ""
+    account = "--shop" if found.platform == "shopify" else "--ad-account"
+    verb = "re-authorize it" if found.status == "needs_reauth" else "reconnect it"
+    return (
+        f"; {verb} with a valid token: export {found.token_env}=<token> and run "
+        f"`adspipe connect {found.platform} --store {shlex.quote(found.store_name)} {account} "
+        f"{found.account_id} --token-env {found.token_env}`"
+    )
 
 
 def scope_run_config(op_name: str, connection_id: int | None) -> dict[str, Any]:
