@@ -32,17 +32,6 @@ TOKEN_HINT = (
 )
 
 
-def _definition_op_names(platform: str) -> tuple[str, str]:
-    """The op of the platform's asset chain and of its 7-day fill job (they take ScopeConfig)."""
-    import dagster as dg
-
-    from adspipe.definitions import defs
-
-    asset_op = defs.resolve_assets_def(dg.AssetKey(req.PLATFORM_ASSETS[platform][0])).node_def.name
-    fill_job = defs.resolve_job_def(req.FILL_JOBS[platform])
-    return asset_op, fill_job.graph.node_defs[0].name
-
-
 @click.command()
 @click.argument("platform", type=click.Choice(["meta", "shopify"]))
 @click.option("--from", "from_", metavar="YYYY-MM-DD", help="First day (local date of the account).")
@@ -85,8 +74,7 @@ def sync(
 
     try:
         api = DagsterApi(settings.dagster_url(dagster_url))
-        # Scoping to one connection needs the op names (run config); all-connections needs none.
-        asset_op, fill_op = _definition_op_names(platform) if connection_id is not None else ("", "")
+        asset_op, fill_op = req.ASSET_OPS[platform], req.FILL_OPS[platform]
         if request is None:
             job = req.FILL_JOBS[platform]
             tags = {"adspipe/trigger": "adspipe-sync"}

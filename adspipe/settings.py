@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 
 DATABASE_URL_ENV = "ADSPIPE_DATABASE_URL"
@@ -92,6 +93,15 @@ def _version(env: str, default: str, pattern: str, shape: str) -> str:
 
 def meta_graph_url() -> str:
     return (os.environ.get(META_GRAPH_URL_ENV, "").strip() or DEFAULT_META_GRAPH_URL).rstrip("/")
+
+
+PARTITIONS_START_ENV = "ADSPIPE_PARTITIONS_START"
+DEFAULT_PARTITIONS_START = "2023-01-01"
+
+
+def partitions_start() -> date:
+    """The first daily partition (the same setting adspipe/orchestration/partitions.py reads)."""
+    return date.fromisoformat(os.environ.get(PARTITIONS_START_ENV, "").strip() or DEFAULT_PARTITIONS_START)
 
 
 BACKFILL_DAYS_PER_RUN_ENV = "ADSPIPE_BACKFILL_DAYS_PER_RUN"

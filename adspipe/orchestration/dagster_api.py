@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
 from adspipe.settings import DEFAULT_DAGSTER_URL
 
@@ -306,7 +305,11 @@ class DagsterApi:
             if not result["hasMore"]:
                 return seen
 
-    def _run_client(self) -> DagsterGraphQLClient:
+    def _run_client(self) -> Any:
+        # Imported here: dagster_graphql's client pulls in dagster (seconds), which only the
+        # job-run path needs; asset runs and backfills are plain GraphQL posts.
+        from dagster_graphql import DagsterGraphQLClient
+
         parsed = urlparse(self.url)
         return DagsterGraphQLClient(
             parsed.hostname or "127.0.0.1",
@@ -316,6 +319,8 @@ class DagsterApi:
         )
 
     def launch_job(self, job_name: str, run_config: dict[str, Any], tags: dict[str, str]) -> str:
+        from dagster_graphql import DagsterGraphQLClientError
+
         try:
             return self._run_client().submit_job_execution(job_name, run_config=run_config, tags=tags)
         except DagsterGraphQLClientError as exc:

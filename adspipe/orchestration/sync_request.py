@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from adspipe.orchestration.partitions import partitions_start
+from adspipe.settings import partitions_start
 from adspipe.warehouse import connections as conns
 
 PLATFORM_ASSETS: dict[str, list[str]] = {
@@ -24,6 +24,10 @@ PLATFORM_ASSETS: dict[str, list[str]] = {
     "meta": ["meta_insights_raw", "fact_meta_daily", "daily_meta_metrics"],
 }
 FILL_JOBS = {"shopify": "shopify_7d_fill", "meta": "meta_7d_fill"}
+# The ops that take ScopeConfig (run config `ops: {<op>: {config: {connection_id: N}}}`). Named here
+# so `adspipe sync` needs no import of the definitions (seconds of start-up); a test checks them.
+ASSET_OPS = {"shopify": "shopify_orders_assets", "meta": "meta_insights"}
+FILL_OPS = {"shopify": "shopify_7d_fill_op", "meta": "meta_7d_fill_op"}
 CONNECTION_TAG = "adspipe/connection_id"
 
 
