@@ -151,7 +151,9 @@ def connections_table(rows: list[dict[str, Any]]) -> Any:
         caption="window_days: Meta attribution window; token: the environment variable the token is read from"
     )
     for column in rows[0]:
-        table.add_column(column, no_wrap=column in ("id", "platform", "account", "status", "currency"))
+        table.add_column(
+            column, no_wrap=column in ("id", "platform", "account", "status", "currency"), overflow="fold"
+        )
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row.values()))
     return table
