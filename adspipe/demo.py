@@ -89,32 +89,20 @@ def _print_summary(engine: sa.engine.Engine, days: int) -> None:
         .order_by(stores.c.name, daily_summary.c.date)
     )
     table = Table(title=f"daily_summary, last {days} full days ({first} to {last})", caption=LEGEND)
-    headers = [
-        "store",
-        "date",
-        "cur",
-        "orders",
-        "gross",
-        "refunds",
-        "net",
-        "aov",
-        "spend",
-        "clicks",
-        "purch",
-        "roas",
-        "mer",
-        "flags",
-    ]
+    headers = ["store", "date", "cur", "orders", "net", "aov", "spend", "purch", "roas", "mer", "flags"]
     for header in headers:
-        table.add_column(header, justify="left" if header in ("store", "date", "cur", "flags") else "right")
+        table.add_column(
+            header,
+            justify="left" if header in ("store", "date", "cur", "flags") else "right",
+            no_wrap=header in ("date", "cur"),
+        )
     with engine.connect() as conn:
         for row in conn.execute(query):
             flags = " ".join(
                 f for f, on in (("ccy", row.currency_mismatch), ("tz", row.timezone_mismatch)) if on
             )
-            cells = [row.name, str(row.date), row.currency or "", str(row.orders), f"{row.gross_revenue:.2f}",
-                     f"{row.refunds:.2f}", f"{row.net_revenue:.2f}", "" if row.aov is None else f"{row.aov:.2f}",
-                     f"{row.spend:.2f}", str(row.clicks), str(row.purchases),
+            cells = [row.name, str(row.date), row.currency or "", str(row.orders), f"{row.net_revenue:.2f}",
+                     "" if row.aov is None else f"{row.aov:.2f}", f"{row.spend:.2f}", str(row.purchases),
                      "—" if row.roas is None else f"{row.roas:.2f}", "—" if row.mer is None else f"{row.mer:.2f}", flags]  # fmt: skip
             table.add_row(*cells)
     console().print(table)
