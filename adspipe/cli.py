@@ -144,16 +144,16 @@ def connections_list(store: str | None, platform: str | None, as_json: bool) -> 
 
 
 def connections_table(rows: list[dict[str, Any]]) -> Any:
-    """Fits the terminal: rich shrinks the wrappable columns; ids, statuses and accounts never wrap."""
+    """Fits the terminal: rich narrows the columns and folds long values inside them."""
     from rich.table import Table
 
     table = Table(
-        caption="window_days: Meta attribution window; token: the environment variable the token is read from"
+        caption="window: Meta attribution window (days); token: the environment variable the token is read from"
     )
     for column in rows[0]:
-        table.add_column(
-            column, no_wrap=column in ("id", "platform", "account", "status", "currency"), overflow="fold"
-        )
+        # Ids and accounts never wrap (they are copied into commands); the rest fold to fit.
+        name = "window" if column == "window_days" else column
+        table.add_column(name, no_wrap=column in ("id", "account"), overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row.values()))
     return table

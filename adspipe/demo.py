@@ -173,10 +173,11 @@ def _run_jobs(dagster_home: Path) -> None:
 
 
 def _compare(engine: sa.engine.Engine, sim: Any) -> None:
-    """The window's complete days (the fills' [today−7 … yesterday]) against ground truth."""
+    """The window's last 6 days against ground truth: a store ahead of UTC (Auckland) is already a
+    day further on, so the window's first UTC date is before its own fill's first local day."""
     from adspipe.simulator.compare import summary_differences
 
-    first, last = window(7)
+    first, last = window(6)
     names = [s["name"] for s in sim.world.describe()["stores"]]
     compared, diffs = summary_differences(engine, sim.truth, names, first, last)
     if diffs:
