@@ -7,17 +7,16 @@ SQL is set-based and cheap), so a check after a multi-day run covers every day i
 
 from collections.abc import Callable
 from datetime import timedelta
+from types import ModuleType
 
 import dagster as dg
 from sqlalchemy.engine import Connection
 
 from adspipe.checks import rules
 from adspipe.meta import settings as meta_settings
-from adspipe.meta.client import MetaClient
 from adspipe.orchestration import schedules
 from adspipe.resources import ClockResource, WarehouseResource
 from adspipe.shopify import settings as shopify_settings
-from adspipe.shopify.client import ShopifyClient
 
 
 def _result(outcome: rules.CheckOutcome) -> dg.AssetCheckResult:
@@ -66,42 +65,25 @@ _VERSION_DESCRIPTION = (
 )
 
 
-@dg.asset_check(
-    name="api_version", asset="shopify_orders_raw", description=_VERSION_DESCRIPTION.format("Shopify Admin")
-)
-def shopify_api_version_check(
-    warehouse: WarehouseResource, clock: ClockResource, shopify: ShopifyClient
-) -> dg.AssetCheckResult:
-    with warehouse.engine().connect() as conn:
-        return _result(
-            rules.api_version(
-                conn,
-                "shopify",
-                shopify.api_version,
-                shopify_settings.SUPPORT_ENDS,
-                clock.now().date(),
-                recommended=shopify_settings.DEFAULT_API_VERSION,
-            )
-        )
+def _version_check(platform: str, asset: str, pinned: ModuleType, vendor: str) -> dg.AssetChecksDefinition:
+    """The pinned version comes from the platform's settings (ADSPIPE_<PLATFORM>_API_VERSION or the
+    default), not from the client resource: the check makes no API call and claims no pool."""
 
-
-@dg.asset_check(
-    name="api_version", asset="meta_insights_raw", description=_VERSION_DESCRIPTION.format("Meta Marketing")
-)
-def meta_api_version_check(
-    warehouse: WarehouseResource, clock: ClockResource, meta: MetaClient
-) -> dg.AssetCheckResult:
-    with warehouse.engine().connect() as conn:
-        return _result(
-            rules.api_version(
-                conn,
-                "meta",
-                meta.api_version,
-                meta_settings.SUPPORT_ENDS,
-                clock.now().date(),
-                recommended=meta_settings.DEFAULT_API_VERSION,
+    @dg.asset_check(name="api_version", asset=asset, description=_VERSION_DESCRIPTION.format(vendor))
+    def _evaluate(warehouse: WarehouseResource, clock: ClockResource) -> dg.AssetCheckResult:
+        with warehouse.engine().connect() as conn:
+            return _result(
+                rules.api_version(
+                    conn,
+                    platform,
+                    pinned.API_VERSION,
+                    pinned.SUPPORT_ENDS,
+                    clock.now().date(),
+                    recommended=pinned.DEFAULT_API_VERSION,
+                )
             )
-        )
+
+    return _evaluate
 
 
 asset_checks = [
@@ -118,6 +100,6 @@ asset_checks = [
     _check("currency_timezone_match", "daily_summary", rules.currency_timezone_match, False,
            "A store's ad accounts share its shop's currency and time zone (else MER is NULL)."),
     freshness_check,
-    shopify_api_version_check,
-    meta_api_version_check,
+    _version_check("shopify", "shopify_orders_raw", shopify_settings, "Shopify Admin"),
+    _version_check("meta", "meta_insights_raw", meta_settings, "Meta Marketing"),
 ]  # fmt: skip
