@@ -167,8 +167,9 @@ def summary_is_targeted(context: dg.AssetExecutionContext) -> bool:
     days it rebuilt from that platform's step instead (the other platform's figures are what the
     warehouse holds; this run does not change them).
     """
-    selection = context.run.asset_selection
-    if selection and SUMMARY_KEY in selection:
+    # The run's selection (None when the run executes its whole job: then the job's assets).
+    selection = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
+    if SUMMARY_KEY in selection:
         return True
     backfill_id = context.run.tags.get("dagster/backfill")
     if backfill_id:
