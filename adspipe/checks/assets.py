@@ -71,3 +71,13 @@ asset_checks = [
            "A store's ad accounts share its shop's currency and time zone (else MER is NULL)."),
     freshness_check,
 ]  # fmt: skip
+
+
+CHECKS_JOB = "adspipe_checks"
+# Every check as one run (the demo runs it after the jobs): the results land in the instance, so
+# the asset pages show them evaluated. Checks read whole tables: no partition to choose.
+checks_job = dg.define_asset_job(
+    CHECKS_JOB,
+    selection=dg.AssetSelection.all_asset_checks(),
+    description="Evaluates every asset check against the warehouse as it stands.",
+)

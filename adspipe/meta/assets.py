@@ -23,6 +23,7 @@ from adspipe.meta import report, sync
 from adspipe.meta.client import MetaClient
 from adspipe.meta.settings import BACKFILL_MAX_PARTITIONS_PER_RUN, GROUP, JOB_FILL, JOB_FRESH, POOL
 from adspipe.orchestration.daystats import total
+from adspipe.orchestration.job_assets import refreshing
 from adspipe.orchestration.partitions import daily_partitions, partitions_start
 from adspipe.orchestration.scope import ScopeConfig
 from adspipe.resources import ClockResource, WarehouseResource
@@ -139,16 +140,23 @@ def meta_fresh_op(
     name=JOB_FILL,
     description="Initial Meta data: the last 7 days of every active ad account (or one: connection_id).",
 )
-def meta_7d_fill() -> None:
+def _meta_7d_fill() -> None:
     meta_7d_fill_op()
+
+
+# The asset pages list the jobs' sensor and schedule (see adspipe.orchestration.job_assets).
+meta_7d_fill = refreshing(_meta_7d_fill, (RAW, FACT, METRICS, SUMMARY))
 
 
 @dg.job(
     name=JOB_FRESH,
     description="Attribution-aware refresh: each ad account's window of N days (attribution_window_days).",
 )
-def meta_fresh() -> None:
+def _meta_fresh() -> None:
     meta_fresh_op()
+
+
+meta_fresh = refreshing(_meta_fresh, (RAW, FACT, METRICS, SUMMARY))
 
 
 @dg.multi_asset(

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from adspipe.marts.metadata import UNKNOWN_CURRENCY, summary_is_targeted, summary_materializations
 from adspipe.orchestration.daystats import total
+from adspipe.orchestration.job_assets import refreshing
 from adspipe.orchestration.partitions import daily_partitions
 from adspipe.orchestration.scope import ScopeConfig
 from adspipe.resources import ClockResource, WarehouseResource
@@ -171,8 +172,12 @@ def shopify_fresh_op(
         "sets the cursor when it is empty. One connection (config) or every active one."
     ),
 )
-def shopify_7d_fill_job() -> None:
+def _shopify_7d_fill() -> None:
     shopify_7d_fill_op()
+
+
+# The asset pages list the jobs' sensor and schedule (see adspipe.orchestration.job_assets).
+shopify_7d_fill_job = refreshing(_shopify_7d_fill, (RAW, FACT, METRICS, SUMMARY))
 
 
 @dg.job(
@@ -183,8 +188,11 @@ def shopify_7d_fill_job() -> None:
         "order dates touched; the cursor advances after each committed page; stops at its time budget."
     ),
 )
-def shopify_fresh_job() -> None:
+def _shopify_fresh() -> None:
     shopify_fresh_op()
+
+
+shopify_fresh_job = refreshing(_shopify_fresh, (RAW, FACT, METRICS, SUMMARY))
 
 
 @dg.multi_asset(
