@@ -117,13 +117,16 @@ def _commit(
     advance_cursor: bool,
     rebuild_dates: Iterable[date] = (),
     whole_days: Coverage | None = None,
-) -> None:
-    """One page (fresh) or one day (sync_days) as one unit: raw, facts, marts, then the cursor."""
+) -> list[date]:
+    """One page (fresh) or one day (sync_days) as one unit: raw, facts, marts, then the cursor.
+
+    Returns the committed orders' local dates (one per order)."""
     rows = _rows(connection, shop, nodes)
     with Unit(engine, connection, shop, result, skip_unchanged=skip_unchanged, whole_days=whole_days) as unit:
         unit.add(rows)
         cursor = max((r.updated_at for r in rows), default=None) if advance_cursor else None
         unit.commit(cursor=cursor, rebuild_dates=rebuild_dates)
+    return [r.order_date for r in rows]
 
 
 def _calls(stats: CallStats) -> DayStats:
@@ -294,8 +297,7 @@ def fresh_connection(
                 calls, seen = counters.minus(seen), counters
                 if result.shop is None:
                     _store_shop(engine, connection, page.shop, result)
-                dates = [local_date(_instant(n, "createdAt"), page.shop.timezone) for n in page.orders]
-                _commit(
+                dates = _commit(
                     engine,
                     connection,
                     page.shop,
