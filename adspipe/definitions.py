@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from adspipe.checks.assets import asset_checks
+from adspipe.checks.assets import asset_checks, checks_job
 from adspipe.marts.assets import daily_summary
 from adspipe.meta import assets as meta_assets
 from adspipe.meta import defs as meta_defs
@@ -26,6 +26,7 @@ defs = dg.Definitions.merge(
     dg.Definitions(
         assets=[daily_summary],
         asset_checks=asset_checks,
+        jobs=[checks_job],
         sensors=[
             build_new_connection_sensor("shopify", shopify_assets.shopify_7d_fill_job),
             build_new_connection_sensor("meta", meta_assets.meta_7d_fill),

@@ -2,7 +2,8 @@
 
 Starts the simulator in-process, registers its stores (a token variable that holds the
 simulator's token), runs the four jobs for the last 7 days on the embedded SQLite warehouse,
-prints `daily_summary`, and compares it with the simulator's ground truth. `--ui` then leaves the
+then every asset check (recorded in the Dagster instance, so the UI shows them evaluated), prints
+`daily_summary`, and compares it with the simulator's ground truth. `--ui` then leaves the
 simulator and `dagster dev` running on the same warehouse and instance.
 """
 
@@ -28,7 +29,8 @@ from adspipe.warehouse import db
 from adspipe.warehouse.schema import daily_summary, stores
 
 DEMO_TOKEN_ENV = "ADSPIPE_DEMO_TOKEN"
-JOBS = ["shopify_7d_fill", "meta_7d_fill", "shopify_fresh", "meta_fresh"]
+# The four seed jobs, then every asset check (recorded in the instance: `--ui` shows them evaluated).
+JOBS = ["shopify_7d_fill", "meta_7d_fill", "shopify_fresh", "meta_fresh", "adspipe_checks"]
 ROOT = Path(__file__).resolve().parents[1]
 # The runs' event logs stay complete in the instance (`--ui` shows them); the console gets warnings.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -170,6 +172,9 @@ def _run_jobs(dagster_home: Path) -> None:
             )
             status = "ok" if result.success else "FAILED (see the run in `adspipe demo --ui`)"
             click.echo(f"  {name:16} {status} in {time.monotonic() - t0:.1f} s")
+            for evaluation in result.get_asset_check_evaluations():
+                outcome = "passed" if evaluation.passed else f"failed ({evaluation.severity.value})"
+                click.echo(f"    {evaluation.asset_key.to_user_string()}/{evaluation.check_name}: {outcome}")
 
 
 def _compare(engine: sa.engine.Engine, sim: Any) -> None:

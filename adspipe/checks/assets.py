@@ -103,3 +103,13 @@ asset_checks = [
     _version_check("shopify", "shopify_orders_raw", shopify_settings, "Shopify Admin"),
     _version_check("meta", "meta_insights_raw", meta_settings, "Meta Marketing"),
 ]  # fmt: skip
+
+
+CHECKS_JOB = "adspipe_checks"
+# Every check as one run (the demo runs it after the jobs): the results land in the instance, so
+# the asset pages show them evaluated. Checks read whole tables: no partition to choose.
+checks_job = dg.define_asset_job(
+    CHECKS_JOB,
+    selection=dg.AssetSelection.all_asset_checks(),
+    description="Evaluates every asset check against the warehouse as it stands.",
+)

@@ -18,9 +18,12 @@ from dagster import AssetExecutionContext, OpExecutionContext
 from pydantic import Field
 from sqlalchemy.engine import Engine
 
+from adspipe.marts.metadata import UNKNOWN_CURRENCY, summary_is_targeted, summary_materializations
 from adspipe.meta import report, sync
 from adspipe.meta.client import MetaClient
 from adspipe.meta.settings import BACKFILL_MAX_PARTITIONS_PER_RUN, GROUP, JOB_FILL, JOB_FRESH, POOL
+from adspipe.orchestration.daystats import total
+from adspipe.orchestration.job_assets import refreshing
 from adspipe.orchestration.partitions import daily_partitions, partitions_start
 from adspipe.orchestration.scope import ScopeConfig
 from adspipe.resources import ClockResource, WarehouseResource
@@ -36,38 +39,49 @@ class MetaFreshConfig(ScopeConfig):
 
 
 def _day_metadata(engine: Engine, day: date, accounts: list[sync.AccountRun]) -> dict[str, dict[str, Any]]:
+    """Each asset's metadata for one date: that day's rows, calls and waits, and its mart figures."""
     results = [d for a in accounts for d in a.days if d.day == day]
+    calls = total([a.day_stats[day] for a in accounts if day in a.day_stats])
+    calls.rows = sum(d.ad_rows + d.account_rows for d in results)
     return {
-        RAW: {
-            "rows": sum(d.ad_rows + d.account_rows for d in results),
-            "accounts": len(accounts),
-            "pages": sum(d.pages for d in results),
-        },
+        RAW: {**calls.metadata(), "accounts": len(accounts)},
         FACT: {
             "rows": sum(d.ad_rows for d in results),
-            "spend": float(sum((d.spend for d in results), Decimal(0))),
-            "purchase_value": float(sum((d.purchase_value for d in results), Decimal(0))),
+            **{f"spend_{c}": v for c, v in _by_currency(accounts, day, "spend").items()},
+            **{f"purchase_value_{c}": v for c, v in _by_currency(accounts, day, "purchase_value").items()},
         },
         METRICS: report.meta_metrics_on(engine, day, [a.connection.account_id for a in accounts]),
-        SUMMARY: report.summary_on(engine, day, sorted({a.connection.store_id for a in accounts})),
     }
 
 
+def _by_currency(accounts: list[sync.AccountRun], day: date, figure: str) -> dict[str, float]:
+    """A fact figure of the day summed per account currency (never across currencies)."""
+    out: dict[str, Decimal] = {}
+    for account in accounts:
+        code = (account.info.currency if account.info else None) or UNKNOWN_CURRENCY
+        for result in account.days:
+            if result.day == day:
+                out[code] = out.get(code, Decimal(0)) + getattr(result, figure)
+    return {code: float(amount) for code, amount in sorted(out.items())}
+
+
 def day_materializations(
-    engine: Engine, result: sync.MetaRunResult, keys: tuple[str, ...] = (RAW, FACT, METRICS, SUMMARY)
+    engine: Engine, result: sync.MetaRunResult, keys: tuple[str, ...] = (RAW, FACT, METRICS)
 ) -> Iterator[dg.AssetMaterialization]:
-    """One runtime materialization per asset and committed date partition.
+    """One runtime materialization per asset and committed date partition, then daily_summary's.
 
     Yielded (not `context.log_event`-ed): events a step yields are kept when it then fails, so
     what did succeed is recorded before the step fails naming the failed connections.
     """
     first = partitions_start()
-    for day, accounts in result.touched().items():
+    touched = result.touched()
+    for day, accounts in touched.items():
         if day < first:
             continue  # outside the partitions definition: nothing to attach it to
         per_asset = _day_metadata(engine, day, accounts)
         for key in keys:
             yield dg.AssetMaterialization(asset_key=key, partition=day.isoformat(), metadata=per_asset[key])
+    yield from summary_materializations(engine, list(touched))
 
 
 def _finish_job(
@@ -126,16 +140,23 @@ def meta_fresh_op(
     name=JOB_FILL,
     description="Initial Meta data: the last 7 days of every active ad account (or one: connection_id).",
 )
-def meta_7d_fill() -> None:
+def _meta_7d_fill() -> None:
     meta_7d_fill_op()
+
+
+# The asset pages list the jobs' sensor and schedule (see adspipe.orchestration.job_assets).
+meta_7d_fill = refreshing(_meta_7d_fill, (RAW, FACT, METRICS, SUMMARY))
 
 
 @dg.job(
     name=JOB_FRESH,
     description="Attribution-aware refresh: each ad account's window of N days (attribution_window_days).",
 )
-def meta_fresh() -> None:
+def _meta_fresh() -> None:
     meta_fresh_op()
+
+
+meta_fresh = refreshing(_meta_fresh, (RAW, FACT, METRICS, SUMMARY))
 
 
 @dg.multi_asset(
@@ -179,17 +200,9 @@ def meta_insights(
     per_day: dict[date, dict[str, dict[str, Any]]] = {}
 
     def on_day(result: sync.MetaRunResult, account: sync.AccountRun, day: date) -> None:
-        # Recorded as each day commits, while the next day's Meta call is in flight: the run
-        # gives the `meta_api` slot back sooner (bench P1), and the UI shows days as they land.
-        if day < first:
-            return
-        per_day[day] = _day_metadata(engine, day, result.touched().get(day, []))
-        # daily_summary is another asset: record the partition this step rebuilt for it.
-        context.log_event(
-            dg.AssetMaterialization(
-                asset_key=SUMMARY, partition=day.isoformat(), metadata=per_day[day][SUMMARY]
-            )
-        )
+        # Computed as each day commits, while the next day's Meta call is in flight (bench P1).
+        if day >= first:
+            per_day[day] = _day_metadata(engine, day, result.touched().get(day, []))
 
     result = sync.run_dates(
         engine, meta, dates, now=clock.now(), connection_id=config.connection_id, on_day=on_day,
@@ -198,27 +211,30 @@ def meta_insights(
     for day in dates:
         if day >= first and day not in per_day:  # not committed: its figures as they stand
             per_day[day] = _day_metadata(engine, day, [])
-    metadata = report.run_metadata(result)
-    failed = result.failed_dates(dates)
-    failed_set = set(failed)
+    context.log.info(f"meta_insights: {report.run_metadata(result)}")  # the run's totals
+    failed = set(result.failed_dates(dates))
+    committed = [d for d in result.touched() if d not in failed]
+    # daily_summary of a day is final once every account committed it, and only when this run
+    # or backfill does not materialize daily_summary itself (its own step then records it after
+    # the Shopify side of the day too).
+    summaries = [] if summary_is_targeted(context) else committed
     if failed:
         # Every day is its own unit: the days that committed are recorded as materialized, the
         # failed ones stay failed in the backfill and re-runnable alone.
-        for day, values_by_key in per_day.items():
-            if day in failed_set:
+        for day, values_by_key in sorted(per_day.items()):
+            if day in failed:
                 continue
             for key, values in values_by_key.items():
-                if key != SUMMARY:
-                    yield dg.AssetMaterialization(asset_key=key, partition=day.isoformat(), metadata=values)
-        context.log.info(f"meta_insights: {metadata}")
+                yield dg.AssetMaterialization(asset_key=key, partition=day.isoformat(), metadata=values)
+        yield from summary_materializations(engine, summaries)
         result.report.raise_if_failed(sync.JOB_ASSETS)
         raise dg.Failure(
-            f"meta_insights: {len(failed)} day(s) failed: {', '.join(d.isoformat() for d in failed)}"
+            f"meta_insights: {len(failed)} day(s) failed: {', '.join(d.isoformat() for d in sorted(failed))}"
         )
-    # One result per asset for the whole range, and each day's own figures on its partition.
+    yield from summary_materializations(engine, summaries)
+    # One result per asset for the whole range; each partition carries its own day's figures only.
     for day, values_by_key in sorted(per_day.items()):
         for key, values in values_by_key.items():
-            if key != SUMMARY:
-                context.add_asset_metadata(values, asset_key=key, partition_key=day.isoformat())
+            context.add_asset_metadata(values, asset_key=key, partition_key=day.isoformat())
     for key in (RAW, FACT, METRICS):
-        yield dg.MaterializeResult(asset_key=key, metadata={**metadata, "partitions": len(dates)})
+        yield dg.MaterializeResult(asset_key=key)

@@ -1,7 +1,6 @@
 """Materialization metadata for Meta runs: run counters, and per-date figures read from the marts.
 
-Numbers become floats/ints (Dagster metadata has no Decimal); ratios are computed over the
-touched rows only when they share one currency, as the marts do.
+Numbers become floats/ints (Dagster metadata has no Decimal); amounts and ratios are per currency.
 """
 
 from __future__ import annotations
@@ -14,8 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adspipe.marts.metadata import UNKNOWN_CURRENCY
 from adspipe.meta.sync import MetaRunResult
-from adspipe.warehouse.schema import daily_meta_metrics, daily_summary
+from adspipe.warehouse.schema import daily_meta_metrics
 
 _RATIO = Decimal("0.0001")
 
@@ -50,7 +50,8 @@ def run_metadata(result: MetaRunResult) -> dict[str, Any]:
 
 
 def meta_metrics_on(engine: Engine, day: date, ad_account_ids: Sequence[str]) -> dict[str, Any]:
-    """Spend, purchase value, ROAS and the account-level gap of `daily_meta_metrics` on one date."""
+    """Spend, purchase value, ROAS and the account-level gap of `daily_meta_metrics` on one date,
+    per currency (`spend_USD`, `roas_EUR`): amounts in different currencies are never added."""
     dmm = daily_meta_metrics
     with engine.connect() as db:
         rows = list(
@@ -60,49 +61,17 @@ def meta_metrics_on(engine: Engine, day: date, ad_account_ids: Sequence[str]) ->
                 .where(dmm.c.date == day, dmm.c.ad_account_id.in_(list(ad_account_ids)))
             )
         )  # fmt: skip
-    spend = sum((r.spend for r in rows), Decimal(0))
-    value = sum((r.purchase_value for r in rows), Decimal(0))
     meta: dict[str, Any] = {
         "accounts": len(rows),
         "ads": sum(r.ads for r in rows),
-        "spend": float(spend),
         "purchases": sum(r.purchases for r in rows),
-        "purchase_value": float(value),
-        "spend_gap": float(sum((r.spend_gap or Decimal(0) for r in rows), Decimal(0))),
     }
-    if len({r.currency for r in rows}) == 1:
-        _put(meta, "roas", _ratio(value, spend))
-    return meta
-
-
-def summary_on(engine: Engine, day: date, store_ids: Sequence[int]) -> dict[str, Any]:
-    """`daily_summary` figures of the touched stores on one date (ROAS, MER when one currency)."""
-    ds = daily_summary
-    with engine.connect() as db:
-        rows = list(
-            db.execute(
-                sa.select(ds.c.currency, ds.c.orders, ds.c.net_revenue, ds.c.spend, ds.c.purchase_value,
-                          ds.c.roas, ds.c.mer, ds.c.currency_mismatch, ds.c.timezone_mismatch)
-                .where(ds.c.date == day, ds.c.store_id.in_(list(store_ids)))
-            )
-        )  # fmt: skip
-    spend = sum((r.spend for r in rows), Decimal(0))
-    net = sum((r.net_revenue for r in rows), Decimal(0))
-    value = sum((r.purchase_value for r in rows), Decimal(0))
-    meta: dict[str, Any] = {
-        "stores": len(rows),
-        "orders": sum(r.orders for r in rows),
-        "net_revenue": float(net),
-        "spend": float(spend),
-    }
-    if len(rows) == 1:
-        _put(meta, "roas", None if rows[0].roas is None else float(rows[0].roas))
-        _put(meta, "mer", None if rows[0].mer is None else float(rows[0].mer))
-    elif (
-        rows
-        and len({r.currency for r in rows}) == 1
-        and not any(r.currency_mismatch or r.timezone_mismatch for r in rows)
-    ):
-        _put(meta, "roas", _ratio(value, spend))
-        _put(meta, "mer", _ratio(net, spend))
+    for code in sorted({r.currency or UNKNOWN_CURRENCY for r in rows}):
+        mine = [r for r in rows if (r.currency or UNKNOWN_CURRENCY) == code]
+        spend = sum((r.spend for r in mine), Decimal(0))
+        value = sum((r.purchase_value for r in mine), Decimal(0))
+        meta[f"spend_{code}"] = float(spend)
+        meta[f"purchase_value_{code}"] = float(value)
+        meta[f"spend_gap_{code}"] = float(sum((r.spend_gap or Decimal(0) for r in mine), Decimal(0)))
+        _put(meta, f"roas_{code}", _ratio(value, spend))
     return meta

@@ -23,6 +23,7 @@ from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.meta import load, transforms
 from adspipe.meta.client import AccountInfo, InsightsDay, MetaClient, MetaSession, UsageMeter
 from adspipe.meta.settings import FILL_DAYS, JOB_FILL, JOB_FRESH
+from adspipe.orchestration.daystats import DayStats
 from adspipe.orchestration.runner import RunReport, days_failed_error, run_per_connection
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import copydata
@@ -58,6 +59,8 @@ class AccountRun:
     days: list[DayResult] = field(default_factory=list)
     planned: list[date] = field(default_factory=list)
     failed_days: dict[date, str] = field(default_factory=dict)
+    # Each day's own calls and waits (its ad-level pages; see adspipe.orchestration.daystats).
+    day_stats: dict[date, DayStats] = field(default_factory=dict)
 
     @property
     def dates(self) -> list[date]:
@@ -270,6 +273,14 @@ def account_rows_by_day(
         return None
 
 
+def _call_counters(stats: SyncStats, meter: UsageMeter) -> DayStats:
+    return DayStats(
+        pages=meter.pages, api_calls=stats.api_calls, throttled=stats.throttled,
+        retries=meter.transient_errors, throttle_wait_s=stats.throttle_wait_s,
+        pace_wait_s=meter.pace_wait_s, backoff_wait_s=meter.backoff_wait_s,
+    )  # fmt: skip
+
+
 Plan = Callable[[Connection, str], list[date]]  # (connection, time zone) → days to pull
 After = Callable[[Engine, AccountRun], None]  # runs once every planned day is committed
 OnDay = Callable[["MetaRunResult", AccountRun, date], None]  # right after each day's commit
@@ -310,7 +321,13 @@ def run_accounts(
             account_days = account_rows_by_day(session, days, log)
 
             def fetch(day: date) -> PreparedDay:
-                fetched = fetch_day(session, day, None if account_days is None else account_days[day])
+                # The fetching thread is the only one calling Meta: the counters' change across
+                # this day's fetch is the day's own cost.
+                before = _call_counters(stats, run.meter)
+                try:
+                    fetched = fetch_day(session, day, None if account_days is None else account_days[day])
+                finally:
+                    run.day_stats[day] = _call_counters(stats, run.meter).minus(before)
                 return prepare_day(session, connection, info, day, fetched, now=now, encode=encode)
 
             # The next day's calls (and its checks and transforms) run while this day is written:

@@ -15,7 +15,11 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext, OpExecutionContext
 from pydantic import Field
+from sqlalchemy.engine import Engine
 
+from adspipe.marts.metadata import UNKNOWN_CURRENCY, summary_is_targeted, summary_materializations
+from adspipe.orchestration.daystats import total
+from adspipe.orchestration.job_assets import refreshing
 from adspipe.orchestration.partitions import daily_partitions
 from adspipe.orchestration.scope import ScopeConfig
 from adspipe.resources import ClockResource, WarehouseResource
@@ -75,38 +79,49 @@ def run_metadata(result: sync.JobResult) -> dict[str, Any]:
     }
 
 
+def day_metadata(result: sync.JobResult, day: date) -> dict[str, Any]:
+    """One date's own rows, calls and waits (every shop of the run that touched it)."""
+    stats = total([shop.day_stats[day] for shop in result.shops if day in shop.day_stats])
+    return {**stats.metadata(), "shops": sum(1 for shop in result.shops if day in shop.day_stats)}
+
+
 def mart_metadata(result: sync.JobResult, day: date) -> dict[str, Any]:
-    """Numeric metadata for one date of the mart (Dagster plots it across partitions)."""
-    orders = 0
-    by_currency: dict[str, Decimal] = defaultdict(Decimal)
+    """Numeric metadata for one date of the mart, per currency (Dagster plots it across partitions)."""
+    by_currency: dict[str, tuple[int, Decimal]] = defaultdict(lambda: (0, Decimal(0)))
     for shop in result.shops:
         totals = shop.totals.get(day)
         if totals is None:
             continue
-        orders += totals.orders
-        by_currency[shop.shop.currency if shop.shop else "?"] += totals.net_revenue
-    metadata: dict[str, Any] = {"orders": orders}
-    if len(by_currency) == 1:
-        metadata["net_revenue"] = float(next(iter(by_currency.values())))
-    for currency, amount in sorted(by_currency.items()):
-        metadata[f"net_revenue_{currency}"] = float(amount)
+        code = (shop.shop.currency if shop.shop else None) or UNKNOWN_CURRENCY
+        orders, net = by_currency[code]
+        by_currency[code] = (orders + totals.orders, net + totals.net_revenue)
+    metadata: dict[str, Any] = {"orders": sum(orders for orders, _ in by_currency.values())}
+    for code, (orders, net) in sorted(by_currency.items()):
+        metadata[f"orders_{code}"] = orders
+        metadata[f"net_revenue_{code}"] = float(net)
     return metadata
 
 
-def log_touched_partitions(context: OpExecutionContext, result: sync.JobResult) -> int:
-    """One runtime materialization per asset per touched date (raw, fact, mart, daily_summary)."""
-    dates = sorted({d for s in result.shops for d in s.dates})
-    shared = run_metadata(result)
-    for day in dates:
+def day_materializations(
+    engine: Engine, result: sync.JobResult, days: list[date], *, summary: bool
+) -> Iterator[dg.AssetMaterialization]:
+    """One materialization per asset per committed date, each with that date's own figures; then
+    daily_summary's (when `summary`), once the run's every shop committed the date."""
+    for day in days:
         key = day.isoformat()
         for asset in (RAW, FACT):
-            context.log_event(dg.AssetMaterialization(asset_key=asset, partition=key, metadata=shared))
-        context.log_event(
-            dg.AssetMaterialization(asset_key=METRICS, partition=key, metadata=mart_metadata(result, day))
-        )
-        context.log_event(
-            dg.AssetMaterialization(asset_key=SUMMARY, partition=key, metadata={"stores": len(result.shops)})
-        )
+            yield dg.AssetMaterialization(asset_key=asset, partition=key, metadata=day_metadata(result, day))
+        yield dg.AssetMaterialization(asset_key=METRICS, partition=key, metadata=mart_metadata(result, day))
+    if summary:
+        yield from summary_materializations(engine, days)
+
+
+def log_touched_partitions(context: OpExecutionContext, engine: Engine, result: sync.JobResult) -> int:
+    """One runtime materialization per asset per touched date (raw, fact, mart, daily_summary)."""
+    dates = sorted({d for s in result.shops for d in s.dates})
+    for event in day_materializations(engine, result, dates, summary=True):
+        context.log_event(event)
+    shared = run_metadata(result)
     context.log.info(
         f"{result.job}: {shared['rows']} orders written over {len(dates)} date(s), "
         f"{shared['api_calls']} API calls, {shared['throttled']} throttled"
@@ -117,36 +132,48 @@ def log_touched_partitions(context: OpExecutionContext, result: sync.JobResult) 
 _OP_TAGS = {"adspipe/platform": "shopify"}
 
 
-@dg.op(name="shopify_7d_fill_op", tags=_OP_TAGS, description="Orders of the last 7 days of each shop.")
+@dg.op(
+    name="shopify_7d_fill_op",
+    tags=_OP_TAGS,
+    out=dg.Out(dg.Nothing),
+    description="Orders of the last 7 days of each shop.",
+)
 def shopify_7d_fill_op(
     context: OpExecutionContext,
     config: ShopifySyncConfig,
     warehouse: WarehouseResource,
     shopify: ShopifyClient,
     clock: ClockResource,
-) -> None:
+) -> Iterator[dg.Output[None]]:
     result = sync.shopify_7d_fill(
         warehouse.engine(), shopify, clock.now(), connection_id=config.connection_id,
         time_budget_s=config.time_budget_s, dagster_run_id=context.run.run_id, log=context.log.warning,
     )  # fmt: skip
-    log_touched_partitions(context, result)
+    log_touched_partitions(context, warehouse.engine(), result)
     result.report.raise_if_failed(settings.JOB_FILL)
+    yield dg.Output(None, metadata=run_metadata(result))  # the run's totals, on the step
 
 
-@dg.op(name="shopify_fresh_op", tags=_OP_TAGS, description="Orders updated since the cursor of each shop.")
+@dg.op(
+    name="shopify_fresh_op",
+    tags=_OP_TAGS,
+    out=dg.Out(dg.Nothing),
+    description="Orders updated since the cursor of each shop.",
+)
 def shopify_fresh_op(
     context: OpExecutionContext,
     config: ShopifySyncConfig,
     warehouse: WarehouseResource,
     shopify: ShopifyClient,
     clock: ClockResource,
-) -> None:
+) -> Iterator[dg.Output[None]]:
     result = sync.shopify_fresh(
         warehouse.engine(), shopify, clock.now(), connection_id=config.connection_id,
         time_budget_s=config.time_budget_s, dagster_run_id=context.run.run_id, log=context.log.warning,
     )  # fmt: skip
-    log_touched_partitions(context, result)
+    log_touched_partitions(context, warehouse.engine(), result)
     result.report.raise_if_failed(settings.JOB_FRESH)
+    yield dg.Output(None, metadata=run_metadata(result))  # the run's totals, on the step
 
 
 @dg.job(
@@ -158,8 +185,12 @@ def shopify_fresh_op(
         "sets the cursor when it is empty. One connection (config) or every active one."
     ),
 )
-def shopify_7d_fill_job() -> None:
+def _shopify_7d_fill() -> None:
     shopify_7d_fill_op()
+
+
+# The asset pages list the jobs' sensor and schedule (see adspipe.orchestration.job_assets).
+shopify_7d_fill_job = refreshing(_shopify_7d_fill, (RAW, FACT, METRICS, SUMMARY))
 
 
 @dg.job(
@@ -170,8 +201,11 @@ def shopify_7d_fill_job() -> None:
         "order dates touched; the cursor advances after each committed page; stops at its time budget."
     ),
 )
-def shopify_fresh_job() -> None:
+def _shopify_fresh() -> None:
     shopify_fresh_op()
+
+
+shopify_fresh_job = refreshing(_shopify_fresh, (RAW, FACT, METRICS, SUMMARY))
 
 
 @dg.multi_asset(
@@ -214,25 +248,25 @@ def shopify_orders_assets(
         dagster_run_id=context.run.run_id, log=context.log.warning,
     )  # fmt: skip
     failed = result.failed_dates(days)
+    committed = sorted({d for shop in result.shops for d in shop.dates} & set(days) - set(failed))
+    engine = warehouse.engine()
+    context.log.info(f"{settings.JOB_PARTITIONS}: {run_metadata(result)}")  # the run's totals
+    # daily_summary: recorded here only when this run or backfill does not materialize it itself.
+    summary = not summary_is_targeted(context)
     if failed:
         # Every day is its own unit: the days that committed are recorded as materialized, the
         # failed ones stay failed in the backfill and re-runnable alone.
-        shared = run_metadata(result)
-        for day in sorted(set(days) - set(failed)):
-            key = day.isoformat()
-            for asset in (RAW, FACT):
-                yield dg.AssetMaterialization(asset_key=asset, partition=key, metadata=shared)
-            yield dg.AssetMaterialization(
-                asset_key=METRICS, partition=key, metadata=mart_metadata(result, day)
-            )
+        yield from day_materializations(engine, result, committed, summary=summary)
         result.report.raise_if_failed(settings.JOB_PARTITIONS)
         raise dg.Failure(
             f"{settings.JOB_PARTITIONS}: day(s) failed: {', '.join(d.isoformat() for d in failed)}"
         )
+    if summary:
+        yield from summary_materializations(engine, committed)
     for day in days:
-        context.add_asset_metadata(
-            mart_metadata(result, day), asset_key=METRICS, partition_key=day.isoformat()
-        )
-    shared = run_metadata(result)
+        key = day.isoformat()
+        context.add_asset_metadata(day_metadata(result, day), asset_key=RAW, partition_key=key)
+        context.add_asset_metadata(day_metadata(result, day), asset_key=FACT, partition_key=key)
+        context.add_asset_metadata(mart_metadata(result, day), asset_key=METRICS, partition_key=key)
     for asset in (RAW, FACT, METRICS):
-        yield dg.MaterializeResult(asset_key=asset, metadata=shared)
+        yield dg.MaterializeResult(asset_key=asset)

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from adspipe import clock
 from adspipe.clock import parse_instant
 from adspipe.errors import PermanentApiError, TransientApiError
+from adspipe.orchestration.daystats import DayStats
 from adspipe.orchestration.runner import RunReport, days_failed_error, run_per_connection
 from adspipe.shopify import load, queries, settings
 from adspipe.shopify.client import (
@@ -70,6 +71,8 @@ class ShopResult:
     stopped_at_budget: bool = False
     totals: dict[date, load.DayTotals] = field(default_factory=dict)
     failed_days: dict[date, str] = field(default_factory=dict)
+    # Each order date's own rows, calls and waits (see adspipe.orchestration.daystats).
+    day_stats: dict[date, DayStats] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,13 +119,31 @@ def _commit(
     advance_cursor: bool,
     rebuild_dates: Iterable[date] = (),
     whole_days: Coverage | None = None,
-) -> None:
-    """One page (fresh) or one day (sync_days) as one unit: raw, facts, marts, then the cursor."""
+) -> list[date]:
+    """One page (fresh) or one day (sync_days) as one unit: raw, facts, marts, then the cursor.
+
+    Returns the committed orders' local dates (one per order)."""
     rows = _rows(connection, shop, nodes)
     with Unit(engine, connection, shop, result, skip_unchanged=skip_unchanged, whole_days=whole_days) as unit:
         unit.add(rows)
         cursor = max((r.updated_at for r in rows), default=None) if advance_cursor else None
         unit.commit(cursor=cursor, rebuild_dates=rebuild_dates)
+    return [r.order_date for r in rows]
+
+
+def _calls(stats: CallStats) -> DayStats:
+    return DayStats(
+        pages=stats.pages, api_calls=stats.api_calls, throttled=stats.throttled, retries=stats.retries,
+        throttle_wait_s=stats.throttle_wait_s, pace_wait_s=stats.pace_wait_s,
+    )  # fmt: skip
+
+
+def _charge(result: ShopResult, dates: Sequence[date], calls: DayStats) -> None:
+    """A page's orders count for their dates; its calls for the earliest date it holds."""
+    for day in dates:
+        result.day_stats.setdefault(day, DayStats()).rows += 1
+    if dates:
+        result.day_stats[min(dates)].add(calls)
 
 
 def _rows(connection: Connection, shop: ShopInfo, nodes: Iterable[dict[str, Any]]) -> list[OrderRows]:
@@ -232,9 +253,12 @@ def fill_connection(
         since = local_midnight(window[0], shop.timezone)
         latest: datetime | None = None
 
-        def encoded() -> Iterator[tuple[OrdersPage, load.EncodedOrders]]:
+        def encoded() -> Iterator[tuple[OrdersPage, load.EncodedOrders, DayStats]]:
+            seen = _calls(session.stats)  # the reading thread makes every call: its deltas are the pages'
             for page in session.orders(queries.search_since("created_at", since), "CREATED_AT"):
-                yield page, load.encode_orders(_rows(connection, shop, page.orders))
+                counters = _calls(session.stats)
+                calls, seen = counters.minus(seen), counters
+                yield page, load.encode_orders(_rows(connection, shop, page.orders)), calls
 
         # Pages are read ahead (one API request at a time), transformed and encoded for COPY in
         # the reading thread while earlier pages are written. A unit is the pages up to the
@@ -244,8 +268,9 @@ def fill_connection(
         try:
             with Unit(engine, connection, shop, result, skip_unchanged=False, assume_new=True) as unit:
                 started = client.monotonic()
-                for page, encoded_page in pages:
+                for page, encoded_page, calls in pages:
                     unit.add_encoded(encoded_page)
+                    _charge(result, [r.order_date for r in encoded_page.rows], calls)
                     if encoded_page.rows:
                         newest = max(r.updated_at for r in encoded_page.rows)
                         latest = max(newest, latest or newest)
@@ -302,11 +327,14 @@ def fresh_connection(
     session, deadline = _start(engine, client, connection, budget_s)
     try:
         pages = session.orders(queries.search_since("updated_at", since), "UPDATED_AT")
+        seen = _calls(session.stats)
         try:
             for page in pages:
+                counters = _calls(session.stats)
+                calls, seen = counters.minus(seen), counters
                 if result.shop is None:
                     _store_shop(engine, connection, page.shop, result)
-                _commit(
+                dates = _commit(
                     engine,
                     connection,
                     page.shop,
@@ -316,6 +344,7 @@ def fresh_connection(
                     advance_cursor=True,
                     whole_days=whole_days,
                 )
+                _charge(result, dates, calls)
                 if page.has_next_page and client.monotonic() >= deadline:
                     result.stopped_at_budget = True
                     break
@@ -350,6 +379,7 @@ def days_connection(
             search = (
                 f"{queries.search_since('created_at', start)} AND {queries.search_before('created_at', end)}"
             )
+            before = _calls(session.stats)
             try:
                 nodes = [n for page in session.orders(search, "CREATED_AT") for n in page.orders]
             except TransientApiError as exc:
@@ -363,6 +393,9 @@ def days_connection(
                 engine, connection, shop, nodes, result,
                 skip_unchanged=False, advance_cursor=False, rebuild_dates=[day],
             )  # fmt: skip
+            day_stats = result.day_stats.setdefault(day, DayStats())  # a day with no order too
+            day_stats.add(_calls(session.stats).minus(before))
+            day_stats.rows += len(nodes)
         if result.failed_days:
             raise days_failed_error(result.failed_days, len(days))
     finally:

@@ -62,8 +62,8 @@ def dagster_stack(
 ) -> Iterator[DagsterStack]:
     """Start webserver + daemon against a fresh Postgres database for the instance storage."""
     admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    # A random suffix: two test sessions (or a leftover database) on one server never collide.
-    name = f"dagster_{home.name}".lower().replace("-", "_")[:50] + f"_{uuid.uuid4().hex[:8]}"
+    # Unique per stack: xdist workers (and other checkouts on the same server) each have a `dagster_home0`.
+    name = f"dagster_{uuid.uuid4().hex[:8]}_{home.name}".lower().replace("-", "_")[:60]
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     instance_url = (

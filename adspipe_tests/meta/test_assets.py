@@ -79,13 +79,21 @@ def test_meta_fresh_records_exactly_the_touched_partitions(engine: Engine, accou
     expected = [f"2026-03-0{d}" for d in range(3, 10)]
     for key in KEYS:
         assert sorted(seen[key]) == expected, key
+    # Amounts per currency (both accounts are USD), never one total across currencies.
     assert seen["daily_meta_metrics"]["2026-03-08"] == {
-        "accounts": 2, "ads": 2, "spend": 15.0, "purchases": 3, "purchase_value": 65.0, "spend_gap": 1.5, "roas": 4.3333,
+        "accounts": 2, "ads": 2, "purchases": 3, "spend_USD": 15.0, "purchase_value_USD": 65.0,
+        "spend_gap_USD": 1.5, "roas_USD": 4.3333,
     }  # fmt: skip
-    assert seen["daily_meta_metrics"]["2026-03-03"]["roas"] == 4.5
-    # One ad-level page for the day; the account-level rows came in the run's one range call.
-    assert seen["meta_insights_raw"]["2026-03-09"] == {"rows": 2, "accounts": 1, "pages": 1}
-    assert seen["daily_summary"]["2026-03-08"]["spend"] == 15.0
+    assert seen["daily_meta_metrics"]["2026-03-03"]["roas_USD"] == 4.5
+    # The day's own cost (act_2 only on 03-09): one ad-level call of one page; its account-level
+    # row came in the run's one range call, which counts for the run, not for a day.
+    raw = seen["meta_insights_raw"]["2026-03-09"]
+    assert (raw["rows"], raw["accounts"], raw["pages"], raw["api_calls"], raw["throttled"]) == (2, 1, 1, 1, 0)
+    assert seen["meta_insights_raw"]["2026-03-08"]["api_calls"] == 2  # one call per account that day
+    assert seen["fact_meta_daily"]["2026-03-08"]["spend_USD"] == 15.0
+    summary = seen["daily_summary"]["2026-03-08"]
+    assert (summary["spend_USD"], summary["rows"], summary["meta_accounts"]) == (15.0, 2, 2)
+    assert "spend" not in summary and "orders_USD" not in summary  # no Shopify data: no revenue keys
     output = result.get_step_success_events()[0]
     (out,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     metadata = {k: v.value for k, v in out.event_specific_data.metadata.items()}
@@ -134,10 +142,14 @@ def test_asset_chain_runs_a_partition_range_day_by_day(
     for key in KEYS:
         assert sorted(seen[key]) == ["2026-03-04", "2026-03-05", "2026-03-06"], key
     # Each partition carries its own day's figures (2 ads: 10.00 + 5.00), and the run's size.
+    # (not the run's totals: those are in the step's log).
     fact = seen["fact_meta_daily"]["2026-03-05"]
-    assert (fact["rows"], fact["partitions"], fact["spend"]) == (2, 3, 15.0)
-    assert seen["daily_meta_metrics"]["2026-03-05"]["spend_gap"] == 1.5  # the archived ad's 1.50
-    assert seen["daily_summary"]["2026-03-05"]["spend"] == 15.0
+    assert fact == {"rows": 2, "spend_USD": 15.0, "purchase_value_USD": 65.0}
+    raw = seen["meta_insights_raw"]["2026-03-05"]
+    assert (raw["api_calls"], raw["pages"], raw["accounts"]) == (2, 2, 2)
+    assert seen["daily_meta_metrics"]["2026-03-05"]["spend_gap_USD"] == 1.5  # the archived ad's 1.50
+    # daily_summary is not in this run's selection: the Meta step records it, once a day.
+    assert seen["daily_summary"]["2026-03-05"]["spend_USD"] == 15.0
     # One ad-level call per account and day, oldest first.
     assert graph.insights_days("act_1") == ["2026-03-04", "2026-03-05", "2026-03-06"]
     assert graph.insights_days("act_2") == ["2026-03-04", "2026-03-05", "2026-03-06"]

@@ -58,23 +58,39 @@ def test_fill_job_materializes_exactly_the_touched_dates(env: Env, monkeypatch: 
     for asset in ("shopify_orders_raw", "fact_orders", "daily_shopify_metrics", "daily_summary"):
         assert sorted(mats[asset]) == ["2026-03-05", "2026-03-07"], asset
     metrics = mats["daily_shopify_metrics"]
-    assert metrics["2026-03-05"]["orders"] == 1 and metrics["2026-03-05"]["net_revenue"] == 9.0
+    assert metrics["2026-03-05"] == {"orders": 1, "orders_USD": 1, "net_revenue_USD": 9.0}
     # Two shops in two currencies on 03-07: per currency, no mixed total.
-    assert metrics["2026-03-07"]["orders"] == 2 and "net_revenue" not in metrics["2026-03-07"]
-    assert (metrics["2026-03-07"]["net_revenue_USD"], metrics["2026-03-07"]["net_revenue_EUR"]) == (
-        20.0,
-        30.0,
+    assert metrics["2026-03-07"] == {
+        "orders": 2, "orders_EUR": 1, "net_revenue_EUR": 30.0, "orders_USD": 1, "net_revenue_USD": 20.0,
+    }  # fmt: skip
+    summary = mats["daily_summary"]["2026-03-07"]
+    assert (summary["orders_USD"], summary["net_revenue_USD"]) == (1, 20.0)
+    assert (summary["orders_EUR"], summary["net_revenue_EUR"]) == (1, 30.0)
+    assert "net_revenue" not in summary and summary["rows"] == 2
+    # Each partition carries its own date's rows and calls: West's one page (orders of 03-05 and
+    # 03-07) counts for 03-05, its earliest date; East's page for 03-07. The shop reads are the run's.
+    raw = mats["shopify_orders_raw"]
+    assert (raw["2026-03-05"]["rows"], raw["2026-03-05"]["pages"], raw["2026-03-05"]["api_calls"]) == (
+        1,
+        1,
+        1,
     )
-    raw = mats["shopify_orders_raw"]["2026-03-05"]
-    # Per shop: shop info, access scopes, one page of orders.
-    assert (raw["rows"], raw["pages"], raw["api_calls"], raw["throttled"], raw["dates_touched"]) == (
+    assert (raw["2026-03-07"]["rows"], raw["2026-03-07"]["pages"], raw["2026-03-07"]["api_calls"]) == (
+        2,
+        1,
+        1,
+    )
+    assert raw["2026-03-07"]["shops"] == 2 and raw["2026-03-05"]["throttled"] == 0
+    (out,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    run = {k: v.value for k, v in out.event_specific_data.metadata.items()}
+    assert (run["rows"], run["pages"], run["api_calls"], run["throttled"], run["dates_touched"]) == (
         3,
         2,
         6,
         0,
         2,
     )
-    assert raw["requested_cost"] > 0 and raw["actual_cost"] > 0 and "throttle_wait_s" in raw
+    assert run["requested_cost"] > 0 and run["actual_cost"] > 0 and "throttle_wait_s" in run
     assert {r["dagster_run_id"] for r in sync_runs(env.engine)} == {result.run_id}
 
 

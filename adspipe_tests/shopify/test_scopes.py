@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from adspipe.cli import main
 from adspipe.shopify import settings, sync
 from adspipe.simulator.compare import orders_differences, shopify_metrics_differences
+from adspipe.warehouse import db
 from adspipe.warehouse.schema import connections, daily_shopify_metrics, fact_orders, shopify_orders_raw
 from adspipe_tests.faults.harness import TOKEN_ENV, VirtualTime, local_today, register, shopify_client
 from adspipe_tests.shopify.helpers import sync_runs
@@ -142,17 +143,21 @@ def cli_env(
     return make_simulator(stores=1)
 
 
+def _connected(warehouse_url: str) -> str:
+    return f"connected shopify {SHOP} for store 'Pioneer' as connection 1 (warehouse {db.safe_url(warehouse_url)})"
+
+
 def test_connect_reads_the_scopes_and_connects_when_both_are_granted(
-    cli_env: RunningSimulator, engine: Engine
+    cli_env: RunningSimulator, engine: Engine, warehouse_url: str
 ) -> None:
     code, output = _connect()
     assert code == 0, output
-    assert output.strip() == f"connected shopify {SHOP} for store 'Pioneer' as connection 1"
+    assert output.strip() == _connected(warehouse_url)
     assert _connections(engine) == 1
 
 
 def test_connect_without_read_all_orders_warns_about_days_older_than_60_days(
-    cli_env: RunningSimulator, engine: Engine
+    cli_env: RunningSimulator, engine: Engine, warehouse_url: str
 ) -> None:
     cli_env.sim.faults.update(shopify_no_read_all_orders_shops=[SHOP])
     code, output = _connect()
@@ -160,7 +165,7 @@ def test_connect_without_read_all_orders_warns_about_days_older_than_60_days(
     lines = output.strip().splitlines()
     assert lines[0].startswith(f"warning: the app lacks the read_all_orders scope on {SHOP}")
     assert "days older than 60 days cannot be read" in lines[0]
-    assert lines[1] == f"connected shopify {SHOP} for store 'Pioneer' as connection 1"
+    assert lines[1] == _connected(warehouse_url)
     assert _connections(engine) == 1
 
 
