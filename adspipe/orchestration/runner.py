@@ -113,7 +113,10 @@ def run_per_connection(
         secrets = _secrets(connection)
         safe_error = sanitize_error(error, secrets) if error else None
         with engine.begin() as db:
-            finish_sync_run(db, sync_run_id, status=status, stats=stats, error=safe_error, secrets=secrets)
+            finish_sync_run(
+                db, sync_run_id, status=status, stats=stats, error=safe_error, secrets=secrets,
+                api_version=stats.api_version, api_version_served=stats.api_version_served,
+            )  # fmt: skip
         if log and safe_error:
             log(f"{job}: {connection.account_id}: {status}: {safe_error}")
         report.outcomes.append(Outcome(connection, status, stats, safe_error))
@@ -122,6 +125,6 @@ def run_per_connection(
 
 def _secrets(connection: Connection) -> list[str]:
     try:
-        return [connection.token()]
+        return connection.secret_values()
     except conns.TokenUnavailable:
         return []

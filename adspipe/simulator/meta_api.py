@@ -8,14 +8,23 @@ same purchase is reported under several action types (`omni_purchase`, `purchase
 (about 12 %) carry only the pixel types, so a reader must follow metrics.md's fallback order.
 
 The token is accepted as `access_token` or `Authorization: Bearer`. Errors are Graph API error
-bodies: 104 (no token), 190 (bad or revoked token), 100 (bad parameter or unknown object),
-1 (HTTP 500, `limit` above `meta_max_rows_per_page`), throttles from `meta_usage`.
+bodies: 104 (no token), 190 (bad or revoked token), 100 (bad parameter or unknown object, or a
+missing / wrong `appsecret_proof` when `meta_app_secret` is set), 2635 (a version past its
+expiration in `adspipe.meta.settings.SUPPORT_ENDS` on the simulated date), 1 (HTTP 500, `limit`
+above `meta_max_rows_per_page`), throttles from `meta_usage`. Every answer names the version
+that served it in `facebook-api-version`.
+
+With `action_attribution_windows`, each `actions` / `action_values` element also carries one key
+per requested window, consistent with the ad's conversions (see `ads.py`); `value` stays the
+account's default window (7-day click or 1-day view).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -24,6 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from adspipe.meta.settings import DEFAULT_API_VERSION, SUPPORT_ENDS
 from adspipe.simulator.ads import AdDayView, ad_day_as_of
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.meta_usage import MetaUsage, throttle_error
@@ -90,7 +100,8 @@ class MetaApi:
         base_url: str,
     ) -> ApiResponse:  # fmt: skip
         trace = self._trace()
-        out_headers = {"x-fb-trace-id": trace, "x-fb-rev": "1000001", "facebook-api-version": version}
+        served = self.faults.meta_served_version or version
+        out_headers = {"x-fb-trace-id": trace, "x-fb-rev": "1000001", "facebook-api-version": served}
         token = params.get("access_token", "")
         auth = headers.get("authorization", "")
         if not token and auth.lower().startswith(("bearer ", "oauth ")):
@@ -100,6 +111,8 @@ class MetaApi:
             if not re.fullmatch(r"v\d+\.\d+", version):
                 raise GraphError(2500, f"Unknown path components: /{version}/{node}")
             self._check_token(token)
+            self._check_proof(token, params.get("appsecret_proof"))
+            self._check_version(version)
             if account is None:
                 raise GraphError(100, f"Unsupported get request. Object with ID '{node}' does not exist, cannot be "
                                  "loaded due to missing permissions, or does not support this operation.", subcode=33)  # fmt: skip
@@ -139,6 +152,25 @@ class MetaApi:
                              subcode=460)  # fmt: skip
         if self.tokens is not None and token not in self.tokens:
             raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+
+    def _check_proof(self, token: str, proof: str | None) -> None:
+        secret = self.faults.meta_app_secret
+        if not secret:
+            return
+        if not proof:
+            raise GraphError(100, "API calls from the server require an appsecret_proof argument")
+        want = hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(proof, want):
+            raise GraphError(100, "Invalid appsecret_proof provided in the API argument")
+
+    def _check_version(self, version: str) -> None:
+        """A version past its published expiration (on the simulated UTC date) is refused."""
+        ends = SUPPORT_ENDS.get(version)
+        today = datetime.fromtimestamp(self.now(), UTC).date()
+        if ends is not None and today >= ends:
+            latest = max(SUPPORT_ENDS, key=lambda v: float(v[1:]), default=DEFAULT_API_VERSION)
+            raise GraphError(2635, "(#2635) You are calling a deprecated version of the Ads API. "
+                             f"Please update to the latest version: {latest}.")  # fmt: skip
 
     # ---- the ad account node --------------------------------------------------------------------
 
@@ -344,15 +376,19 @@ def _actions(views: list[AdDayView], values: bool, windows: list[str]) -> list[d
             add("purchase", everything)
         add("offsite_conversion.fb_pixel_purchase", pixel)
         add("onsite_web_purchase", pixel)
+    pick = (1, 3) if values else (0, 2)  # (all, pixel) in a window's (n, cents, pixel n, pixel cents)
     out = []
     for kind in sorted(totals):  # alphabetical: the pixel type comes before omni_purchase
         n = totals[kind]
         entry = {"action_type": kind, "value": cents_fixed(n) if values else str(n)}
-        view = n * 15 // 100  # a fixed share of view-through conversions
-        split = {"1d_click": (n - view) * 7 // 10, "7d_click": n - view, "28d_click": n - view,
-                 "1d_view": view, "1d_ev": 0}  # fmt: skip
         for w in windows:
-            entry[w] = cents_fixed(split[w]) if values else str(split[w])
+            if kind in ("omni_purchase", "purchase"):  # only ads that report omni; every conversion
+                k = sum(v.window(w)[pick[0]] for v in views if v.has_omni)
+            elif kind in ("offsite_conversion.fb_pixel_purchase", "onsite_web_purchase"):
+                k = sum(v.window(w)[pick[1]] for v in views)
+            else:  # other actions: click-through only
+                k = {"1d_click": n * 7 // 10, "7d_click": n, "28d_click": n}.get(w, 0)
+            entry[w] = cents_fixed(k) if values else str(k)
         out.append(entry)
     return out
 

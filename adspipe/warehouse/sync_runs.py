@@ -49,8 +49,13 @@ class SyncStats:
     throttled: int = 0
     throttle_wait_s: float = 0.0
     dates: set[date] = field(default_factory=set)
+    # The API version asked for, and the one the platform's response headers named (last seen).
+    api_version: str | None = None
+    api_version_served: str | None = None
 
     def merge(self, other: SyncStats) -> None:
+        self.api_version = self.api_version or other.api_version
+        self.api_version_served = self.api_version_served or other.api_version_served
         self.rows += other.rows
         self.api_calls += other.api_calls
         self.throttled += other.throttled

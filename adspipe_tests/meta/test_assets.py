@@ -16,6 +16,7 @@ from adspipe.definitions import defs
 from adspipe.meta import client as client_module
 from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
 from adspipe.meta.client import MetaClient
+from adspipe.meta.settings import API_VERSION
 from adspipe.resources import ClockResource, WarehouseResource
 from adspipe.settings import DEFAULT_BACKFILL_DAYS_PER_RUN
 from adspipe.warehouse import connections as conns
@@ -46,7 +47,9 @@ def graph(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraph]:
 @pytest.fixture
 def accounts(engine: Engine, graph: FakeGraph) -> dict[str, int]:
     with engine.begin() as db:
-        one, _ = conns.connect(db, store="West", platform="meta", account_id="act_1", token_env="META_TOK")
+        # act_1 keeps the seed's status filter (a connection option): its archived ad is the gap.
+        one, _ = conns.connect(db, store="West", platform="meta", account_id="act_1", token_env="META_TOK",
+                               ad_statuses=("ACTIVE", "PAUSED"))  # fmt: skip
         two, _ = conns.connect(db, store="East", platform="meta", account_id="act_2", token_env="META_TOK",
                                attribution_window_days=3)  # fmt: skip
     return {"act_1": one.connection_id, "act_2": two.connection_id}
@@ -92,6 +95,7 @@ def test_meta_fresh_records_exactly_the_touched_partitions(engine: Engine, accou
     # Per account: its read, one ad-level call per day, one account-level call for all its days.
     assert metadata["api_calls"] == 2 + (6 + 1) + (2 + 1)
     assert metadata["throttled"] == 0 and metadata["throttle_wait_s"] == 0
+    assert (metadata["api_version"], metadata["api_version_served"]) == (API_VERSION, API_VERSION)
     assert {"backoff_wait_s", "pace_wait_s", "usage_high_water_pct", "rows", "pages"} <= set(metadata)
     assert output is not None
 
