@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from adspipe import settings
+from adspipe.meta import options as meta_options
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db
 
@@ -82,7 +84,9 @@ def _token_env_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def _register(platform: str, store: str, account: str, token_env: str, window: int | None) -> None:
+def _register(
+    platform: str, store: str, account: str, token_env: str, window: int | None, **meta_options: Any
+) -> None:
     with _warehouse() as engine, engine.begin() as conn:
         connection, created = conns.connect(
             conn,
@@ -91,6 +95,7 @@ def _register(platform: str, store: str, account: str, token_env: str, window: i
             account_id=account,
             token_env=token_env,
             attribution_window_days=window,
+            **meta_options,
         )
     verb = "connected" if created else "updated"
     click.echo(
@@ -122,13 +127,78 @@ def connect_shopify(store: str, shop: str, token_env: str) -> None:
     show_default=True,
     help="Days meta_fresh re-pulls for late conversions (1-28).",
 )
-def connect_meta(store: str, ad_account: str, token_env: str, attribution_window_days: int) -> None:
+@click.option(
+    "--attribution-windows",
+    default=None,
+    metavar="WINDOWS",
+    help="Attribution windows purchases are counted in, e.g. 7d_click,1d_view (at most one click and one "
+    "view window); default: the ad account's own setting.",
+)
+@click.option(
+    "--ad-statuses",
+    default=None,
+    metavar="STATUSES",
+    help="Ad effective statuses the ad-level insights keep, e.g. ACTIVE,PAUSED; default: every status "
+    "(an ad archived or paused since still spent, and its spend is kept).",
+)
+@click.option(
+    "--app-secret-env",
+    default=None,
+    metavar="VAR",
+    help="Name of the environment variable that holds the Meta app secret, when the app requires "
+    "appsecret_proof (the secret is never stored).",
+)
+def connect_meta(
+    store: str, ad_account: str, token_env: str, attribution_window_days: int,
+    attribution_windows: str | None, ad_statuses: str | None, app_secret_env: str | None,
+) -> None:  # fmt: skip
     """Connect a Meta ad account."""
     store = _validated(conns.validate_store_name, store)
     ad_account = _validated(conns.validate_ad_account, ad_account)
     window = _validated(conns.validate_window, attribution_window_days)
+    windows = _validated(_meta_windows, attribution_windows)
+    statuses = _validated(_meta_statuses, ad_statuses)
+    secret_env = _validated(_app_secret_env, app_secret_env)
     token_env = _validated(conns.validate_token_env, token_env)
-    _register("meta", store, ad_account, token_env, window)
+    _register(
+        "meta", store, ad_account, token_env, window,
+        attribution_windows=windows, ad_statuses=statuses, app_secret_env=secret_env,
+    )  # fmt: skip
+
+
+def _meta_windows(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    try:
+        windows = meta_options.validate_attribution_windows(raw.split(","))
+    except ValueError as exc:
+        raise conns.ConnectionInputError(f"--attribution-windows: {exc}") from None
+    if not windows:
+        raise conns.ConnectionInputError("--attribution-windows must name at least one window, e.g. 7d_click")
+    return tuple(windows)
+
+
+def _meta_statuses(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    try:
+        return tuple(meta_options.validate_statuses(raw.split(",")))
+    except ValueError as exc:
+        raise conns.ConnectionInputError(f"--ad-statuses: {exc}") from None
+
+
+def _app_secret_env(var: str | None) -> str | None:
+    if var is None:
+        return None
+    if not conns.ENV_VAR_RE.match(var):
+        raise conns.ConnectionInputError(
+            f"--app-secret-env must be an environment variable name (got {var!r})"
+        )
+    if not os.environ.get(var):
+        raise conns.ConnectionInputError(
+            f"environment variable {var} is not set; export the app secret in it first"
+        )
+    return var
 
 
 @main.group()

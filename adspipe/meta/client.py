@@ -34,10 +34,10 @@ import dagster as dg
 import httpx
 from pydantic import Field, PrivateAttr, field_validator
 
-from adspipe import jsonio
 from adspipe import settings as app_settings
 from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
 from adspipe.meta import settings
+from adspipe.meta.answers import Failure, classify
 from adspipe.meta.options import (
     VersionWatch,
     appsecret_proof,
@@ -73,49 +73,6 @@ class InsightsDay:
     rows: tuple[dict[str, Any], ...]
     pages: int
     limit: int  # the page size that finally worked
-
-
-@dataclass(frozen=True)
-class _Failure:
-    kind: str  # throttle | auth | reduce | transient | permanent | deprecated
-    description: str
-
-
-def _classify(response: httpx.Response) -> dict[str, Any] | _Failure:
-    """The JSON body of a good answer, or what kind of failure this is."""
-    status = response.status_code
-    try:
-        body = jsonio.loads(response.content)
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if status == 200 and isinstance(body, dict) and error is None:
-        return body
-    if not isinstance(error, dict):
-        if status == 200:
-            return _Failure("transient", "malformed response body (not a JSON object)")
-        if status == 429:
-            return _Failure("throttle", "HTTP 429")
-        if status == 401:
-            return _Failure("auth", "HTTP 401")
-        if status >= 500:
-            return _Failure("transient", f"HTTP {status}")
-        return _Failure("permanent", f"HTTP {status}")
-    code = error.get("code")
-    subcode = error.get("error_subcode")
-    message = str(error.get("message", ""))[:300]
-    if code == settings.DEPRECATED_VERSION_CODE:
-        return _Failure("deprecated", message)
-    text = f"HTTP {status}, code {code}" + (f"/{subcode}" if subcode else "") + f": {message}"
-    if code == settings.AUTH_CODE or status == 401:
-        return _Failure("auth", text)
-    if code in settings.THROTTLE_CODES or status == 429:
-        return _Failure("throttle", text)
-    if code == settings.REDUCE_DATA_CODE:
-        return _Failure("reduce", text)
-    if code in settings.TRANSIENT_CODES or error.get("is_transient") is True or status >= 500:
-        return _Failure("transient", text)
-    return _Failure("permanent", text)
 
 
 def _default_sleep(seconds: float) -> None:
@@ -384,13 +341,13 @@ class MetaSession:
             try:
                 response = self.client.http().get(url, params=query, headers=headers)
             except httpx.TimeoutException as exc:
-                outcome: dict[str, Any] | _Failure = _Failure("transient", f"timeout ({type(exc).__name__})")
+                outcome: dict[str, Any] | Failure = Failure("transient", f"timeout ({type(exc).__name__})")
                 usage = Usage(0.0, 0.0)
             except httpx.TransportError as exc:
-                outcome = _Failure("transient", f"connection error ({type(exc).__name__})")
+                outcome = Failure("transient", f"connection error ({type(exc).__name__})")
                 usage = Usage(0.0, 0.0)
             else:
-                outcome = _classify(response)
+                outcome = classify(response)
                 self._observe_version(response.headers.get(settings.VERSION_HEADER))
                 usage = parse_usage(response.headers)
                 self.meter.high_water_pct = max(self.meter.high_water_pct, usage.pct)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -114,3 +115,20 @@ def deprecated_version_message(account_id: str, version: str, meta_message: str)
         f"{settings.DEPRECATED_VERSION_CODE}: {meta_message}); set {app_settings.META_API_VERSION_ENV} "
         f"(or the `meta` resource's api_version) to a supported version, e.g. {settings.DEFAULT_API_VERSION}"
     )
+
+
+_PROOF_IN_TEXT = re.compile(r"(appsecret_proof=)[0-9a-fA-F]+")
+
+
+class _MaskProof(logging.Filter):
+    """httpx logs each request's URL at INFO, and appsecret_proof is a query parameter (Meta takes
+    it nowhere else): mask it before any handler sees the record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "appsecret_proof=" in message:
+            record.msg, record.args = _PROOF_IN_TEXT.sub(r"\1***", message), ()
+        return True
+
+
+logging.getLogger("httpx").addFilter(_MaskProof())

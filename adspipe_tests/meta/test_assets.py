@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from adspipe.meta.settings import API_VERSION
 from adspipe.resources import ClockResource, WarehouseResource
 from adspipe.settings import DEFAULT_BACKFILL_DAYS_PER_RUN
 from adspipe.warehouse import connections as conns
+from adspipe.warehouse.schema import sync_runs
 from adspipe_tests.meta.fake_graph import FakeAccount, FakeGraph
 
 NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
@@ -191,3 +193,25 @@ def test_a_failed_day_fails_alone_and_the_other_days_of_the_run_commit(
     with engine.connect() as db:
         days = db.execute(sa.text("SELECT DISTINCT date FROM fact_meta_daily ORDER BY date")).scalars().all()
     assert [str(d) for d in days] == ["2026-03-04", "2026-03-06"]
+
+
+def test_a_served_version_other_than_the_pinned_one_is_warned_in_the_run_and_recorded(
+    engine: Engine, graph: FakeGraph, accounts: dict[str, int]
+) -> None:
+    graph.served_version = "v27.0"  # Meta answers with another version than the one asked for
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = meta_fresh.execute_in_process(instance=instance, resources=_resources())
+        warnings = [
+            e.user_message
+            for e in instance.all_logs(result.run_id)
+            if e.level == logging.WARNING and "served API version" in e.user_message
+        ]
+    assert result.success
+    assert len(warnings) == 1  # once per run, though both accounts met it on every call
+    assert f"Meta served API version v27.0 for calls made with {API_VERSION}" in warnings[0]
+    (out,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = {k: v.value for k, v in out.event_specific_data.metadata.items()}
+    assert (metadata["api_version"], metadata["api_version_served"]) == (API_VERSION, "v27.0")
+    with engine.connect() as db:
+        runs = db.execute(sa.select(sync_runs.c.api_version, sync_runs.c.api_version_served)).all()
+    assert sorted(runs) == [(API_VERSION, "v27.0")] * 2
