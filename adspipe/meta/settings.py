@@ -1,8 +1,8 @@
 """Meta Marketing API settings: version, fields, page sizes, error codes, defaults.
 
 Everything a user may want to change per deployment is a field of `MetaClient` (run-time
-resource config); this module holds the defaults and the API's fixed facts (see
-shared/api-facts.md).
+resource config) or a per-connection option; this module holds the defaults and the API's fixed
+facts (versions, fields, statuses, windows, error codes).
 """
 
 from __future__ import annotations
