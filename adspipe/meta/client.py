@@ -82,7 +82,9 @@ def _default_sleep(seconds: float) -> None:
 class MetaClient(dg.ConfigurableResource):
     """Meta Marketing API settings and the HTTP client (resource key "meta")."""
 
-    api_version: str = Field(default=settings.API_VERSION, description="Graph API version, e.g. v23.0.")
+    api_version: str = Field(
+        default=settings.API_VERSION, description="Graph API version, e.g. v26.0 (ADSPIPE_META_API_VERSION)."
+    )
     graph_url: str | None = Field(
         default=None,
         description="Base URL of the Graph API; empty means ADSPIPE_META_GRAPH_URL or graph.facebook.com.",
