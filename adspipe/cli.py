@@ -5,43 +5,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import click
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from adspipe import settings
+from adspipe.cli_common import CliError, console, demo_hint, warehouse
 from adspipe.meta import options as meta_options
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db
-
-
-class CliError(click.ClickException):
-    """A one-line error: `error: <message>` on stderr, exit code 1."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-@contextmanager
-def _warehouse() -> Iterator[Engine]:
-    """The migrated warehouse engine; unreachable or broken databases become one-line errors."""
-    url = settings.database_url()
-    try:
-        engine = db.get_engine(url)
-        db.ensure_schema(engine)
-        yield engine
-    except db.WarehouseUnavailable as exc:
-        raise CliError(str(exc)) from None
-    except conns.ConnectionInputError as exc:
-        raise CliError(str(exc)) from None
-    except SQLAlchemyError as exc:
-        raise CliError(f"warehouse error at {db.safe_url(url)}: {type(exc).__name__}") from None
-    except ModuleNotFoundError as exc:
-        raise CliError(f"cannot use database URL {db.safe_url(url)}: missing driver {exc.name}") from None
 
 
 def _validated(check: Callable[[Any], Any], value: Any) -> Any:
@@ -51,7 +24,17 @@ def _validated(check: Callable[[Any], Any], value: Any) -> Any:
         raise CliError(str(exc)) from None
 
 
-@click.group()
+class _Main(click.Group):
+    """Settings are read when a command imports the pipeline: a bad one is a one-line error."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except settings.SettingsError as exc:
+            raise CliError(str(exc)) from None
+
+
+@click.group(cls=_Main)
 @click.version_option(package_name="adspipe")
 def main() -> None:
     """adspipe: Shopify orders and Meta Ads insights in your warehouse, run by Dagster."""
@@ -66,7 +49,7 @@ def db_group() -> None:
 def db_upgrade() -> None:
     """Create or upgrade the warehouse schema to the latest migration."""
     url = settings.database_url()
-    with _warehouse() as engine:
+    with warehouse(write=True) as engine:
         click.echo(f"warehouse {db.safe_url(url)} is at revision {db.current_revision(engine)}")
 
 
@@ -85,22 +68,26 @@ def _token_env_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _register(
-    platform: str, store: str, account: str, token_env: str, window: int | None, **meta_options: Any
-) -> None:
-    with _warehouse() as engine, engine.begin() as conn:
-        connection, created = conns.connect(
-            conn,
-            store=store,
-            platform=platform,
-            account_id=account,
-            token_env=token_env,
-            attribution_window_days=window,
-            **meta_options,
-        )
+    platform: str, store: str, account: str, token_env: str, window: int | None,
+    verify: Callable[[], None] | None = None, **meta_options: Any,
+) -> None:  # fmt: skip
+    with warehouse(write=True) as engine:
+        if verify is not None:  # once the warehouse answered, before anything is written
+            verify()
+        with engine.begin() as conn:
+            connection, created = conns.connect(
+                conn,
+                store=store,
+                platform=platform,
+                account_id=account,
+                token_env=token_env,
+                attribution_window_days=window,
+                **meta_options,
+            )
     verb = "connected" if created else "updated"
     click.echo(
         f"{verb} {platform} {connection.account_id} for store {connection.store_name!r} "
-        f"as connection {connection.connection_id}"
+        f"as connection {connection.connection_id} (warehouse {db.safe_url(settings.database_url())})"
     )
 
 
@@ -113,7 +100,23 @@ def connect_shopify(store: str, shop: str, token_env: str) -> None:
     store = _validated(conns.validate_store_name, store)
     shop = _validated(conns.validate_shop_domain, shop)
     token_env = _validated(conns.validate_token_env, token_env)
-    _register("shopify", store, shop, token_env, None)
+    _register("shopify", store, shop, token_env, None, verify=lambda: _verify_shopify_scopes(shop, token_env))
+
+
+def _verify_shopify_scopes(shop: str, token_env: str) -> None:
+    """Read the app's access scopes: missing read_orders refuses, missing read_all_orders warns."""
+    import os
+
+    from adspipe.shopify.connect import ScopeRefused, check_scopes
+    from adspipe.warehouse.sync_runs import sanitize_error
+
+    token = os.environ.get(token_env, "")
+    try:
+        check = check_scopes(shop, token)
+    except ScopeRefused as exc:
+        raise CliError(sanitize_error(str(exc), [token])) from None
+    for warning in check.warnings:
+        click.echo(f"warning: {sanitize_error(warning, [token])}", err=True)
 
 
 @connect.command("meta")
@@ -211,7 +214,7 @@ def connections() -> None:
 @click.option("--platform", type=click.Choice(["shopify", "meta"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def connections_list(store: str | None, platform: str | None, as_json: bool) -> None:
-    with _warehouse() as engine, engine.connect() as conn:
+    with warehouse(write=False) as engine, engine.connect() as conn:
         found = conns.list_connections(conn, platform=platform, store=store)
     rows = [
         {
@@ -231,24 +234,36 @@ def connections_list(store: str | None, platform: str | None, as_json: bool) -> 
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo("no connections yet: see `adspipe connect --help`")
+        click.echo(
+            f"no connections yet in the warehouse {db.safe_url(settings.database_url())}: "
+            f"see `adspipe connect --help`{demo_hint()}"
+        )
         return
-    from rich.console import Console
+    click.echo(f"warehouse {db.safe_url(settings.database_url())}")
+    console().print(connections_table(rows))
+
+
+def connections_table(rows: list[dict[str, Any]]) -> Any:
+    """Fits the terminal: rich narrows the columns and folds long values inside them."""
     from rich.table import Table
 
-    table = Table(show_lines=False)
+    table = Table(
+        caption="window: Meta attribution window (days); token: the environment variable the token is read from"
+    )
     for column in rows[0]:
-        table.add_column(column)
+        # Ids and accounts never wrap (they are copied into commands); the rest fold to fit.
+        name = "window" if column == "window_days" else column
+        table.add_column(name, no_wrap=column in ("id", "account"), overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row.values()))
-    Console(width=200).print(table)
+    return table
 
 
 @main.command()
 @click.argument("connection_id", type=int)
 def disconnect(connection_id: int) -> None:
     """Stop syncing a connection (its data stays in the warehouse)."""
-    with _warehouse() as engine, engine.begin() as conn:
+    with warehouse(write=True) as engine, engine.begin() as conn:
         found = conns.disconnect(conn, connection_id)
     click.echo(f"disconnected {found.platform} {found.account_id} (connection {connection_id})")
 
@@ -267,7 +282,7 @@ def checks_run(strict: bool) -> None:
     from adspipe.checks.assets import fresh_intervals
 
     shopify_every, meta_every = fresh_intervals()
-    with _warehouse() as engine, engine.connect() as conn:
+    with warehouse(write=False) as engine, engine.connect() as conn:
         outcomes = rules.run_all(conn, clock.now(), shopify_every=shopify_every, meta_every=meta_every)
     failed = False
     for outcome in outcomes:
@@ -280,123 +295,17 @@ def checks_run(strict: bool) -> None:
         raise CliError("data checks failed")
 
 
-def _definition_op_names(platform: str) -> tuple[str, str]:
-    """The op of the platform's asset chain and of its 7-day fill job (they take ScopeConfig)."""
-    import dagster as dg
-
-    from adspipe.definitions import defs
-    from adspipe.orchestration.sync_request import FILL_JOBS, PLATFORM_ASSETS
-
-    asset_op = defs.resolve_assets_def(dg.AssetKey(PLATFORM_ASSETS[platform][0])).node_def.name
-    fill_job = defs.resolve_job_def(FILL_JOBS[platform])
-    return asset_op, fill_job.graph.node_defs[0].name
-
-
 @main.command()
-@click.argument("platform", type=click.Choice(["meta", "shopify"]))
-@click.option("--from", "from_", metavar="YYYY-MM-DD", help="First day (local date of the account).")
-@click.option("--to", "to", metavar="YYYY-MM-DD", help="Last day, inclusive.")
-@click.option("--last-7-days", is_flag=True, help="Run the 7-day fill job instead of a date range.")
-@click.option("--connection", "connection_id", type=int, default=None, help="Only this connection.")
-@click.option(
-    "--dagster-url",
-    default=None,
-    help="Dagster webserver URL [default: $ADSPIPE_DAGSTER_URL or http://127.0.0.1:3000].",
-)
-@click.option("--wait", is_flag=True, help="Show progress until it ends; exit non-zero if any day failed.")
-def sync(
-    platform: str,
-    from_: str | None,
-    to: str | None,
-    last_7_days: bool,
-    connection_id: int | None,
-    dagster_url: str | None,
-    wait: bool,
-) -> None:
-    """Sync a date range as one Dagster asset backfill (one partition per day), or the last 7 days."""
-    import os
-
+def doctor() -> None:
+    """Check API versions, the warehouse and connections' variables; exit 1 on an error. Read-only."""
     from adspipe import clock
-    from adspipe.orchestration import sync_request as req
-    from adspipe.orchestration.dagster_api import DEFAULT_DAGSTER_URL, DagsterApi, DagsterApiError
+    from adspipe import doctor as checkup
 
-    try:
-        if last_7_days and (from_ or to):
-            raise req.SyncInputError("use either --last-7-days or --from/--to, not both")
-        if not last_7_days and not (from_ and to):
-            raise req.SyncInputError("give --from and --to (YYYY-MM-DD), or --last-7-days")
-        request = None
-        if not last_7_days:
-            assert from_ is not None and to is not None
-            start, end = req.parse_day(from_, "--from"), req.parse_day(to, "--to")
-            req.validate_range(start, end, today=clock.now().date())
-            request = req.BackfillRequest(platform, start, end, connection_id)
-        with _warehouse() as engine:
-            req.validate_connection(engine, platform, connection_id)
-    except req.SyncInputError as exc:
-        raise CliError(str(exc)) from None
-
-    api = DagsterApi(dagster_url or os.environ.get("ADSPIPE_DAGSTER_URL") or DEFAULT_DAGSTER_URL)
-    # Scoping to one connection needs the op names (run config); all-connections needs none.
-    asset_op, fill_op = _definition_op_names(platform) if connection_id is not None else ("", "")
-    try:
-        if request is None:
-            job = req.FILL_JOBS[platform]
-            tags = {"adspipe/trigger": "adspipe-sync"}
-            if connection_id is not None:
-                tags[req.CONNECTION_TAG] = str(connection_id)
-            run_id = api.launch_job(job, req.scope_run_config(fill_op, connection_id), tags)
-            click.echo(f"Launched {job} run {run_id}")
-            if wait:
-                _wait_for_run(api, run_id)
-            return
-        backfill_id = api.launch_asset_backfill(
-            request.asset_keys,
-            request.start.isoformat(),
-            request.end.isoformat(),
-            title=request.title,
-            tags=request.tags,
-            run_config=req.scope_run_config(asset_op, connection_id),
-        )
-        click.echo(
-            f"Enqueued {request.days} daily partitions for {request.start} to {request.end} (backfill {backfill_id})"
-        )
-        if wait:
-            _wait_for_backfill(api, backfill_id, request.days)
-    except DagsterApiError as exc:
-        raise CliError(str(exc)) from None
-
-
-def _wait_for_backfill(api: Any, backfill_id: str, days: int) -> None:
-    import time
-
-    from tqdm import tqdm
-
-    with tqdm(total=days, unit="day", desc=f"backfill {backfill_id}") as bar:
-        while True:
-            progress = api.backfill_progress(backfill_id)
-            bar.n = progress.materialized + progress.failed
-            bar.set_postfix(failed=progress.failed, status=progress.status.lower())
-            bar.refresh()
-            if progress.finished:
-                break
-            time.sleep(2)
-    if not progress.succeeded:
-        raise CliError(
-            f"backfill {backfill_id} ended {progress.status}: {progress.failed} of {days} day(s) failed; "
-            "re-run the failed days from the UI or with `adspipe sync` for those dates"
-        )
-    click.echo(f"backfill {backfill_id}: all {days} day(s) materialized")
-
-
-def _wait_for_run(api: Any, run_id: str) -> None:
-    import time
-
-    while (status := api.run_status(run_id)) not in ("SUCCESS", "FAILURE", "CANCELED"):
-        time.sleep(2)
-    if status != "SUCCESS":
-        raise CliError(f"run {run_id} ended {status}; see its logs in the Dagster UI")
-    click.echo(f"run {run_id}: SUCCESS")
+    findings = checkup.diagnose(clock.now().date())
+    for f in findings:
+        click.echo(f"{f.severity:5} {f.topic}: {f.message}")
+    if any(f.severity == "ERROR" for f in findings):
+        raise CliError("doctor found errors")
 
 
 @main.command()
@@ -408,6 +317,17 @@ def demo(seed: int, ui: bool, port: int) -> None:
     from adspipe.demo import run_demo
 
     run_demo(seed=seed, ui=ui, port=port)
+
+
+def _register_commands() -> None:
+    from adspipe.cli_report import report
+    from adspipe.cli_sync import sync
+
+    main.add_command(sync)
+    main.add_command(report)
+
+
+_register_commands()
 
 
 def _register_optional_commands() -> None:

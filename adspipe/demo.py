@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,47 +69,43 @@ def _register(engine: sa.engine.Engine, world: dict[str, Any]) -> int:
     return count
 
 
+def window(days: int = 7) -> tuple[date, date]:
+    """The last `days` complete days, ending yesterday (today is still partial)."""
+    yesterday = clock.now().date() - timedelta(days=1)
+    return yesterday - timedelta(days=days - 1), yesterday
+
+
 def _print_summary(engine: sa.engine.Engine, days: int) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    since = clock.now().date() - timedelta(days=days)
+    from adspipe.cli_common import console
+    from adspipe.summary_report import LEGEND
+
+    first, last = window(days)
     query = (
         sa.select(stores.c.name, daily_summary)
         .join(stores, stores.c.store_id == daily_summary.c.store_id)
-        .where(daily_summary.c.date >= since)
+        .where(daily_summary.c.date.between(first, last))
         .order_by(stores.c.name, daily_summary.c.date)
     )
-    table = Table(title="daily_summary (last 7 days)")
-    headers = [
-        "store",
-        "date",
-        "cur",
-        "orders",
-        "gross",
-        "refunds",
-        "net",
-        "aov",
-        "spend",
-        "clicks",
-        "purch",
-        "roas",
-        "mer",
-        "flags",
-    ]
+    table = Table(title=f"daily_summary, last {days} full days ({first} to {last})", caption=LEGEND)
+    headers = ["store", "date", "cur", "orders", "net", "aov", "spend", "purch", "roas", "mer", "flags"]
     for header in headers:
-        table.add_column(header, justify="left" if header in ("store", "date", "cur", "flags") else "right")
+        table.add_column(
+            header,
+            justify="left" if header in ("store", "date", "cur", "flags") else "right",
+            no_wrap=header in ("date", "cur"),
+        )
     with engine.connect() as conn:
         for row in conn.execute(query):
             flags = " ".join(
                 f for f, on in (("ccy", row.currency_mismatch), ("tz", row.timezone_mismatch)) if on
             )
-            cells = [row.name, str(row.date), row.currency or "", str(row.orders), f"{row.gross_revenue:.2f}",
-                     f"{row.refunds:.2f}", f"{row.net_revenue:.2f}", "" if row.aov is None else f"{row.aov:.2f}",
-                     f"{row.spend:.2f}", str(row.clicks), str(row.purchases),
+            cells = [row.name, str(row.date), row.currency or "", str(row.orders), f"{row.net_revenue:.2f}",
+                     "" if row.aov is None else f"{row.aov:.2f}", f"{row.spend:.2f}", str(row.purchases),
                      "—" if row.roas is None else f"{row.roas:.2f}", "—" if row.mer is None else f"{row.mer:.2f}", flags]  # fmt: skip
             table.add_row(*cells)
-    Console(width=160).print(table)
+    console().print(table)
 
 
 def run_demo(*, seed: int, ui: bool, port: int) -> None:
@@ -117,9 +113,10 @@ def run_demo(*, seed: int, ui: bool, port: int) -> None:
 
     home = settings.adspipe_home()
     home.mkdir(parents=True, exist_ok=True)
-    url = os.environ.get(settings.DATABASE_URL_ENV) or f"sqlite:///{home / 'demo.db'}"
+    # Its own file, replaced every time: the demo never touches the real warehouse.
+    url = os.environ.get(settings.DATABASE_URL_ENV) or settings.demo_database_url()
     if not os.environ.get(settings.DATABASE_URL_ENV):
-        (home / "demo.db").unlink(missing_ok=True)  # a fresh demo every time
+        (home / "demo.db").unlink(missing_ok=True)
     dagster_home = home / "dagster_home"
     shutil.rmtree(dagster_home, ignore_errors=True)
     dagster_home.mkdir(parents=True)
@@ -147,16 +144,15 @@ def run_demo(*, seed: int, ui: bool, port: int) -> None:
             _print_summary(engine, 7)
             _compare(engine, sim)
             click.echo(f"demo finished in {time.monotonic() - started:.0f} s")
+            click.echo("point the adspipe CLI (and `dagster dev`) at the demo's warehouse with:")
+            click.echo(f"  export {settings.DATABASE_URL_ENV}={url}")
             if ui:
                 _serve_ui(env)
 
 
 def _run_jobs(dagster_home: Path) -> None:
-    import warnings
 
     import dagster as dg
-
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)  # Dagster's own sensor internals
 
     from adspipe.definitions import defs
 
@@ -177,14 +173,13 @@ def _run_jobs(dagster_home: Path) -> None:
 
 
 def _compare(engine: sa.engine.Engine, sim: Any) -> None:
-    """The complete days of the window (the fills' [today−7 … yesterday]) against ground truth."""
+    """The window's last 6 days against ground truth: a store ahead of UTC (Auckland) is already a
+    day further on, so the window's first UTC date is before its own fill's first local day."""
     from adspipe.simulator.compare import summary_differences
 
-    today = clock.now().date()
+    first, last = window(6)
     names = [s["name"] for s in sim.world.describe()["stores"]]
-    compared, diffs = summary_differences(
-        engine, sim.truth, names, today - timedelta(days=6), today - timedelta(days=1)
-    )
+    compared, diffs = summary_differences(engine, sim.truth, names, first, last)
     if diffs:
         click.echo(f"daily_summary differs from the simulator's ground truth in {len(diffs)} value(s):")
         for line in diffs[:20]:

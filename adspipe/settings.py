@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 
 DATABASE_URL_ENV = "ADSPIPE_DATABASE_URL"
@@ -20,9 +21,35 @@ DEFAULT_SHOPIFY_ENDPOINT = "https://{shop}/admin/api/{version}/graphql.json"
 DEFAULT_META_GRAPH_URL = "https://graph.facebook.com"
 
 
+class SettingsError(ValueError):
+    """A setting (environment variable) with a value adspipe cannot use; the message names it."""
+
+
+DAGSTER_URL_ENV = "ADSPIPE_DAGSTER_URL"
+DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
+
+
+def project_root() -> Path | None:
+    """The source checkout adspipe runs from (an editable install), else None (a wheel)."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() and (root / "adspipe").is_dir() else None
+
+
 def adspipe_home() -> Path:
-    """The local folder for the embedded warehouse and demo state (default `./.adspipe`)."""
-    return Path(os.environ.get(HOME_ENV) or Path.cwd() / ".adspipe").resolve()
+    """The folder of the embedded warehouse and the demo's state.
+
+    ADSPIPE_HOME, else `.adspipe` in the source checkout, else `~/.adspipe`: never the current
+    folder, so every command, `dagster dev` and the demo find the same warehouse wherever they run.
+    """
+    explicit = os.environ.get(HOME_ENV, "").strip()
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    root = project_root()
+    return (root / ".adspipe") if root is not None else Path.home() / ".adspipe"
+
+
+def database_url_is_default() -> bool:
+    return not os.environ.get(DATABASE_URL_ENV, "").strip()
 
 
 def database_url() -> str:
@@ -31,6 +58,16 @@ def database_url() -> str:
     if url:
         return url
     return f"sqlite:///{adspipe_home() / 'warehouse.db'}"
+
+
+def demo_database_url() -> str:
+    """The demo's own SQLite warehouse (replaced on every demo run, so never the real one)."""
+    return f"sqlite:///{adspipe_home() / 'demo.db'}"
+
+
+def dagster_url(given: str | None = None) -> str:
+    """The Dagster webserver the CLI talks to: --dagster-url, else ADSPIPE_DAGSTER_URL, else local."""
+    return (given or os.environ.get(DAGSTER_URL_ENV, "").strip() or DEFAULT_DAGSTER_URL).rstrip("/")
 
 
 def shopify_endpoint() -> str:
@@ -54,12 +91,21 @@ def _version(env: str, default: str, pattern: str, shape: str) -> str:
     if not value:
         return default
     if not re.match(pattern, value):
-        raise ValueError(f"{env} must look like {shape}, got {value!r}")
+        raise SettingsError(f"{env} must look like {shape}, got {value!r}")
     return value
 
 
 def meta_graph_url() -> str:
     return (os.environ.get(META_GRAPH_URL_ENV, "").strip() or DEFAULT_META_GRAPH_URL).rstrip("/")
+
+
+PARTITIONS_START_ENV = "ADSPIPE_PARTITIONS_START"
+DEFAULT_PARTITIONS_START = "2023-01-01"
+
+
+def partitions_start() -> date:
+    """The first daily partition (the same setting adspipe/orchestration/partitions.py reads)."""
+    return date.fromisoformat(os.environ.get(PARTITIONS_START_ENV, "").strip() or DEFAULT_PARTITIONS_START)
 
 
 BACKFILL_DAYS_PER_RUN_ENV = "ADSPIPE_BACKFILL_DAYS_PER_RUN"
@@ -80,9 +126,11 @@ def backfill_days_per_run() -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{BACKFILL_DAYS_PER_RUN_ENV} must be a whole number of days, got {raw!r}") from None
+        raise SettingsError(
+            f"{BACKFILL_DAYS_PER_RUN_ENV} must be a whole number of days, got {raw!r}"
+        ) from None
     if not 1 <= value <= 366:
-        raise ValueError(f"{BACKFILL_DAYS_PER_RUN_ENV} must be between 1 and 366, got {value}")
+        raise SettingsError(f"{BACKFILL_DAYS_PER_RUN_ENV} must be between 1 and 366, got {value}")
     return value
 
 
@@ -98,5 +146,5 @@ def run_executor() -> str:
     """
     value = os.environ.get(RUN_EXECUTOR_ENV, "in_process").strip().lower()
     if value not in ("in_process", "multiprocess"):
-        raise ValueError(f"{RUN_EXECUTOR_ENV} must be in_process or multiprocess, got {value!r}")
+        raise SettingsError(f"{RUN_EXECUTOR_ENV} must be in_process or multiprocess, got {value!r}")
     return value

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from adspipe.shopify.settings import API_VERSION
 from adspipe.simulator.clock import SimClock
 from adspipe.simulator.server import Simulator, SimulatorHandle, run_simulator
 
@@ -42,7 +43,7 @@ class RunningSimulator:
     def meta_graph_url(self) -> str:
         return self.handle.meta_graph_url
 
-    def shopify_url(self, shop: str, version: str = "2025-01") -> str:
+    def shopify_url(self, shop: str, version: str = API_VERSION) -> str:
         return self.handle.shopify_endpoint.replace("{shop}", shop).replace("{version}", version)
 
 

@@ -16,5 +16,12 @@ if [ -z "${ADSPIPE_SKIP_SETUP:-}" ]; then
   "$VENV/bin/ruff" format --check adspipe adspipe_tests bench
   "$VENV/bin/mypy"
 fi
+# ADSPIPE_FRESH_MACHINE=1 (CI sets it): every Python process the tests start sees time.monotonic()
+# as on a machine booted 5 s ago (.ci/fresh-machine/sitecustomize.py), one base for all of them.
+if [ -n "${ADSPIPE_FRESH_MACHINE:-}" ]; then
+  export PYTHONPATH="$PWD/.ci/fresh-machine${PYTHONPATH:+:$PYTHONPATH}"
+  ADSPIPE_MONOTONIC_BASE=$("$VENV/bin/python" -c 'import time; print(time.monotonic() - 5.0)')
+  export ADSPIPE_MONOTONIC_BASE
+fi
 # Two workers: each gets its own Postgres database (see adspipe_tests/conftest.py).
 exec "$VENV/bin/pytest" -n 2 "$@"

@@ -7,13 +7,16 @@ SQL is set-based and cheap), so a check after a multi-day run covers every day i
 
 from collections.abc import Callable
 from datetime import timedelta
+from types import ModuleType
 
 import dagster as dg
 from sqlalchemy.engine import Connection
 
 from adspipe.checks import rules
+from adspipe.meta import settings as meta_settings
 from adspipe.orchestration import schedules
 from adspipe.resources import ClockResource, WarehouseResource
+from adspipe.shopify import settings as shopify_settings
 
 
 def _result(outcome: rules.CheckOutcome) -> dg.AssetCheckResult:
@@ -56,6 +59,33 @@ def freshness_check(warehouse: WarehouseResource, clock: ClockResource) -> dg.As
         return _result(rules.freshness(conn, clock.now(), shopify_every=shopify_every, meta_every=meta_every))
 
 
+_VERSION_DESCRIPTION = (
+    "The pinned {} API version: WARN within 60 days of its published support end, ERROR after it; "
+    "WARN when the last sync was answered by another version (sync_runs.api_version_served)."
+)
+
+
+def _version_check(platform: str, asset: str, pinned: ModuleType, vendor: str) -> dg.AssetChecksDefinition:
+    """The pinned version comes from the platform's settings (ADSPIPE_<PLATFORM>_API_VERSION or the
+    default), not from the client resource: the check makes no API call and claims no pool."""
+
+    @dg.asset_check(name="api_version", asset=asset, description=_VERSION_DESCRIPTION.format(vendor))
+    def _evaluate(warehouse: WarehouseResource, clock: ClockResource) -> dg.AssetCheckResult:
+        with warehouse.engine().connect() as conn:
+            return _result(
+                rules.api_version(
+                    conn,
+                    platform,
+                    pinned.API_VERSION,
+                    pinned.SUPPORT_ENDS,
+                    clock.now().date(),
+                    recommended=pinned.DEFAULT_API_VERSION,
+                )
+            )
+
+    return _evaluate
+
+
 asset_checks = [
     _check("raw_fact_parity", "fact_orders", rules.shopify_raw_fact_parity, True,
            "Every date has as many fact_orders rows as shopify_orders_raw rows, per shop."),
@@ -70,4 +100,6 @@ asset_checks = [
     _check("currency_timezone_match", "daily_summary", rules.currency_timezone_match, False,
            "A store's ad accounts share its shop's currency and time zone (else MER is NULL)."),
     freshness_check,
+    _version_check("shopify", "shopify_orders_raw", shopify_settings, "Shopify Admin"),
+    _version_check("meta", "meta_insights_raw", meta_settings, "Meta Marketing"),
 ]  # fmt: skip

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from adspipe import settings as app_settings
+from adspipe import versions
 from adspipe.shopify import settings as shopify_settings
 from adspipe.warehouse import cursors
 from adspipe.warehouse.schema import (
@@ -287,3 +289,36 @@ def run_all(
         freshness(conn, now or datetime.now(UTC), shopify_every=shopify_every, meta_every=meta_every)
     )
     return outcomes
+
+
+def api_version(
+    conn: Connection,
+    platform: str,
+    version: str,
+    support_ends: dict[str, date | None],
+    today: date,
+    *,
+    recommended: str,
+) -> CheckOutcome:
+    """The pinned version's support state (WARN within 60 days of its end, ERROR after), plus a WARN
+    when the platform's last answer named another version than the one asked for."""
+    setting = {"shopify": app_settings.SHOPIFY_API_VERSION_ENV, "meta": app_settings.META_API_VERSION_ENV}[
+        platform
+    ]
+    status = versions.version_status(
+        platform, version, support_ends, today, setting=setting, recommended=recommended
+    )
+    problems = [] if status.severity == "OK" else [status.message]
+    served = [m for m in versions.served_mismatches(conn) if m.platform == platform]
+    problems += [
+        f"the last {platform} sync (sync_run {m.sync_run_id}, {m.job}) asked for {m.requested} "
+        f"and was served {m.served}"
+        for m in served
+    ]
+    severity = "ERROR" if status.severity == "ERROR" else "WARN"
+    return _outcome(
+        "api_version", severity, problems, status.message, f"{platform} API version",
+        api_version=version,
+        support_ends=status.ends.isoformat() if status.ends else "not announced",
+        api_version_served=served[0].served if served else version,
+    )  # fmt: skip

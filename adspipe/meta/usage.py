@@ -1,6 +1,6 @@
 """Meta's rate-limit headers: the usage percentage to pace on, and the run's Meta counters.
 
-Meta reports usage in four headers. Peers pace on the highest
+Meta reports usage in four headers (shapes below). Peers pace on the highest
 percentage among them; when Meta says access is blocked (`estimated_time_to_regain_access` in
 minutes, or an ad account at 100 % with `reset_time_duration` in seconds) that time is waited out.
 """

@@ -6,6 +6,7 @@ after that authorization is skipped (so a reset sensor does not refill).
 """
 
 import os
+import warnings
 from datetime import datetime
 
 import dagster as dg
@@ -18,6 +19,15 @@ from adspipe.resources import WarehouseResource
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.schema import sync_runs
 from adspipe.warehouse.types import UtcDateTime
+
+# Dagster 1.13 passes `owners=[]` (not None) to SensorDefinition whenever it copies a sensor to
+# attach resources, and warns that the beta `owners` parameter is used. Our sensors pass no owners:
+# that one warning (and only it) is dropped wherever these sensors are loaded.
+warnings.filterwarnings(
+    "ignore",
+    message=r"Parameter `owners` of initializer `SensorDefinition.__init__`",
+    category=dg.BetaWarning,
+)
 
 SENSOR_INTERVAL_S = 30
 SENSORS_STATUS_ENV = "ADSPIPE_SENSORS"  # "running" (default) or "stopped" (benchmarks, maintenance)

@@ -8,13 +8,15 @@ to the platform and is active. Dagster itself would accept an inverted range as 
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from adspipe.orchestration.partitions import partitions_start
+from adspipe.settings import partitions_start
 from adspipe.warehouse import connections as conns
 
 PLATFORM_ASSETS: dict[str, list[str]] = {
@@ -22,6 +24,10 @@ PLATFORM_ASSETS: dict[str, list[str]] = {
     "meta": ["meta_insights_raw", "fact_meta_daily", "daily_meta_metrics"],
 }
 FILL_JOBS = {"shopify": "shopify_7d_fill", "meta": "meta_7d_fill"}
+# The ops that take ScopeConfig (run config `ops: {<op>: {config: {connection_id: N}}}`). Named here
+# so `adspipe sync` needs no import of the definitions (seconds of start-up); a test checks them.
+ASSET_OPS = {"shopify": "shopify_orders_assets", "meta": "meta_insights"}
+FILL_OPS = {"shopify": "shopify_7d_fill_op", "meta": "meta_7d_fill_op"}
 CONNECTION_TAG = "adspipe/connection_id"
 
 
@@ -57,9 +63,16 @@ class BackfillRequest:
         return tags
 
 
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
 def parse_day(value: str, option: str) -> date:
+    # Only YYYY-MM-DD: Python also reads "20261120" and "2026-W47-5", which look like typos here.
+    text = value.strip()
     try:
-        return date.fromisoformat(value.strip())
+        if not _DAY.match(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
     except ValueError:
         raise SyncInputError(f"{option} must be a date as YYYY-MM-DD (got {value!r})") from None
 
@@ -83,7 +96,24 @@ def validate_connection(engine: Engine, platform: str, connection_id: int | None
         try:
             conns.active_connections(db, platform, connection_id)
         except conns.ConnectionInputError as exc:
-            raise SyncInputError(str(exc)) from None
+            raise SyncInputError(str(exc) + _how_to_fix(db, connection_id)) from None
+
+
+def _how_to_fix(db: Any, connection_id: int) -> str:
+    """For a connection that is not active: the command that makes it active again."""
+    try:
+        found = conns.get_connection(db, connection_id)
+    except conns.ConnectionInputError:
+        return ""
+    if found.status == "active":
+        return ""
+    account = "--shop" if found.platform == "shopify" else "--ad-account"
+    verb = "re-authorize it" if found.status == "needs_reauth" else "reconnect it"
+    return (
+        f"; {verb} with a valid token: export {found.token_env}=<token> and run "
+        f"`adspipe connect {found.platform} --store {shlex.quote(found.store_name)} {account} "
+        f"{found.account_id} --token-env {found.token_env}`"
+    )
 
 
 def scope_run_config(op_name: str, connection_id: int | None) -> dict[str, Any]:

@@ -39,11 +39,24 @@ class ShopifySyncConfig(ScopeConfig):
     )
 
 
+def version_metadata(result: sync.JobResult) -> dict[str, Any]:
+    """The Admin API version asked for and the one(s) Shopify's headers said served the run."""
+    served = sorted({s.calls.api_version_served for s in result.shops if s.calls.api_version_served})
+    deprecated = sorted({r for s in result.shops for r in s.calls.deprecated_reasons})
+    metadata: dict[str, Any] = {
+        "api_version": next((s.calls.api_version for s in result.shops if s.calls.api_version), ""),
+        "api_version_served": ", ".join(served),
+    }
+    if deprecated:
+        metadata["api_deprecated_reasons"] = dg.MetadataValue.json(deprecated)
+    return metadata
+
+
 def run_metadata(result: sync.JobResult) -> dict[str, Any]:
-    """Run-level numbers: rows, pages, API calls, cost, throttling, dates touched."""
+    """Run-level numbers: rows, pages, API calls, cost, throttling, dates touched, API versions."""
     shops = result.shops
     dates = sorted({d for s in shops for d in s.dates})
-    return {
+    return version_metadata(result) | {
         "rows": sum(s.orders_written for s in shops),
         "orders_read": sum(s.orders_read for s in shops),
         "pages": sum(s.calls.pages for s in shops),

@@ -7,17 +7,21 @@ query's requested cost, learned from the previous response of the same shape. A 
 5xx, INTERNAL_SERVER_ERROR, timeouts, dropped connections and malformed bodies back off
 exponentially with full jitter (capped), then raise `TransientApiError`. A 401 raises
 `AuthError` at once; 404 and ACCESS_DENIED are permanent; MAX_COST_EXCEEDED halves the page.
+Every response's `X-Shopify-API-Version` (the version that served it: Shopify silently serves
+an unsupported version's requests with its oldest supported one) and
+`X-Shopify-API-Deprecated-Reason` are kept in `stats`; a version mismatch is warned once.
 The token is read by the caller just before the session starts and never appears in a message.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import re
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -28,6 +32,8 @@ from adspipe import jsonio
 from adspipe import settings as app_settings
 from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
 from adspipe.shopify import queries, settings
+
+logger = logging.getLogger(__name__)
 
 
 class TimeBudgetExceeded(Exception):
@@ -72,6 +78,16 @@ class CallStats:
     retries: int = 0  # transient failures retried
     requested_cost: float = 0.0
     actual_cost: float = 0.0
+    api_version: str = ""  # the version asked for (in the URL)
+    # The version Shopify says served the request (X-Shopify-API-Version of the last response);
+    # it differs from `api_version` once the pinned version left support.
+    api_version_served: str | None = None
+    # Deprecated fields the requests used (X-Shopify-API-Deprecated-Reason), as Shopify words them.
+    deprecated_reasons: set[str] = field(default_factory=set)
+
+    @property
+    def version_mismatch(self) -> bool:
+        return self.api_version_served is not None and self.api_version_served != self.api_version
 
     @property
     def rate_limit_wait_s(self) -> float:
@@ -95,7 +111,7 @@ _SCOPE_RE = re.compile(r"\b(read_[a-z_]+)\b")
 class ShopifyClient(dg.ConfigurableResource):
     """Shopify Admin GraphQL API (resource key "shopify")."""
 
-    api_version: str = Field(default=settings.API_VERSION, description="Admin API version, e.g. 2025-01.")
+    api_version: str = Field(default=settings.API_VERSION, description="Admin API version, e.g. 2026-10.")
     endpoint_template: str | None = Field(
         default=None,
         description="URL with {shop} and {version}; empty: ADSPIPE_SHOPIFY_ENDPOINT or the real API.",
@@ -103,6 +119,12 @@ class ShopifyClient(dg.ConfigurableResource):
     connect_timeout_s: float = settings.CONNECT_TIMEOUT_S
     read_timeout_s: float = settings.READ_TIMEOUT_S
     page_size: int = Field(default=settings.DEFAULT_PAGE_SIZE, ge=1, le=settings.MAX_PAGE_SIZE)
+    line_items_per_order: int = Field(
+        default=settings.LINE_ITEMS_PER_ORDER,
+        ge=1,
+        le=settings.MAX_PAGE_SIZE,
+        description="Line items read inline with each order; the rest come through a follow-up query.",
+    )
     max_attempts: int = Field(default=settings.MAX_ATTEMPTS, ge=1)
     backoff_base_s: float = settings.BACKOFF_BASE_S
     backoff_cap_s: float = settings.BACKOFF_CAP_S
@@ -116,6 +138,8 @@ class ShopifyClient(dg.ConfigurableResource):
     # The bucket is per app and shop: estimates carry over between sessions of one client.
     _buckets: dict[str, _Bucket] = PrivateAttr(default_factory=dict)
     _expected_cost: dict[tuple[str, str, int], float] = PrivateAttr(default_factory=dict)
+    # (asked, served) pairs already warned about: once per client, i.e. once per Dagster run.
+    _warned_versions: set[tuple[str, str]] = PrivateAttr(default_factory=set)
 
     def monotonic(self) -> float:
         """The clock that deadlines are measured on (injectable in tests)."""
@@ -162,7 +186,8 @@ class ShopSession:
         self.shop_domain = shop_domain
         self.deadline = deadline
         self.page_size = client.page_size
-        self.stats = CallStats()
+        self.stats = CallStats(api_version=client.api_version)
+        self.line_items_page_size = settings.MAX_PAGE_SIZE
         self.__token = token  # name-mangled and never in a repr or message
         self._url = client.endpoint(shop_domain)
 
@@ -249,6 +274,7 @@ class ShopSession:
             self.stats.api_calls += 1
             raise _Transient(f"connection error ({type(exc).__name__})") from None
         self.stats.api_calls += 1
+        self._read_version_headers(response)
         self._check_status(response)
         try:
             body = jsonio.loads(response.content)
@@ -270,6 +296,19 @@ class ShopSession:
         if requested:
             self.client._expected_cost[cost_key] = requested
         return data
+
+    def _read_version_headers(self, response: httpx.Response) -> None:
+        """Which version served the request, and which deprecated fields it used (every response)."""
+        served = response.headers.get(settings.VERSION_HEADER, "").strip()
+        if served:
+            self.stats.api_version_served = served
+            asked = self.client.api_version
+            if served != asked and (asked, served) not in self.client._warned_versions:
+                self.client._warned_versions.add((asked, served))
+                logger.warning(version_mismatch_message(asked, served))
+        reason = response.headers.get(settings.DEPRECATED_REASON_HEADER, "").strip()
+        if reason:
+            self.stats.deprecated_reasons.add(reason[:500])
 
     def _check_status(self, response: httpx.Response) -> None:
         status, shop = response.status_code, self.shop_domain
@@ -343,6 +382,8 @@ class ShopSession:
                 "sortKey": sort_key,
                 "reverse": reverse,
             }
+            if self.client.line_items_per_order != settings.LINE_ITEMS_PER_ORDER:
+                variables["lineItems"] = self.client.line_items_per_order  # else the query's default
             before = (self.stats.requested_cost, self.stats.actual_cost)
             try:
                 data = self.execute(queries.ORDERS_QUERY, variables, cost_key=("orders", sort_key, first))
@@ -378,8 +419,23 @@ class ShopSession:
                 return
             after = end_cursor
 
+    def access_scopes(self) -> frozenset[str]:
+        """The scopes the app was granted on this shop (handles such as `read_orders`)."""
+        data = self.execute(queries.ACCESS_SCOPES_QUERY, {}, cost_key=("scopes", "", 0))
+        try:
+            scopes = data["currentAppInstallation"]["accessScopes"]
+            return frozenset(str(s["handle"]) for s in scopes)
+        except (KeyError, TypeError) as exc:
+            raise PermanentApiError(
+                f"{self.shop_domain}: unexpected access scopes answer (missing {exc})"
+            ) from None
+
     def _complete_line_items(self, node: dict[str, Any]) -> None:
-        """Fetch the line items that did not fit inline, so the payload holds all of them."""
+        """Fetch the line items that did not fit inline, so the payload holds all of them.
+
+        A page of line items can exceed the single-query cost maximum (MAX_COST_EXCEEDED): the
+        page size is halved, down to `settings.MIN_LINE_ITEMS_PAGE_SIZE`, and kept for the session.
+        """
         items = node.get("lineItems")
         info: dict[str, Any] = (items.get("pageInfo") or {}) if isinstance(items, dict) else {}
         if not isinstance(items, dict) or not info.get("hasNextPage"):
@@ -387,21 +443,35 @@ class ShopSession:
         collected = list(items.get("nodes") or [])
         after = info.get("endCursor")
         while after:
+            first = self.line_items_page_size
             try:
                 data = self.execute(
                     queries.ORDER_LINE_ITEMS_QUERY,
-                    {"id": node["id"], "after": after},
-                    cost_key=("line_items", "", 0),
+                    {"id": node["id"], "first": first, "after": after},
+                    cost_key=("line_items", "", first),
                 )
             except _MaxCostExceeded as exc:
-                raise PermanentApiError(
-                    f"{self.shop_domain}: line items query costs too much: {exc}"
-                ) from None
+                if first <= settings.MIN_LINE_ITEMS_PAGE_SIZE:
+                    raise PermanentApiError(
+                        f"{self.shop_domain}: a page of {first} line items of order {node['id']} still "
+                        f"exceeds Shopify's single-query cost maximum ({exc}); the floor is "
+                        f"MIN_LINE_ITEMS_PAGE_SIZE = {settings.MIN_LINE_ITEMS_PAGE_SIZE}"
+                    ) from None
+                self.line_items_page_size = max(settings.MIN_LINE_ITEMS_PAGE_SIZE, first // 2)
+                continue
             more = ((data.get("order") or {}).get("lineItems")) or {}
             collected.extend(more.get("nodes") or [])
             info = more.get("pageInfo") or {}
             after = info.get("endCursor") if info.get("hasNextPage") else None
         node["lineItems"] = {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": collected}
+
+
+def version_mismatch_message(asked: str, served: str) -> str:
+    return (
+        f"Shopify served Admin API {served} to requests for {asked}: {asked} is no longer supported "
+        f"and Shopify answers with its oldest supported version instead; pin a supported version "
+        f"(adspipe/shopify/settings.py or ADSPIPE_SHOPIFY_API_VERSION)"
+    )
 
 
 class _Throttled(Exception):

@@ -1,4 +1,4 @@
-"""The GraphQL documents the client sends (Admin API 2025-01).
+"""The GraphQL documents the client sends (Admin API `settings.API_VERSION`, 2026-10 by default).
 
 Money is read from `shopMoney` (the shop's currency): the marts never convert. The orders query
 also reads `shop { ianaTimezone currencyCode }` (cost 1), so that every page carries the zone its
@@ -38,7 +38,7 @@ totalTaxSet {{ {MONEY} }}
 totalShippingPriceSet {{ {MONEY} }}
 totalRefundedSet {{ {MONEY} }}
 customer {{ id }}
-lineItems(first: {settings.LINE_ITEMS_PER_ORDER}) {{
+lineItems(first: $lineItems) {{
   pageInfo {{ hasNextPage endCursor }}
   nodes {{ id quantity sku title originalUnitPriceSet {{ {MONEY} }} discountedTotalSet {{ {MONEY} }} }}
 }}
@@ -46,7 +46,8 @@ refunds(first: {settings.REFUNDS_PER_ORDER}) {{ id createdAt totalRefundedSet {{
 """.strip()
 
 ORDERS_QUERY = f"""
-query Orders($first: Int!, $after: String, $query: String, $sortKey: OrderSortKeys, $reverse: Boolean) {{
+query Orders($first: Int!, $after: String, $query: String, $sortKey: OrderSortKeys, $reverse: Boolean,
+             $lineItems: Int = {settings.LINE_ITEMS_PER_ORDER}) {{
   shop {{ ianaTimezone currencyCode }}
   orders(first: $first, after: $after, query: $query, sortKey: $sortKey, reverse: $reverse) {{
     pageInfo {{ hasNextPage endCursor }}
@@ -57,11 +58,19 @@ query Orders($first: Int!, $after: String, $query: String, $sortKey: OrderSortKe
 }}
 """.strip()
 
-# The rest of an order's line items, when it has more than fit inline.
+# The scopes the app holds on the shop: read before a fill or a range and when connecting.
+ACCESS_SCOPES_QUERY = """
+query AccessScopes {
+  currentAppInstallation { accessScopes { handle } }
+}
+""".strip()
+
+# The rest of an order's line items, when it has more than fit inline; `first` starts at 250 and
+# is halved on MAX_COST_EXCEEDED (see `ShopSession._complete_line_items`).
 ORDER_LINE_ITEMS_QUERY = f"""
-query OrderLineItems($id: ID!, $after: String) {{
+query OrderLineItems($id: ID!, $first: Int!, $after: String) {{
   order(id: $id) {{
-    lineItems(first: {settings.MAX_PAGE_SIZE}, after: $after) {{
+    lineItems(first: $first, after: $after) {{
       pageInfo {{ hasNextPage endCursor }}
       nodes {{ id quantity sku title originalUnitPriceSet {{ {MONEY} }} discountedTotalSet {{ {MONEY} }} }}
     }}

@@ -40,6 +40,11 @@ REFUNDS_PER_ORDER = 20
 
 # The scope the orders query needs; named in the error when the shop denies it.
 ORDERS_SCOPE = "read_orders"
+# Without it (granted together with read_orders) Shopify silently hides orders older than 60 days.
+ALL_ORDERS_SCOPE = "read_all_orders"
+RECENT_ORDERS_WINDOW = timedelta(days=60)
+# The follow-up line items query halves its page on MAX_COST_EXCEEDED down to this, then fails.
+MIN_LINE_ITEMS_PAGE_SIZE = 10
 
 # Timeouts (seconds): explicit, never httpx's defaults.
 CONNECT_TIMEOUT_S = 5.0

@@ -26,8 +26,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adspipe import clock
 from adspipe.clock import parse_instant
-from adspipe.errors import TransientApiError
+from adspipe.errors import PermanentApiError, TransientApiError
 from adspipe.orchestration.runner import RunReport, days_failed_error, run_per_connection
 from adspipe.shopify import load, queries, settings
 from adspipe.shopify.client import (
@@ -37,6 +38,7 @@ from adspipe.shopify.client import (
     ShopInfo,
     ShopSession,
     TimeBudgetExceeded,
+    version_mismatch_message,
 )
 from adspipe.shopify.transforms import OrderRows, local_date, order_rows, zone
 from adspipe.shopify.unit import Unit
@@ -152,6 +154,8 @@ def _store_shop(engine: Engine, connection: Connection, shop: ShopInfo, result: 
 
 def _finish(engine: Engine, result: ShopResult, session: ShopSession, stats: SyncStats) -> None:
     result.calls = session.stats
+    stats.api_version = session.stats.api_version
+    stats.api_version_served = session.stats.api_version_served
     stats.rows += result.orders_written
     stats.api_calls += session.stats.api_calls
     stats.throttled += session.stats.throttled
@@ -160,6 +164,38 @@ def _finish(engine: Engine, result: ShopResult, session: ShopSession, stats: Syn
     if result.dates:
         with engine.connect() as db:
             result.totals = load.mart_totals(db, result.connection.store_id, result.dates)
+
+
+def check_scopes(session: ShopSession) -> frozenset[str]:
+    """The granted scopes; without read_orders nothing can be read (PermanentApiError)."""
+    scopes = session.access_scopes()
+    if settings.ORDERS_SCOPE not in scopes:
+        raise PermanentApiError(
+            f"{session.shop_domain}: the app is missing the {settings.ORDERS_SCOPE} scope (granted: "
+            f"{', '.join(sorted(scopes)) or 'none'}); re-install or re-authorize it with {settings.ORDERS_SCOPE}"
+        )
+    return scopes
+
+
+def oldest_readable_day(scopes: frozenset[str], now: datetime, timezone: str) -> date | None:
+    """The oldest local date whose orders Shopify returns in full (None: every date).
+
+    Without read_all_orders Shopify returns no order created more than 60 days before now, and
+    says nothing: a date that started before that instant would load short, silently.
+    """
+    if settings.ALL_ORDERS_SCOPE in scopes:
+        return None
+    limit = now - settings.RECENT_ORDERS_WINDOW
+    day = local_date(limit, timezone)
+    return day if local_midnight(day, timezone) >= limit else day + timedelta(days=1)
+
+
+def missing_all_orders_error(day: date, oldest: date) -> str:
+    return (
+        f"{day.isoformat()} is older than 60 days and the app lacks the {settings.ALL_ORDERS_SCOPE} scope: "
+        f"Shopify returns only the last 60 days of orders without it (oldest readable date {oldest.isoformat()}); "
+        f"nothing was written for this day; grant {settings.ALL_ORDERS_SCOPE} and re-run it"
+    )
 
 
 def record_window(
@@ -189,6 +225,7 @@ def fill_connection(
     try:
         shop = session.shop_info()
         _store_shop(engine, connection, shop, result)
+        check_scopes(session)  # the 7-day window never needs read_all_orders
         window = fill_window(now, shop.timezone)
         if on_window:
             on_window(window)
@@ -292,17 +329,22 @@ def fresh_connection(
 
 def days_connection(
     engine: Engine, client: ShopifyClient, connection: Connection, days: Sequence[date], stats: SyncStats,
-    result: ShopResult, *, budget_s: float = settings.FILL_TIME_BUDGET_S,
+    result: ShopResult, *, now: datetime, budget_s: float = settings.FILL_TIME_BUDGET_S,
 ) -> None:  # fmt: skip
     """Local dates of one shop, oldest first, each its own unit: every page of the day, one commit.
 
     The day's mart row is rebuilt even when the day has no orders, so a stale row cannot survive.
+    Without read_all_orders, a date older than 60 days fails alone, unread and unwritten.
     """
     session, _ = _start(engine, client, connection, budget_s)
     try:
         shop = session.shop_info()
         _store_shop(engine, connection, shop, result)
+        oldest = oldest_readable_day(check_scopes(session), now, shop.timezone)
         for day in sorted(days):
+            if oldest is not None and day < oldest:
+                result.failed_days[day] = missing_all_orders_error(day, oldest)
+                continue
             start = local_midnight(day, shop.timezone)
             end = local_midnight(day + timedelta(days=1), shop.timezone)
             search = (
@@ -347,6 +389,7 @@ def _run(
         targets = conns.active_connections(db, "shopify", connection_id)
     results: list[ShopResult] = []
     report = RunReport()
+    warned: set[tuple[str, str]] = set()
     for connection in targets:
         result = ShopResult(connection)
         results.append(result)
@@ -356,6 +399,12 @@ def _run(
             window=window(connection), dagster_run_id=dagster_run_id, log=log,
         )  # fmt: skip
         report.outcomes.extend(one.outcomes)
+        calls = result.calls
+        if log and calls.version_mismatch and calls.api_version_served:
+            pair = (calls.api_version, calls.api_version_served)
+            if pair not in warned:  # once per run, not once per shop
+                warned.add(pair)
+                log(f"{job}: {version_mismatch_message(*pair)}")
     return JobResult(job, report, results)
 
 
@@ -394,13 +443,15 @@ def shopify_fresh(
 
 def sync_days(
     engine: Engine, client: ShopifyClient, days: list[date], *, connection_id: int | None = None,
-    dagster_run_id: str | None = None, log: Callable[[str], None] | None = None,
+    now: datetime | None = None, dagster_run_id: str | None = None, log: Callable[[str], None] | None = None,
 ) -> JobResult:  # fmt: skip
-    """A partition range: every day its own unit (own calls, own commit), oldest first."""
+    """A partition range: every day its own unit (own calls, own commit), oldest first. `now`
+    (default: `adspipe.clock.now()`) decides which dates are past Shopify's 60-day window."""
     ordered = sorted(days)
+    at = now or clock.now()
 
     def work(connection: Connection, stats: SyncStats, result: ShopResult) -> None:
-        days_connection(engine, client, connection, ordered, stats, result)
+        days_connection(engine, client, connection, ordered, stats, result, now=at)
 
     return _run(
         engine, settings.JOB_PARTITIONS, connection_id, work, dagster_run_id=dagster_run_id, log=log,

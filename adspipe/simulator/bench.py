@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 
-from adspipe.meta.settings import API_VERSION
-from adspipe.shopify import queries
+from adspipe.meta import settings as meta_settings
+from adspipe.shopify import queries, settings
 from adspipe.simulator.world import World
 
 GOAL_PER_S = 2000.0
@@ -68,7 +68,7 @@ def _serve(port: int) -> subprocess.Popen[bytes]:
 
 
 def _orders(http: httpx.Client, base: str, shop: str, days: int) -> tuple[int, float]:
-    url = f"{base}/shopify/{shop}/admin/api/2025-01/graphql.json"
+    url = f"{base}/shopify/{shop}/admin/api/{settings.API_VERSION}/graphql.json"
     start, end = NOW - timedelta(days=days + 1), NOW - timedelta(days=1)
     search = f"{queries.search_since('created_at', start)} AND {queries.search_before('created_at', end)}"
     variables: dict[str, Any] = {
@@ -93,7 +93,7 @@ def _insights(http: httpx.Client, base: str, account: str, days: int) -> tuple[i
     count, began = 0, time.perf_counter()
     for back in range(1, days + 1):
         day = (NOW - timedelta(days=back)).date().isoformat()
-        url: str | None = f"{base}/meta/{API_VERSION}/{account}/insights"
+        url: str | None = f"{base}/meta/{meta_settings.API_VERSION}/{account}/insights"
         params: dict[str, str] | None = {
             "level": "ad", "time_increment": "1", "limit": "500",
             "time_range": json.dumps({"since": day, "until": day}),

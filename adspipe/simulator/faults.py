@@ -36,9 +36,14 @@ class Faults:
     # Shopify
     shopify_read_all_orders: bool = True  # False: only the last 60 days of orders are visible
     shopify_missing_scope_shops: set[str] = field(default_factory=set)  # ACCESS_DENIED on orders
+    # shops (domain or slug) whose app lacks read_all_orders: their last 60 days only, and the scope
+    # is absent from currentAppInstallation.accessScopes
+    shopify_no_read_all_orders_shops: set[str] = field(default_factory=set)
     shopify_plan: str | None = None  # override every shop's plan (restore rate): one of PLANS
     shopify_bucket_scale: float = 1.0  # multiplies bucket size and restore rate (0.1 = ten times tighter)
     shopify_max_cost: int = 1000
+    # cost of one LineItem node (1: the default model); ~100 makes a 250-line-item page exceed 1000
+    shopify_line_item_cost: int = 1
     # an unquoted search timestamp is cut at its first colon, as Shopify's lexer does (observed);
     # False: unquoted timestamps parse like quoted ones
     shopify_unquoted_misparse: bool = True
@@ -67,6 +72,7 @@ class Faults:
             current = getattr(self, key)
             if isinstance(current, set) or key in (
                 "shopify_missing_scope_shops",
+                "shopify_no_read_all_orders_shops",
                 "fault_platforms",
                 "revoked_tokens",
             ):

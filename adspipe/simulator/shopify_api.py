@@ -7,6 +7,13 @@ maximum → 200 MAX_COST_EXCEEDED (no `extensions.cost`); bucket short of the re
 200 THROTTLED (no `data`); `orders`/`order` on a shop without the scope → 200 ACCESS_DENIED with
 `data: null`; otherwise the data, `extensions.cost` and any `extensions.search` warnings.
 
+Versions: a version whose support ended (by `adspipe.shopify.settings.SUPPORT_ENDS` and the
+simulated clock), or an unknown one, is served silently by the oldest supported version, and
+`X-Shopify-API-Version` names the version that served it. A query selecting a `@deprecated` field
+gets `X-Shopify-API-Deprecated-Reason`. Each shop's access scopes are `read_orders` and
+`read_all_orders` unless the fault knobs take them away (`currentAppInstallation.accessScopes`);
+without `read_all_orders` orders created more than 60 days before now are absent.
+
 The leaky bucket is per (token, shop), sized 20 × the plan's restore rate (api-facts.md). It
 refills with real elapsed time (an injectable monotonic clock), not the simulated clock, so a
 benchmark measures the real pacing of a client. A query is admitted when the bucket holds its
@@ -21,9 +28,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from graphql import GraphQLObjectType
+
+from adspipe.shopify.settings import DEPRECATED_REASON_HEADER, SUPPORT_ENDS, VERSION_HEADER
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.gql import Compiler, Field, QueryError, run
 from adspipe.simulator.shopify_resolvers import RESOLVERS, Ctx, ExecError
@@ -33,6 +43,8 @@ from adspipe.simulator.world import StoreSpec, World
 
 TOKEN_HEADER = "x-shopify-access-token"
 READ_ORDERS_WINDOW = timedelta(days=60)
+READ_ORDERS, READ_ALL_ORDERS = "read_orders", "read_all_orders"
+DEPRECATION_DOCS = "https://shopify.dev/api/usage/versioning#deprecation-practices"
 # Restore rate (points per second) per plan; the bucket holds 20 × that (api-facts.md).
 RESTORE_RATES = {
     "Basic": 100.0,
@@ -79,7 +91,35 @@ class Bucket:
         self.maximum, self.rate, self.at = maximum, rate, now
 
 
-def cost_tree(fields: Iterable[Field]) -> list[CostNode]:
+def supported_versions(today: date, support_ends: Mapping[str, date | None] = SUPPORT_ENDS) -> list[str]:
+    """The versions still supported on `today`, oldest first."""
+    return sorted(v for v, end in support_ends.items() if end is None or end > today)
+
+
+def served_version(asked: str, today: date) -> str:
+    """The version that answers a request for `asked`: itself while supported, else the oldest
+    supported one (Shopify's silent fall-forward)."""
+    supported = supported_versions(today)
+    if asked in supported or not supported:
+        return asked
+    return supported[0]
+
+
+def deprecated_fields(fields: Iterable[Field], parent: GraphQLObjectType) -> list[str]:
+    """`Type.field` of every selected field marked `@deprecated` in the schema."""
+    out: list[str] = []
+    for f in fields:
+        definition = parent.fields.get(f.name)
+        if definition is not None and definition.deprecation_reason:
+            out.append(f"{parent.name}.{f.name}")
+        if f.sub:
+            child = schema().type_map.get(f.type_name)
+            if isinstance(child, GraphQLObjectType):
+                out.extend(deprecated_fields(f.sub, child))
+    return out
+
+
+def cost_tree(fields: Iterable[Field], weights: Mapping[str, int] | None = None) -> list[CostNode]:
     out = []
     for f in fields:
         if f.sub is None:
@@ -92,7 +132,8 @@ def cost_tree(fields: Iterable[Field]) -> list[CostNode]:
             kind = "list"
         else:
             kind, first = "object", None
-        out.append(CostNode(f.cost_path, kind, first, cost_tree(f.sub)))
+        weight = (weights or {}).get(f.type_name, 1)
+        out.append(CostNode(f.cost_path, kind, first, cost_tree(f.sub, weights), weight))
     return out
 
 
@@ -140,7 +181,8 @@ class ShopifyApi:
     def handle(self, shop: str, version: str, headers: Mapping[str, str], body: bytes) -> ApiResponse:
         store = self.world.store_by_domain(shop if "." in shop else f"{shop}.myshopify.com")
         request_id = self._request_id()
-        base_headers = {"X-Shopify-API-Version": version, "X-Request-Id": request_id}
+        today = datetime.fromtimestamp(self.now(), UTC).date()
+        base_headers = {VERSION_HEADER: served_version(version, today), "X-Request-Id": request_id}
         if store is None:
             return ApiResponse(404, dumps({"errors": "Not Found"}), base_headers, "not_found", shop)
         account = store.domain
@@ -167,7 +209,10 @@ class ShopifyApi:
         except QueryError as exc:
             return answer({"errors": exc.errors}, "bad_request")
 
-        tree = cost_tree(plan)
+        deprecated = deprecated_fields(plan, self.compiler.schema.query_type)  # type: ignore[arg-type]
+        if deprecated:
+            base_headers[DEPRECATED_REASON_HEADER] = f"{', '.join(deprecated)} ({DEPRECATION_DOCS})"
+        tree = cost_tree(plan, {"LineItemConnection": self.faults.shopify_line_item_cost})
         requested = int(self.cost_fn(tree, None))
         if requested > self.faults.shopify_max_cost:
             error = {
@@ -225,12 +270,14 @@ class ShopifyApi:
             )
 
         now = int(self.now())
+        scopes = self.scopes(store)
         visible_from = None
-        if not self.faults.shopify_read_all_orders:
+        if READ_ALL_ORDERS not in scopes:
             visible_from = now - int(READ_ORDERS_WINDOW.total_seconds())
         ctx = Ctx(
-            self.world, store, now, visible_from, self.faults.shopify_unquoted_misparse, self.plan(store)
-        )
+            self.world, store, now, visible_from, self.faults.shopify_unquoted_misparse, self.plan(store),
+            scopes,
+        )  # fmt: skip
         try:
             data: dict[str, Any] | None = run(plan, None, ctx)
             errors: list[dict[str, Any]] = []
@@ -263,8 +310,17 @@ class ShopifyApi:
             return bucket.available
 
     def _missing_scope(self, store: StoreSpec) -> bool:
-        denied = {s.lower() for s in self.faults.shopify_missing_scope_shops}
-        return store.domain in denied or store.slug in denied
+        return _listed(store, self.faults.shopify_missing_scope_shops)
+
+    def scopes(self, store: StoreSpec) -> tuple[str, ...]:
+        """The app's access scopes on the shop (read_all_orders comes with read_orders only)."""
+        if self._missing_scope(store):
+            return ()
+        if not self.faults.shopify_read_all_orders or _listed(
+            store, self.faults.shopify_no_read_all_orders_shops
+        ):
+            return (READ_ORDERS,)
+        return (READ_ORDERS, READ_ALL_ORDERS)
 
     def bucket_state(self) -> list[dict[str, Any]]:
         """The buckets as of now (admin/stats); tokens are not shown, only a short hash."""
@@ -278,6 +334,11 @@ class ShopifyApi:
                     {"shop": shop, "token_ref": token_ref, "available": round(level, 1), "maximum": b.maximum}
                 )
         return out
+
+
+def _listed(store: StoreSpec, shops: Iterable[str]) -> bool:
+    names = {s.lower() for s in shops}
+    return store.domain in names or store.slug in names
 
 
 def _locations(f: Field) -> list[dict[str, int]]:

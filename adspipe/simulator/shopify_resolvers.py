@@ -45,6 +45,7 @@ class Ctx:
     visible_from: int | None  # the 60-day window without read_all_orders
     unquoted_misparse: bool
     plan: str  # the plan's display name (a Faults override wins over the world's)
+    scopes: tuple[str, ...] = ()  # the access scopes the app holds on this shop
     sizes: dict[str, int] = field(default_factory=dict)  # actual item counts per cost path
     search: list[dict[str, Any]] = field(default_factory=list)  # extensions.search warnings
 
@@ -310,12 +311,22 @@ RESOLVERS: Resolvers = {
         "shop": lambda _, f, c: c.store,
         "orders": lambda _, f, c: orders_page(c, f),
         "order": lambda _, f, c: order_by_gid(c, f),
+        "currentAppInstallation": lambda _, f, c: c.scopes,
+    },
+    "AppInstallation": {
+        "id": lambda scopes, f, c: f"gid://shopify/AppInstallation/{c.store.shop_id}",
+        "accessScopes": lambda scopes, f, c: list(scopes),
+    },
+    "AccessScope": {
+        "handle": lambda handle, f, c: handle,
+        "description": lambda handle, f, c: f"Access to {handle.removeprefix('read_').replace('_', ' ')}",
     },
     "Shop": {name: _shop_field(name) for name in (
         "id", "name", "email", "myshopifyDomain", "url", "ianaTimezone", "timezoneAbbreviation",
         "timezoneOffset", "timezoneOffsetMinutes", "currencyCode", "enabledPresentmentCurrencies", "plan")},
     "ShopPlan": {
         "displayName": lambda s, f, c: c.plan,
+        "publicDisplayName": lambda s, f, c: c.plan,
         "partnerDevelopment": lambda s, f, c: False,
         "shopifyPlus": lambda s, f, c: c.plan in ("Shopify Plus", "Enterprise"),
     },

@@ -1,13 +1,15 @@
-"""The Shopify Admin GraphQL schema subset (names and types as in 2025-01) and the query cost.
+"""The Shopify Admin GraphQL schema subset (names and types as in 2026-10) and the query cost.
 
 Only what adspipe reads: `shop`, `order(id:)` and `orders(...)` with the order fields, money bags,
-line items and refunds of api-facts.md. Queries are parsed and validated against it with
+line items and refunds of api-facts.md, and `currentAppInstallation { accessScopes { handle } }`.
+Deprecated fields carry `@deprecated` (the API then names them in X-Shopify-API-Deprecated-Reason). Queries are parsed and validated against it with
 graphql-core, so a misspelt field fails the way it fails on Shopify.
 
 Cost (`default_cost`): scalars and enums cost 0; a plain object 0 inside a node and 1 at the top;
 a connection (or a list with `first`) costs `2 + ceil(n × node / 25)` where n is `first` for the
 requested cost and the number of items returned for the actual cost, and `node` is 1 plus the cost
-of its nested connections. 250 flat orders → 12; with `lineItems(first: 250)` → 132. Any callable
+of its nested connections (a LineItem node weighs `Faults.shopify_line_item_cost`, default 1). 250
+flat orders → 12; with `lineItems(first: 250)` → 132. Any callable
 with the same signature can replace it (`Simulator(cost_fn=…)`).
 """
 
@@ -33,6 +35,7 @@ schema { query: QueryRoot }
 
 type QueryRoot {
   shop: Shop!
+  currentAppInstallation: AppInstallation!
   order(id: ID!): Order
   orders(first: Int, after: String, last: Int, before: String, reverse: Boolean = false,
          sortKey: OrderSortKeys = PROCESSED_AT, query: String, savedSearchId: ID): OrderConnection!
@@ -47,7 +50,15 @@ enum OrderDisplayFinancialStatus { AUTHORIZED EXPIRED PAID PARTIALLY_PAID PARTIA
 enum OrderDisplayFulfillmentStatus { FULFILLED IN_PROGRESS ON_HOLD OPEN PARTIALLY_FULFILLED
   PENDING_FULFILLMENT REQUEST_DECLINED RESTOCKED SCHEDULED UNFULFILLED }
 
-type ShopPlan { displayName: String! partnerDevelopment: Boolean! shopifyPlus: Boolean! }
+type ShopPlan {
+  displayName: String! @deprecated(reason: "Use `publicDisplayName` instead.")
+  publicDisplayName: String!
+  partnerDevelopment: Boolean!
+  shopifyPlus: Boolean!
+}
+
+type AccessScope { handle: String! description: String! }
+type AppInstallation { id: ID! accessScopes: [AccessScope!]! }
 
 type Shop {
   id: ID!
@@ -163,6 +174,7 @@ class CostNode:
     kind: str
     first: int | None = None
     children: list[CostNode] = field(default_factory=list)
+    weight: int = 1  # the cost of one node of a connection or list
 
 
 # (tree of the selected fields, actual sizes by path or None for the requested cost) -> cost
@@ -170,15 +182,15 @@ CostFunction = Callable[[list[CostNode], Mapping[str, int] | None], int]
 
 
 def default_cost(roots: list[CostNode], sizes: Mapping[str, int] | None) -> int:
-    def node_cost(children: list[CostNode]) -> int:
-        return 1 + sum(field_cost(c, nested=True) for c in children)
+    def node_cost(children: list[CostNode], weight: int) -> int:
+        return weight + sum(field_cost(c, nested=True) for c in children)
 
     def field_cost(f: CostNode, nested: bool) -> int:
         if f.kind == "scalar":
             return 0
         if f.kind in ("connection", "list") and f.first is not None:
             n = f.first if sizes is None else sizes.get(f.path, 0)
-            return 2 + math.ceil(n * node_cost(f.children) / 25)
+            return 2 + math.ceil(n * node_cost(f.children, f.weight) / 25)
         inner = sum(field_cost(c, nested) for c in f.children)
         return inner if nested else 1 + inner
 

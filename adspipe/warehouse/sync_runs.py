@@ -49,9 +49,8 @@ class SyncStats:
     throttled: int = 0
     throttle_wait_s: float = 0.0
     dates: set[date] = field(default_factory=set)
-    # The API version asked for, and the one the platform's response headers named (last seen).
-    api_version: str | None = None
-    api_version_served: str | None = None
+    api_version: str | None = None  # the API version asked for
+    api_version_served: str | None = None  # the version the platform's response headers named
 
     def merge(self, other: SyncStats) -> None:
         self.api_version = self.api_version or other.api_version
@@ -61,6 +60,8 @@ class SyncStats:
         self.throttled += other.throttled
         self.throttle_wait_s += other.throttle_wait_s
         self.dates |= other.dates
+        self.api_version = self.api_version or other.api_version
+        self.api_version_served = self.api_version_served or other.api_version_served
 
 
 def start_sync_run(

@@ -125,7 +125,9 @@ def test_store_name_with_sql_and_shell_metacharacters_is_stored_verbatim(
         (["connect", "shopify", "--store", "   ", "--shop", "a.myshopify.com", "--token-env", "SHOP_TOKEN"],
          "store name must not be empty"),
         (["disconnect", "42"], "no connection with id 42"),
-        (["connections", "list", "--store", "Nope"], "no store named 'Nope'"),
+        # Read-only on an empty database: nothing is created, the fix is named (was: "no store named").
+        (["connections", "list", "--store", "Nope"], "no adspipe schema at"),
+        (["connections", "list", "--store", "Nope"], "run `adspipe db upgrade` to create it"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_clear_line_and_writes_nothing(

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,7 +62,8 @@ def dagster_stack(
 ) -> Iterator[DagsterStack]:
     """Start webserver + daemon against a fresh Postgres database for the instance storage."""
     admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    name = f"dagster_{home.name}".lower().replace("-", "_")[:60]
+    # A random suffix: two test sessions (or a leftover database) on one server never collide.
+    name = f"dagster_{home.name}".lower().replace("-", "_")[:50] + f"_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     instance_url = (

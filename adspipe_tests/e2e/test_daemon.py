@@ -180,7 +180,9 @@ def test_sync_meta_30_days_runs_serially_in_date_order_and_equals_truth(deployme
     fresh_run = DagsterApi(deployment.stack.url).launch_job("meta_fresh", {}, {"adspipe/test": "together"})
     done = deployment.cli("sync", "meta", "--from", str(first), "--to", str(last), "--wait")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"Enqueued 30 daily partitions for {first} to {last}" in done.stdout
+    # 30 days fit one run (ADSPIPE_BACKFILL_DAYS_PER_RUN): launched as one run, not a backfill.
+    assert f"for 30 daily partitions, {first} to {last} (one run, oldest day first;" in done.stdout
+    assert "SUCCESS, 30 day(s) materialized" in done.stdout
 
     with deployment.stack.instance() as instance:
         _wait(
@@ -216,15 +218,16 @@ def test_an_inverted_range_launches_nothing(deployment: Deployment) -> None:
 def test_a_single_day_is_one_partition(deployment: Deployment) -> None:
     done = deployment.cli("sync", "meta", "--from", "2026-04-20", "--to", "2026-04-20", "--wait")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Enqueued 1 daily partitions for 2026-04-20 to 2026-04-20" in done.stdout
-    backfill_id = done.stdout.split("(backfill ")[1].split(")")[0]
+    # A range that fits one run is launched as that run directly (no backfill daemon tick).
+    assert "for 1 daily partitions, 2026-04-20 to 2026-04-20 (one run" in done.stdout
+    run_id = done.stdout.split("Launched run ")[1].split(" ")[0]
     with deployment.stack.instance() as instance:
-        backfill = instance.get_backfill(backfill_id)
-        assert backfill is not None
-        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-        assert len(runs) == 1
-        assert runs[0].tags["dagster/asset_partition_range_start"] == "2026-04-20"
-        assert runs[0].tags["dagster/asset_partition_range_end"] == "2026-04-20"
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+        assert run.tags["dagster/asset_partition_range_start"] == "2026-04-20"
+        assert run.tags["dagster/asset_partition_range_end"] == "2026-04-20"
+        assert run.tags["adspipe/trigger"] == "adspipe-sync"
+        assert "2026-04-20" in instance.get_materialized_partitions(dg.AssetKey("fact_meta_daily"))
 
 
 def test_dagster_cli_materializes_one_partition_as_the_readme_says(deployment: Deployment) -> None:

@@ -29,6 +29,7 @@ from adspipe.simulator.server import Simulator
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.schema import fact_meta_daily, fact_orders, meta_insights_raw, shopify_orders_raw
+from adspipe_tests.clocks import FAKE_MONOTONIC_START
 
 TOKEN_ENV = "FAULT_SIM_TOKEN"
 SEED = 20260415  # the fault draws and the clients' jitter
@@ -38,7 +39,7 @@ FAULT_KINDS = ("5xx", "timeout", "drop", "malformed", "internal", "throttled")
 class VirtualTime:
     """A monotonic clock that only moves when someone sleeps (thread-safe)."""
 
-    def __init__(self, start: float = 1_000.0) -> None:
+    def __init__(self, start: float = FAKE_MONOTONIC_START) -> None:
         self._now = start
         self._lock = threading.Lock()
         self.slept = 0.0

@@ -16,6 +16,7 @@ from adspipe.warehouse.connections import Connection
 from adspipe_tests.meta.fake_graph import FakeAccount
 from adspipe_tests.reliability.helpers import ScriptedGraph, ScriptedShopify
 from adspipe_tests.shopify.conftest import Env, make_env
+from adspipe_tests.shopify.fakes import grant_all_scopes
 
 META_NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # Los Angeles: 9 March; Tokyo: 10 March
 META_TOKEN = "EAAtoken-reliability-0123"
@@ -25,6 +26,12 @@ META_DAYS = [date(2026, 3, 4), date(2026, 3, 5), date(2026, 3, 6)]
 def sqlite_only() -> pytest.MarkDecorator:
     """Run a case on SQLite only (the transactional cases also run on Postgres)."""
     return pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def shopify_scopes_granted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`adspipe connect shopify` reads the app's scopes; the fake shops here grant them all."""
+    grant_all_scopes(monkeypatch)
 
 
 @pytest.fixture

@@ -28,11 +28,16 @@ class RoutedShopifyClient(ShopifyClient):
     handler: ClassVar[Callable[[httpx.Request], httpx.Response] | None] = None
     clock: ClassVar[FakeTime | None] = None
 
+    def model_post_init(self, context: Any) -> None:
+        # The fake clock goes in when the resource is built, before a sync reads its deadline:
+        # swapped in later (at the first request), the deadline came from the real clock.
+        super().model_post_init(context)
+        if self.clock is not None:
+            self._sleep, self._monotonic = self.clock.sleep, self.clock.monotonic
+
     def http(self) -> httpx.Client:
         if self._http is None and self.handler is not None:
             self.use_transport(httpx.MockTransport(self.handler))
-            if self.clock is not None:
-                self._sleep, self._monotonic = self.clock.sleep, self.clock.monotonic
         return super().http()
 
 

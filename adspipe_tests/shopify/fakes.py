@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 
+from adspipe.shopify import connect
 from adspipe.shopify.client import ShopifyClient
+from adspipe_tests.clocks import FAKE_MONOTONIC_START
 
 TOKEN = "shpat_supersecret0123456789"
 SHOP = "acme.myshopify.com"
@@ -17,7 +19,7 @@ SHOP = "acme.myshopify.com"
 
 class FakeTime:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = FAKE_MONOTONIC_START
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:
@@ -150,6 +152,7 @@ class FakeShopify:
         self.fail: dict[str, httpx.Response] = {}
         self.fail_created_since: set[str] = set()  # an orders search from this instant answers 503
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.scopes: dict[str, set[str]] = {}  # per shop; default read_orders + read_all_orders
 
     def add_shop(self, domain: str, tz: str, currency: str = "USD") -> None:
         self.shops[domain] = {"ianaTimezone": tz, "currencyCode": currency, "myshopifyDomain": domain}
@@ -177,6 +180,10 @@ class FakeShopify:
         shop = self.shops[domain]
         if body["query"].startswith("query ShopInfo"):
             return ok({"shop": shop}, requested=1, actual=1)
+        if body["query"].startswith("query AccessScopes"):
+            granted = self.scopes.get(domain, {"read_orders", "read_all_orders"})
+            handles = [{"handle": h} for h in sorted(granted)]
+            return ok({"currentAppInstallation": {"accessScopes": handles}}, requested=1, actual=1)
         nodes = list(self.orders[domain].values())
         for field_name, op, value in _TERM.findall(variables.get("query") or ""):
             key = "createdAt" if field_name == "created_at" else "updatedAt"
@@ -195,3 +202,13 @@ class FakeShopify:
             },
         }
         return ok(data, requested=2 + first, actual=2 + len(page))
+
+
+def grant_all_scopes(monkeypatch: Any) -> None:
+    """`adspipe connect shopify` reads the app's scopes from the shop; for CLI tests about other
+    things (fake shops that exist nowhere), the shop grants read_orders and read_all_orders."""
+
+    def granted(shop_domain: str, token: str, client: ShopifyClient | None = None) -> connect.ScopeCheck:
+        return connect.ScopeCheck(frozenset({"read_orders", "read_all_orders"}))
+
+    monkeypatch.setattr(connect, "check_scopes", granted)

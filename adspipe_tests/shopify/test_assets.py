@@ -66,10 +66,11 @@ def test_fill_job_materializes_exactly_the_touched_dates(env: Env, monkeypatch: 
         30.0,
     )
     raw = mats["shopify_orders_raw"]["2026-03-05"]
+    # Per shop: shop info, access scopes, one page of orders.
     assert (raw["rows"], raw["pages"], raw["api_calls"], raw["throttled"], raw["dates_touched"]) == (
         3,
         2,
-        4,
+        6,
         0,
         2,
     )

@@ -211,7 +211,7 @@ def test_line_items_beyond_the_inline_page_are_fetched() -> None:
     script = Script([ok(orders_data([big])), ok(more)])
     pages = list(client_with(script, FakeTime()).session(SHOP, TOKEN).orders("q", "CREATED_AT"))
     assert len(pages[0].orders[0]["lineItems"]["nodes"]) == 5
-    assert script.bodies()[1]["variables"] == {"id": "gid://shopify/Order/1", "after": "li2"}
+    assert script.bodies()[1]["variables"] == {"id": "gid://shopify/Order/1", "first": 250, "after": "li2"}
 
 
 def test_a_wait_past_the_deadline_stops_cleanly() -> None:

@@ -68,7 +68,8 @@ def test_fill_loads_the_window_in_the_shop_zone(env: Env) -> None:
     run = next(
         r for r in sync_runs(env.engine, "shopify_7d_fill") if r["connection_id"] == env.west.connection_id
     )
-    assert (run["status"], run["rows"], run["api_calls"], run["throttled"]) == ("success", 6, 2, 0)
+    # Shop info, access scopes, one page of orders.
+    assert (run["status"], run["rows"], run["api_calls"], run["throttled"]) == ("success", 6, 3, 0)
     assert (run["window_start"], run["window_end"]) == (D(2026, 3, 3), D(2026, 3, 10))
     assert run["dates"] == ["2026-03-03", "2026-03-05", "2026-03-08"]
 

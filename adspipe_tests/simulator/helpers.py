@@ -6,10 +6,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from adspipe.meta.settings import API_VERSION
+from adspipe.meta import settings as meta_settings
+from adspipe.shopify.settings import API_VERSION
 from adspipe.simulator.clock import SimClock
 from adspipe.simulator.server import Simulator
 from adspipe.simulator.shopify_api import ApiResponse
+from adspipe_tests.clocks import FAKE_MONOTONIC_START
 from adspipe_tests.simulator_fixtures import FIXED_NOW, TOKEN
 
 
@@ -17,7 +19,7 @@ class FakeMonotonic:
     """A monotonic clock the test moves by hand (Shopify bucket, Meta usage decay)."""
 
     def __init__(self) -> None:
-        self.t = 1000.0
+        self.t = FAKE_MONOTONIC_START
 
     def __call__(self) -> float:
         return self.t
@@ -32,7 +34,7 @@ def gql(
     sim: Simulator, shop: str, query: str, variables: dict[str, Any] | None = None, *, token: str = TOKEN
 ) -> tuple[ApiResponse, dict[str, Any]]:
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    response = sim.shopify.handle(shop, "2025-01", {"x-shopify-access-token": token}, body)
+    response = sim.shopify.handle(shop, API_VERSION, {"x-shopify-access-token": token}, body)
     return response, json.loads(response.body)
 
 
@@ -41,7 +43,7 @@ def meta(
 ) -> tuple[ApiResponse, dict[str, Any]]:
     query = {k: (json.dumps(v) if isinstance(v, list | dict) else str(v)) for k, v in params.items()}
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    response = sim.meta.handle(API_VERSION, node, edge, query, headers, "http://sim.test")
+    response = sim.meta.handle(meta_settings.API_VERSION, node, edge, query, headers, "http://sim.test")
     try:
         body = json.loads(response.body)
     except ValueError:

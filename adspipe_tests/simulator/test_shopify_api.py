@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from adspipe.shopify import queries
+from adspipe.shopify import queries, settings
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.shopify_api import BAD_TOKEN
 from adspipe.simulator.util import local_date
 from adspipe_tests.simulator.helpers import FakeMonotonic, gql, make_sim, utc
-from adspipe_tests.simulator_fixtures import FIXED_NOW
+from adspipe_tests.simulator_fixtures import FIXED_NOW, TOKEN
 
 MONEY = re.compile(r"^-?\d+\.\d{1,2}$")
 INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -48,7 +49,7 @@ def test_client_query_contract_money_strings_and_cost() -> None:
     variables = {"first": 50, "after": None, "query": queries.search_since("updated_at", FIXED_NOW - timedelta(days=3)),
                  "sortKey": "UPDATED_AT", "reverse": False}  # fmt: skip
     response, body = gql(sim, shop, queries.ORDERS_QUERY, variables)
-    assert response.status == 200 and response.headers["X-Shopify-API-Version"] == "2025-01"
+    assert response.status == 200 and response.headers["X-Shopify-API-Version"] == settings.API_VERSION
     assert body["data"]["shop"] == {"ianaTimezone": "America/Los_Angeles", "currencyCode": "USD"}
     nodes = body["data"]["orders"]["nodes"]
     assert len(nodes) == 50
@@ -77,12 +78,12 @@ def test_client_query_contract_money_strings_and_cost() -> None:
 
 def test_shop_time_zones_west_and_east_of_utc() -> None:
     sim = make_sim()
-    q = "{ shop { ianaTimezone currencyCode myshopifyDomain timezoneOffsetMinutes plan { displayName shopifyPlus } } }"
+    q = "{ shop { ianaTimezone currencyCode myshopifyDomain timezoneOffsetMinutes plan { publicDisplayName shopifyPlus } } }"
     offsets = {}
     for store in sim.world.stores:
         _, body = gql(sim, store.domain, q)
         shop = body["data"]["shop"]
-        assert shop["myshopifyDomain"] == store.domain and shop["plan"]["displayName"] == store.plan
+        assert shop["myshopifyDomain"] == store.domain and shop["plan"]["publicDisplayName"] == store.plan
         offsets[shop["ianaTimezone"]] = shop["timezoneOffsetMinutes"]
     assert offsets == {"America/Los_Angeles": -420, "Europe/Berlin": 120, "Pacific/Auckland": 720}
 
@@ -246,3 +247,46 @@ def test_same_seed_same_bytes_other_seed_other_world() -> None:
     # the cost's currentlyAvailable is the only part that depends on (real) time
     strip = [re.sub(rb'"currentlyAvailable":\d+', b"", a) for a in answers]
     assert strip[0] == strip[1] and strip[0] != strip[2]
+
+
+def test_an_unsupported_version_is_served_as_the_oldest_supported_one() -> None:
+    # 2026-04-15: 2025-01 and 2025-04 have left support; 2025-07 is the oldest still supported.
+    sim = make_sim()
+    shop = sim.world.stores[0].domain
+    body = json.dumps({"query": "{ shop { ianaTimezone } }"}).encode()
+    headers = {"x-shopify-access-token": TOKEN}
+    for asked, served in (("2025-01", "2025-07"), ("2025-04", "2025-07"), ("2025-07", "2025-07"),
+                          (settings.API_VERSION, settings.API_VERSION)):  # fmt: skip
+        response = sim.shopify.handle(shop, asked, headers, body)
+        assert response.status == 200 and json.loads(response.body)["data"]["shop"]["ianaTimezone"]
+        assert response.headers[settings.VERSION_HEADER] == served, asked
+
+
+def test_deprecated_fields_are_named_in_the_deprecated_reason_header() -> None:
+    sim = make_sim()
+    shop = sim.world.stores[0].domain
+    old, _ = gql(sim, shop, "{ shop { plan { displayName } } }")
+    assert "ShopPlan.displayName" in old.headers[settings.DEPRECATED_REASON_HEADER]
+    new, body = gql(sim, shop, "{ shop { plan { publicDisplayName } } }")
+    assert settings.DEPRECATED_REASON_HEADER not in new.headers
+    assert body["data"]["shop"]["plan"]["publicDisplayName"] == sim.world.stores[0].plan
+
+
+def test_access_scopes_per_shop() -> None:
+    sim = make_sim()
+    a, b, c = (s.domain for s in sim.world.stores)
+    sim.faults.update(shopify_no_read_all_orders_shops=[b], shopify_missing_scope_shops=[c])
+    query = "{ currentAppInstallation { accessScopes { handle } } }"
+    handles = {}
+    for shop in (a, b, c):
+        _, body = gql(sim, shop, query)
+        handles[shop] = [s["handle"] for s in body["data"]["currentAppInstallation"]["accessScopes"]]
+    assert handles == {a: ["read_orders", "read_all_orders"], b: ["read_orders"], c: []}
+    # Without read_all_orders, orders created more than 60 days ago are absent (no error).
+    old = FIXED_NOW - timedelta(days=70)
+    search = window(old, old + timedelta(days=1))
+    variables = {"first": 250, "query": search, "sortKey": "CREATED_AT"}
+    orders_query = "query($first: Int!, $query: String, $sortKey: OrderSortKeys) { orders(first: $first, query: $query, sortKey: $sortKey) { nodes { id } } }"  # fmt: skip
+    seen_a = gql(sim, a, orders_query, variables)[1]["data"]["orders"]["nodes"]
+    seen_b = gql(sim, b, orders_query, variables)[1]
+    assert len(seen_a) > 0 and seen_b["data"]["orders"]["nodes"] == [] and "errors" not in seen_b

@@ -1,0 +1,126 @@
+"""Issue 14: a line-items page that exceeds Shopify's single-query cost maximum is halved.
+
+`ORDER_LINE_ITEMS_QUERY` asks for 250 line items; on MAX_COST_EXCEEDED the client halves `first`
+down to `settings.MIN_LINE_ITEMS_PAGE_SIZE`, then fails naming the floor.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from adspipe.errors import PermanentApiError
+from adspipe.shopify import settings, sync
+from adspipe.shopify.client import ShopifyClient
+from adspipe.simulator.compare import orders_differences, shopify_metrics_differences
+from adspipe.warehouse.schema import shopify_orders_raw
+from adspipe_tests.faults.harness import TOKEN_ENV, VirtualTime, local_today, register
+from adspipe_tests.shopify.fakes import (
+    SHOP,
+    TOKEN,
+    FakeTime,
+    Script,
+    client_with,
+    graphql_error,
+    ok,
+    order,
+    orders_data,
+)
+from adspipe_tests.simulator_fixtures import FIXED_NOW, RunningSimulator
+
+SIM_SHOP = "pioneer-botanicals.myshopify.com"
+
+
+def _big_order() -> dict[str, object]:
+    big = order(1, line_items=2)
+    big["lineItems"]["pageInfo"] = {"hasNextPage": True, "endCursor": "li2"}  # type: ignore[index]
+    return big
+
+
+def _line_items(request: httpx.Request, limit: int) -> httpx.Response:
+    first = json.loads(request.content)["variables"]["first"]
+    if first > limit:
+        return graphql_error(
+            "MAX_COST_EXCEEDED", f"Query cost is {first * 5}, which exceeds the single query max"
+        )
+    nodes = [{"id": f"gid://shopify/LineItem/9{i}"} for i in range(3)]
+    return ok(
+        {"order": {"lineItems": {"pageInfo": {"hasNextPage": False, "endCursor": "x"}, "nodes": nodes}}}
+    )
+
+
+def test_max_cost_exceeded_on_line_items_halves_the_page_and_keeps_every_row() -> None:
+    answer: Callable[[httpx.Request], httpx.Response] = lambda r: _line_items(r, limit=100)  # noqa: E731
+    script = Script([ok(orders_data([_big_order(), _big_order()])), answer, answer, answer, answer])
+    session = client_with(script, FakeTime()).session(SHOP, TOKEN)
+    pages = list(session.orders("q", "CREATED_AT"))
+    assert [len(o["lineItems"]["nodes"]) for o in pages[0].orders] == [5, 5]
+    firsts = [b["variables"]["first"] for b in script.bodies()[1:]]
+    # 250 and 125 exceed; 62 fits, and the session keeps 62 for the next order.
+    assert firsts == [250, 125, 62, 62]
+    assert session.line_items_page_size == 62
+
+
+def test_still_too_costly_at_the_floor_fails_with_a_clear_message() -> None:
+    answer: Callable[[httpx.Request], httpx.Response] = lambda r: _line_items(r, limit=0)  # noqa: E731
+    script = Script([ok(orders_data([_big_order()]))] + [answer] * 10)
+    session = client_with(script, FakeTime()).session(SHOP, TOKEN)
+    with pytest.raises(PermanentApiError) as failed:
+        list(session.orders("q", "CREATED_AT"))
+    firsts = [b["variables"]["first"] for b in script.bodies()[1:]]
+    assert firsts == [250, 125, 62, 31, 15, settings.MIN_LINE_ITEMS_PAGE_SIZE]
+    message = str(failed.value)
+    assert "a page of 10 line items of order gid://shopify/Order/1 still exceeds" in message
+    assert "MIN_LINE_ITEMS_PAGE_SIZE = 10" in message
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
+def test_simulated_cost_limit_smaller_pages_same_rows(
+    engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vt = VirtualTime()
+    running = make_simulator(now=FIXED_NOW, monotonic=vt.monotonic, stores=1)
+    # A line item weighs 100: 250 of them cost 1,003 > 1,000 (MAX_COST_EXCEEDED); 125 cost 503.
+    running.sim.faults.update(shopify_line_item_cost=100)
+    monkeypatch.setenv(TOKEN_ENV, "sim-token")
+    world = register(engine, running.sim, meta=False)
+    sent: list[dict[str, object]] = []
+
+    class Recording(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            sent.append(json.loads(request.content))
+            return super().handle_request(request)
+
+    # One line item inline, so that every order with more is completed by the follow-up query.
+    client = ShopifyClient(line_items_per_order=1)
+    client._sleep, client._monotonic = vt.sleep, vt.monotonic
+    client.use_transport(Recording())
+    result = sync.shopify_7d_fill(engine, client, FIXED_NOW)
+    assert [o.status for o in result.report.outcomes] == ["success"]
+    firsts = [b["variables"]["first"] for b in sent if str(b["query"]).startswith("query OrderLineItems")]  # type: ignore[index]
+    assert firsts[:2] == [250, 125] and set(firsts[2:]) == {125} and len(firsts) > 10
+    since = sync.fill_window(FIXED_NOW, world.timezones[SIM_SHOP])[0]
+    until = local_today(FIXED_NOW, world.timezones[SIM_SHOP])
+    compared, diffs = shopify_metrics_differences(engine, running.sim.truth, SIM_SHOP, since, until)
+    orders, order_diffs = orders_differences(engine, running.sim.truth, SIM_SHOP, since, until)
+    assert compared == (until - since + timedelta(days=1)).days and diffs == [] and order_diffs == []
+    # Every line item arrived: each raw payload holds exactly the simulated order's line items.
+    store = running.sim.world.store_by_domain(SIM_SHOP)
+    assert store is not None
+    with engine.connect() as db:
+        raw = db.execute(sa.select(shopify_orders_raw.c.order_id, shopify_orders_raw.c.payload)).all()
+    assert len(raw) == orders > 100
+    got = {r.order_id: [n["id"] for n in r.payload["lineItems"]["nodes"]] for r in raw}
+    want = {}
+    for order_id in got:
+        simulated = running.sim.world.order_by_id(store, order_id)
+        assert simulated is not None
+        want[order_id] = [f"gid://shopify/LineItem/{li.id}" for li in simulated.lines]
+    assert got == want
+    assert sum(len(v) for v in got.values()) > len(got)  # some orders needed the follow-up query
