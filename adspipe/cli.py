@@ -69,7 +69,7 @@ def _token_env_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _register(
     platform: str, store: str, account: str, token_env: str, window: int | None,
-    verify: Callable[[], None] | None = None, **meta_options: Any,
+    verify: Callable[[], None] | None = None, **options: Any,
 ) -> None:  # fmt: skip
     with warehouse(write=True) as engine:
         if verify is not None:  # once the warehouse answered, before anything is written
@@ -82,7 +82,7 @@ def _register(
                 account_id=account,
                 token_env=token_env,
                 attribution_window_days=window,
-                **meta_options,
+                **options,  # Meta: attribution_windows, ad_statuses, app_secret_env
             )
     verb = "connected" if created else "updated"
     click.echo(
