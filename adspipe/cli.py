@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ import click
 
 from adspipe import settings
 from adspipe.cli_common import CliError, console, demo_hint, warehouse
+from adspipe.meta import options as meta_options
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db
 
@@ -67,7 +69,7 @@ def _token_env_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _register(
     platform: str, store: str, account: str, token_env: str, window: int | None,
-    verify: Callable[[], None] | None = None,
+    verify: Callable[[], None] | None = None, **options: Any,
 ) -> None:  # fmt: skip
     with warehouse(write=True) as engine:
         if verify is not None:  # once the warehouse answered, before anything is written
@@ -80,6 +82,7 @@ def _register(
                 account_id=account,
                 token_env=token_env,
                 attribution_window_days=window,
+                **options,  # Meta: attribution_windows, ad_statuses, app_secret_env
             )
     verb = "connected" if created else "updated"
     click.echo(
@@ -127,13 +130,78 @@ def _verify_shopify_scopes(shop: str, token_env: str) -> None:
     show_default=True,
     help="Days meta_fresh re-pulls for late conversions (1-28).",
 )
-def connect_meta(store: str, ad_account: str, token_env: str, attribution_window_days: int) -> None:
+@click.option(
+    "--attribution-windows",
+    default=None,
+    metavar="WINDOWS",
+    help="Attribution windows purchases are counted in, e.g. 7d_click,1d_view (at most one click and one "
+    "view window); default: the ad account's own setting.",
+)
+@click.option(
+    "--ad-statuses",
+    default=None,
+    metavar="STATUSES",
+    help="Ad effective statuses the ad-level insights keep, e.g. ACTIVE,PAUSED; default: every status "
+    "(an ad archived or paused since still spent, and its spend is kept).",
+)
+@click.option(
+    "--app-secret-env",
+    default=None,
+    metavar="VAR",
+    help="Name of the environment variable that holds the Meta app secret, when the app requires "
+    "appsecret_proof (the secret is never stored).",
+)
+def connect_meta(
+    store: str, ad_account: str, token_env: str, attribution_window_days: int,
+    attribution_windows: str | None, ad_statuses: str | None, app_secret_env: str | None,
+) -> None:  # fmt: skip
     """Connect a Meta ad account."""
     store = _validated(conns.validate_store_name, store)
     ad_account = _validated(conns.validate_ad_account, ad_account)
     window = _validated(conns.validate_window, attribution_window_days)
+    windows = _validated(_meta_windows, attribution_windows)
+    statuses = _validated(_meta_statuses, ad_statuses)
+    secret_env = _validated(_app_secret_env, app_secret_env)
     token_env = _validated(conns.validate_token_env, token_env)
-    _register("meta", store, ad_account, token_env, window)
+    _register(
+        "meta", store, ad_account, token_env, window,
+        attribution_windows=windows, ad_statuses=statuses, app_secret_env=secret_env,
+    )  # fmt: skip
+
+
+def _meta_windows(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    try:
+        windows = meta_options.validate_attribution_windows(raw.split(","))
+    except ValueError as exc:
+        raise conns.ConnectionInputError(f"--attribution-windows: {exc}") from None
+    if not windows:
+        raise conns.ConnectionInputError("--attribution-windows must name at least one window, e.g. 7d_click")
+    return tuple(windows)
+
+
+def _meta_statuses(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    try:
+        return tuple(meta_options.validate_statuses(raw.split(",")))
+    except ValueError as exc:
+        raise conns.ConnectionInputError(f"--ad-statuses: {exc}") from None
+
+
+def _app_secret_env(var: str | None) -> str | None:
+    if var is None:
+        return None
+    if not conns.ENV_VAR_RE.match(var):
+        raise conns.ConnectionInputError(
+            f"--app-secret-env must be an environment variable name (got {var!r})"
+        )
+    if not os.environ.get(var):
+        raise conns.ConnectionInputError(
+            f"environment variable {var} is not set; export the app secret in it first"
+        )
+    return var
 
 
 @main.group()

@@ -94,7 +94,7 @@ asset_checks = [
     _check("summary_matches_facts", "daily_summary", rules.summary_matches_facts, True,
            "daily_summary equals the sum of fact_orders and fact_meta_daily per store and date."),
     _check("spend_cross_check", "daily_meta_metrics", rules.meta_spend_cross_check, False,
-           "Ad-level spend vs the account-level call: warns with the spend the status filter dropped."),
+           "Ad-level spend vs the account-level call: warns with the spend a status filter dropped."),
     _check("cursor_consistency", "shopify_orders_raw", rules.cursor_consistency, True,
            "The shopify_fresh cursor is never ahead of committed data (ERROR) nor behind it (WARN)."),
     _check("currency_timezone_match", "daily_summary", rules.currency_timezone_match, False,

@@ -156,7 +156,9 @@ def summary_matches_facts(conn: Connection) -> CheckOutcome:
 
 
 def meta_spend_cross_check(conn: Connection) -> CheckOutcome:
-    """Ad-level spend vs the account-level call: a gap is spend of ads the status filter dropped."""
+    """Ad-level spend vs the account-level call. The default status filter keeps every status, so a
+    gap is spend of ads a connection's narrower filter (`--ad-statuses`) dropped, or ad-level rows
+    Meta did not return; MER divides by the account-level spend either way."""
     rows = conn.execute(
         sa.select(
             daily_meta_metrics.c.ad_account_id, daily_meta_metrics.c.date, daily_meta_metrics.c.spend_gap
@@ -170,7 +172,7 @@ def meta_spend_cross_check(conn: Connection) -> CheckOutcome:
     ]
     return _outcome(
         "meta_spend_cross_check", "WARN", problems, "ad-level spend equals account-level spend",
-        f"ad-level spend misses {missing} (ads outside the status filter, e.g. archived)", missing_spend=float(missing),
+        f"ad-level spend misses {missing} (ads outside a connection's status filter, e.g. archived)", missing_spend=float(missing),
     )  # fmt: skip
 
 

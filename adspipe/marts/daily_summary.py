@@ -1,5 +1,8 @@
 """`daily_summary`: per store and local date, Shopify and Meta side by side, with ROAS and MER.
 
+ROAS divides the ad-level purchase value by the ad-level spend (the same ads); MER divides the
+shop's net revenue by the account-level spend, which counts every ad (docs/metrics.md).
+
 Rebuilt set-based for the (store, date) pairs a job touched: one upsert from a SELECT over the two
 platform marts, then a delete of pairs that no longer have any source rows.
 """
@@ -73,6 +76,9 @@ def rebuild_daily_summary(conn: Connection, store_ids: Iterable[int], dates: Ite
             sa.func.sum(dmm.c.clicks).label("clicks"),
             sa.func.sum(dmm.c.purchases).label("purchases"),
             sa.func.sum(dmm.c.purchase_value).label("purchase_value"),
+            # MER's denominator: the account-level spend (every ad, whatever the ad-level status
+            # filter kept); a day without the account-level row falls back to its ad-level spend.
+            sa.func.sum(sa.func.coalesce(dmm.c.account_spend, dmm.c.spend)).label("account_spend"),
             sa.func.count(sa.distinct(dmm.c.currency)).label("currencies"),
         )
         .where(dmm.c.store_id.in_(stores_), dmm.c.date.in_(dates_))
@@ -91,7 +97,7 @@ def rebuild_daily_summary(conn: Connection, store_ids: Iterable[int], dates: Ite
     )
     mer = sa.case(
         (sa.or_(currency_mm, timezone_mm), sa.null()),
-        else_=money_ratio(dialect, dsm.c.net_revenue, meta.c.spend),
+        else_=money_ratio(dialect, dsm.c.net_revenue, meta.c.account_spend),
     )
     select = sa.select(
         keys.c.store_id,

@@ -110,7 +110,7 @@ def meta_7d_fill_op(
     engine = warehouse.engine()
     result = sync.run_fill(
         engine, meta, now=clock.now(), connection_id=config.connection_id,
-        dagster_run_id=context.run.run_id, log=context.log.info,
+        dagster_run_id=context.run.run_id, log=context.log.info, warn=context.log.warning,
     )  # fmt: skip
     yield from _finish_job(context, engine, result)
 
@@ -132,6 +132,7 @@ def meta_fresh_op(
     result = sync.run_fresh(
         engine, meta, now=clock.now(), include_today=config.include_today,
         connection_id=config.connection_id, dagster_run_id=context.run.run_id, log=context.log.info,
+        warn=context.log.warning,
     )  # fmt: skip
     yield from _finish_job(context, engine, result)
 
@@ -206,7 +207,7 @@ def meta_insights(
 
     result = sync.run_dates(
         engine, meta, dates, now=clock.now(), connection_id=config.connection_id, on_day=on_day,
-        dagster_run_id=context.run.run_id, log=context.log.info,
+        dagster_run_id=context.run.run_id, log=context.log.info, warn=context.log.warning,
     )  # fmt: skip
     for day in dates:
         if day >= first and day not in per_day:  # not committed: its figures as they stand

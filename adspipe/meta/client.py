@@ -34,33 +34,25 @@ import dagster as dg
 import httpx
 from pydantic import Field, PrivateAttr, field_validator
 
-from adspipe import jsonio
 from adspipe import settings as app_settings
 from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
 from adspipe.meta import settings
+from adspipe.meta.answers import Failure, classify
+from adspipe.meta.options import (
+    VersionWatch,
+    appsecret_proof,
+    deprecated_version_message,
+    validate_attribution_windows,
+    validate_statuses,
+)
 from adspipe.meta.usage import Usage, UsageMeter, pace_wait, parse_usage
 from adspipe.warehouse.sync_runs import SyncStats
 
 MAX_PAGES = 10_000  # a `next` chain longer than this is a loop, not data
+# Parameters Meta's `next` links may carry that the client sets itself on every call.
+_OWN_PARAMS = frozenset({"access_token", settings.APPSECRET_PROOF_PARAM})
 
-
-def validate_attribution_windows(windows: list[str] | None) -> list[str] | None:
-    """Refuse windows Meta no longer returns (they would silently drop conversions)."""
-    if windows is None:
-        return None
-    removed = sorted(set(windows) & settings.REMOVED_ATTRIBUTION_WINDOWS)
-    if removed:
-        raise ValueError(
-            f"attribution window(s) {', '.join(removed)} are no longer returned by Meta (since 12 Jan 2026); "
-            f"use {', '.join(sorted(settings.KNOWN_ATTRIBUTION_WINDOWS))}"
-        )
-    unknown = sorted(set(windows) - settings.KNOWN_ATTRIBUTION_WINDOWS)
-    if unknown:
-        raise ValueError(
-            f"unknown attribution window(s) {', '.join(unknown)}; "
-            f"use {', '.join(sorted(settings.KNOWN_ATTRIBUTION_WINDOWS))}"
-        )
-    return list(windows)
+__all__ = ["AccountInfo", "InsightsDay", "MetaClient", "MetaSession", "validate_attribution_windows"]
 
 
 @dataclass(frozen=True)
@@ -83,47 +75,6 @@ class InsightsDay:
     limit: int  # the page size that finally worked
 
 
-@dataclass(frozen=True)
-class _Failure:
-    kind: str  # throttle | auth | reduce | transient | permanent
-    description: str
-
-
-def _classify(response: httpx.Response) -> dict[str, Any] | _Failure:
-    """The JSON body of a good answer, or what kind of failure this is."""
-    status = response.status_code
-    try:
-        body = jsonio.loads(response.content)
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if status == 200 and isinstance(body, dict) and error is None:
-        return body
-    if not isinstance(error, dict):
-        if status == 200:
-            return _Failure("transient", "malformed response body (not a JSON object)")
-        if status == 429:
-            return _Failure("throttle", "HTTP 429")
-        if status == 401:
-            return _Failure("auth", "HTTP 401")
-        if status >= 500:
-            return _Failure("transient", f"HTTP {status}")
-        return _Failure("permanent", f"HTTP {status}")
-    code = error.get("code")
-    subcode = error.get("error_subcode")
-    message = str(error.get("message", ""))[:300]
-    text = f"HTTP {status}, code {code}" + (f"/{subcode}" if subcode else "") + f": {message}"
-    if code == settings.AUTH_CODE or status == 401:
-        return _Failure("auth", text)
-    if code in settings.THROTTLE_CODES or status == 429:
-        return _Failure("throttle", text)
-    if code == settings.REDUCE_DATA_CODE:
-        return _Failure("reduce", text)
-    if code in settings.TRANSIENT_CODES or error.get("is_transient") is True or status >= 500:
-        return _Failure("transient", text)
-    return _Failure("permanent", text)
-
-
 def _default_sleep(seconds: float) -> None:
     time.sleep(seconds)
 
@@ -131,7 +82,9 @@ def _default_sleep(seconds: float) -> None:
 class MetaClient(dg.ConfigurableResource):
     """Meta Marketing API settings and the HTTP client (resource key "meta")."""
 
-    api_version: str = Field(default=settings.API_VERSION, description="Graph API version, e.g. v23.0.")
+    api_version: str = Field(
+        default=settings.API_VERSION, description="Graph API version, e.g. v26.0 (ADSPIPE_META_API_VERSION)."
+    )
     graph_url: str | None = Field(
         default=None,
         description="Base URL of the Graph API; empty means ADSPIPE_META_GRAPH_URL or graph.facebook.com.",
@@ -141,7 +94,8 @@ class MetaClient(dg.ConfigurableResource):
     page_limit: int = Field(default=settings.DEFAULT_PAGE_LIMIT, ge=settings.MIN_PAGE_LIMIT, le=5000)
     statuses: list[str] = Field(
         default_factory=lambda: list(settings.DEFAULT_STATUSES),
-        description="ad.effective_status values kept by the insights filter.",
+        description="ad.effective_status values kept by the ad-level insights filter (default: every "
+        "Ad.EffectiveStatus, so no past spend is lost); a connection's ad_statuses overrides it.",
     )
     purchase_action_type: str = Field(default=settings.PURCHASE_ACTION_TYPE)
     purchase_fallbacks: list[str] = Field(
@@ -149,7 +103,9 @@ class MetaClient(dg.ConfigurableResource):
         description="Used in this order when a row has no purchase_action_type.",
     )
     attribution_windows: list[str] | None = Field(
-        default=None, description="action_attribution_windows; empty means the account's own setting."
+        default=None,
+        description="action_attribution_windows, e.g. [7d_click, 1d_view]; empty means the account's own "
+        "setting. A connection's attribution_windows overrides it.",
     )
     max_throttle_retries: int = Field(default=6, ge=0)
     max_transient_retries: int = Field(default=4, ge=0)
@@ -174,10 +130,7 @@ class MetaClient(dg.ConfigurableResource):
     @field_validator("statuses")
     @classmethod
     def _statuses(cls, value: list[str]) -> list[str]:
-        cleaned = [s.strip().upper() for s in value if s.strip()]
-        if not cleaned:
-            raise ValueError("statuses must name at least one ad effective_status (e.g. ACTIVE)")
-        return cleaned
+        return validate_statuses(value)
 
     @field_validator("purchase_action_type")
     @classmethod
@@ -224,10 +177,27 @@ class MetaClient(dg.ConfigurableResource):
         self.close()
 
     def session(
-        self, account_id: str, token: str, stats: SyncStats, meter: UsageMeter | None = None
+        self,
+        account_id: str,
+        token: str,
+        stats: SyncStats,
+        meter: UsageMeter | None = None,
+        *,
+        statuses: tuple[str, ...] | None = None,
+        attribution_windows: tuple[str, ...] | None = None,
+        app_secret: str | None = None,
+        versions: VersionWatch | None = None,
     ) -> MetaSession:
-        validate_attribution_windows(self.attribution_windows)
-        return MetaSession(self, account_id, token, stats, meter or UsageMeter())
+        """Calls for one account; `statuses` / `attribution_windows` (the connection's own) override
+        the resource's; `app_secret` adds `appsecret_proof` to every call."""
+        windows = validate_attribution_windows(attribution_windows or self.attribution_windows)
+        return MetaSession(
+            self, account_id, token, stats, meter or UsageMeter(),
+            statuses=tuple(validate_statuses(statuses or self.statuses)),
+            windows=tuple(windows) if windows else None,
+            proof=appsecret_proof(token, app_secret) if app_secret else None,
+            versions=versions or VersionWatch(self.api_version),
+        )  # fmt: skip
 
 
 @dataclass
@@ -239,11 +209,18 @@ class MetaSession:
     token: str = field(repr=False)
     stats: SyncStats
     meter: UsageMeter
+    statuses: tuple[str, ...] = settings.DEFAULT_STATUSES
+    windows: tuple[str, ...] | None = None  # None: the account's default window (`value`)
+    proof: str | None = field(default=None, repr=False)  # appsecret_proof, when the app requires it
+    versions: VersionWatch | None = None
     _budget_left: float = field(init=False)
     _pace_due: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self._budget_left = self.client.wait_budget_s
+        if self.versions is None:
+            self.versions = VersionWatch(self.client.api_version)
+        self.stats.api_version = self.client.api_version
 
     @property
     def budget_left_s(self) -> float:
@@ -277,11 +254,10 @@ class MetaSession:
             "limit": str(client.page_limit),
         }
         if level == "ad":
-            params["filtering"] = json.dumps(
-                [{"field": settings.STATUS_FILTER_FIELD, "operator": "IN", "value": list(client.statuses)}]
-            )
-        if client.attribution_windows:
-            params["action_attribution_windows"] = json.dumps(list(client.attribution_windows))
+            rule = {"field": settings.STATUS_FILTER_FIELD, "operator": settings.STATUS_FILTER_OPERATOR}
+            params["filtering"] = json.dumps([{**rule, "value": list(self.statuses)}])
+        if self.windows:
+            params["action_attribution_windows"] = json.dumps(list(self.windows))
         return params
 
     def insights(self, day: date, *, level: str = "ad", until: date | None = None) -> InsightsDay:
@@ -320,14 +296,21 @@ class MetaSession:
         return InsightsDay(self.account_id, day, level, tuple(rows), pages, int(params["limit"]))
 
     def _follow(self, next_url: str, *, limit: str) -> tuple[str, dict[str, str]]:
-        """A `next` link as (url, params) on the configured host, without any access_token."""
+        """A `next` link as (url, params) on the configured host, without any access_token (nor
+        appsecret_proof: every call adds its own)."""
         parts = urlsplit(next_url)
         base = urlsplit(self.client.base_url())
-        params = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "access_token"}
+        params = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _OWN_PARAMS}
         params["limit"] = limit  # keep a page size that code 1 made smaller
         return urlunsplit((base.scheme, base.netloc, parts.path, "", "")), params
 
     # -- one request, with pacing and retries -------------------------------------------------
+
+    def _observe_version(self, served: str | None) -> None:
+        if served:
+            self.stats.api_version_served = served
+            assert self.versions is not None
+            self.versions.observe(served)
 
     def _wait(self, seconds: float) -> None:
         self._budget_left -= seconds
@@ -356,16 +339,18 @@ class MetaSession:
         while True:
             self._pace()
             self.stats.api_calls += 1
+            query = params if self.proof is None else {**params, settings.APPSECRET_PROOF_PARAM: self.proof}
             try:
-                response = self.client.http().get(url, params=params, headers=headers)
+                response = self.client.http().get(url, params=query, headers=headers)
             except httpx.TimeoutException as exc:
-                outcome: dict[str, Any] | _Failure = _Failure("transient", f"timeout ({type(exc).__name__})")
+                outcome: dict[str, Any] | Failure = Failure("transient", f"timeout ({type(exc).__name__})")
                 usage = Usage(0.0, 0.0)
             except httpx.TransportError as exc:
-                outcome = _Failure("transient", f"connection error ({type(exc).__name__})")
+                outcome = Failure("transient", f"connection error ({type(exc).__name__})")
                 usage = Usage(0.0, 0.0)
             else:
-                outcome = _classify(response)
+                outcome = classify(response)
+                self._observe_version(response.headers.get(settings.VERSION_HEADER))
                 usage = parse_usage(response.headers)
                 self.meter.high_water_pct = max(self.meter.high_water_pct, usage.pct)
                 self._pace_due = pace_wait(
@@ -378,6 +363,10 @@ class MetaSession:
                 raise AuthError(f"{where}: the access token was rejected")
             if outcome.kind == "permanent":
                 raise PermanentApiError(where)
+            if outcome.kind == "deprecated":
+                raise PermanentApiError(
+                    deprecated_version_message(self.account_id, self.client.api_version, outcome.description)
+                )
             if outcome.kind == "reduce" and int(params.get("limit", "0")) > settings.MIN_PAGE_LIMIT:
                 params["limit"] = str(max(settings.MIN_PAGE_LIMIT, int(params["limit"]) // 2))
                 self.meter.limit_reductions += 1

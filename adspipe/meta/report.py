@@ -32,7 +32,12 @@ def _put(meta: dict[str, Any], key: str, value: float | None) -> None:
 def run_metadata(result: MetaRunResult) -> dict[str, Any]:
     """Counters of the whole run (every account): rows, calls, throttling, usage high-water mark."""
     stats, meter = result.report.stats, result.meter
+    versions = result.versions
     return {
+        # the version pinned, and the one Meta's facebook-api-version header named (they differ
+        # when Meta upgraded the calls of an expired pin; "none" before any answer)
+        "api_version": versions.requested if versions else "none",
+        "api_version_served": (versions.served if versions else None) or "none",
         "rows": stats.rows,
         "pages": meter.pages,
         "api_calls": stats.api_calls,

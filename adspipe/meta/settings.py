@@ -1,7 +1,8 @@
 """Meta Marketing API settings: version, fields, page sizes, error codes, defaults.
 
 Everything a user may want to change per deployment is a field of `MetaClient` (run-time
-resource config); this module holds the defaults and the API's fixed facts.
+resource config) or a per-connection option; this module holds the defaults and the API's fixed
+facts (versions, fields, statuses, windows, error codes).
 """
 
 from __future__ import annotations
@@ -44,8 +45,16 @@ AD_FIELDS = (
 ACCOUNT_LEVEL_FIELDS = ("account_currency", "spend", "impressions", "clicks")
 ACCOUNT_INFO_FIELDS = ("timezone_name", "currency", "name")
 
-DEFAULT_STATUSES = ("ACTIVE", "PAUSED")
+# Ad.EffectiveStatus as the official SDK (facebook-business 26.0) lists it. The ad-level filter
+# matches each ad's CURRENT status, so the default keeps every status: an ad archived, deleted or
+# campaign-paused today still spent in the past, and that spend must not vanish from the facts.
+AD_EFFECTIVE_STATUSES = (
+    "ACTIVE", "PAUSED", "ADSET_PAUSED", "CAMPAIGN_PAUSED", "ARCHIVED", "DELETED", "DISAPPROVED",
+    "IN_PROCESS", "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED", "WITH_ISSUES",
+)  # fmt: skip
+DEFAULT_STATUSES = AD_EFFECTIVE_STATUSES
 STATUS_FILTER_FIELD = "ad.effective_status"
+STATUS_FILTER_OPERATOR = "IN"
 
 # docs/metrics.md: count ONE type; omni_purchase, else the first present of the fallbacks.
 PURCHASE_ACTION_TYPE = "omni_purchase"
@@ -53,7 +62,12 @@ PURCHASE_FALLBACKS = ("purchase", "offsite_conversion.fb_pixel_purchase")
 
 # Meta stopped returning these on 12 Jan 2026: asking for them would silently drop conversions.
 REMOVED_ATTRIBUTION_WINDOWS = frozenset({"7d_view", "28d_view"})
-KNOWN_ATTRIBUTION_WINDOWS = frozenset({"1d_click", "7d_click", "28d_click", "1d_view", "1d_ev"})
+# Windows of one kind nest (7d_click includes 1d_click): at most one per kind is counted, and the
+# counted figure is the sum over the kinds (Meta's "7-day click or 1-day view" = 7d_click + 1d_view).
+CLICK_WINDOWS = ("1d_click", "7d_click", "28d_click")
+VIEW_WINDOWS = ("1d_view",)
+ENGAGED_VIEW_WINDOWS = ("1d_ev",)
+KNOWN_ATTRIBUTION_WINDOWS = frozenset(CLICK_WINDOWS + VIEW_WINDOWS + ENGAGED_VIEW_WINDOWS)
 
 DEFAULT_PAGE_LIMIT = 500
 MIN_PAGE_LIMIT = 25  # code 1 halves the page size down to this, then gives up
@@ -63,6 +77,10 @@ THROTTLE_CODES = frozenset({4, 17, 32, 613, 80000, 80004})
 AUTH_CODE = 190
 REDUCE_DATA_CODE = 1  # HTTP 500 "Please reduce the amount of data you're asking for"
 TRANSIENT_CODES = frozenset({2})
+DEPRECATED_VERSION_CODE = 2635  # "(#2635) You are calling a deprecated version of the Ads API"
+
+# appsecret_proof: HMAC-SHA256 of the access token keyed by the app secret, a query parameter.
+APPSECRET_PROOF_PARAM = "appsecret_proof"
 
 # Pacing on the usage headers: no wait below PACE_START_PCT, then a wait growing with the square
 # of the excess, up to PACE_MAX_S just below 100 %.

@@ -22,6 +22,7 @@ from adspipe.errors import TransientApiError
 from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.meta import load, transforms
 from adspipe.meta.client import AccountInfo, InsightsDay, MetaClient, MetaSession, UsageMeter
+from adspipe.meta.options import VersionWatch
 from adspipe.meta.settings import FILL_DAYS, JOB_FILL, JOB_FRESH
 from adspipe.orchestration.daystats import DayStats
 from adspipe.orchestration.runner import RunReport, days_failed_error, run_per_connection
@@ -72,6 +73,7 @@ class MetaRunResult:
     job: str
     report: RunReport = field(default_factory=RunReport)
     accounts: list[AccountRun] = field(default_factory=list)
+    versions: VersionWatch | None = None  # the API version asked for / served in this run
 
     @property
     def meter(self) -> UsageMeter:
@@ -118,10 +120,16 @@ def fresh_window(
 
 
 def open_account(
-    engine: Engine, client: MetaClient, connection: Connection, stats: SyncStats, meter: UsageMeter
-) -> tuple[MetaSession, AccountInfo]:
-    """A session for the account, and its time zone and currency read from Meta and stored."""
-    session = client.session(connection.account_id, connection.token(), stats, meter)
+    engine: Engine, client: MetaClient, connection: Connection, stats: SyncStats, meter: UsageMeter,
+    versions: VersionWatch | None = None,
+) -> tuple[MetaSession, AccountInfo]:  # fmt: skip
+    """A session for the account (with the connection's own windows, status filter and app
+    secret), and its time zone and currency read from Meta and stored."""
+    session = client.session(
+        connection.account_id, connection.token(), stats, meter,
+        statuses=connection.ad_statuses, attribution_windows=connection.attribution_windows,
+        app_secret=connection.app_secret(), versions=versions,
+    )  # fmt: skip
     info = session.account_info()
     with engine.begin() as db:
         conns.set_account_info(db, connection.connection_id, timezone=info.timezone, currency=info.currency)
@@ -181,6 +189,7 @@ def prepare_day(
             currency=info.currency,
             purchase_type=client.purchase_action_type,
             fallbacks=client.purchase_fallbacks,
+            windows=session.windows,
         )
         for row in ad_rows
     ]
@@ -298,22 +307,24 @@ def run_accounts(
     on_day: OnDay | None = None,
     dagster_run_id: str | None = None,
     log: Log | None = None,
+    warn: Log | None = None,
 ) -> MetaRunResult:
     """For each active Meta connection (or the one named): read the account, pull its days.
 
     `on_day` runs after each committed day, while the next day's call is in flight (the assets
-    record the day's materializations there, off the serial path of Meta calls).
+    record the day's materializations there, off the serial path of Meta calls). `warn`: where a
+    served API version other than the pinned one is reported (once per run).
     """
     with engine.connect() as db:
         targets = conns.active_connections(db, "meta", connection_id)
-    result = MetaRunResult(job)
+    result = MetaRunResult(job, versions=VersionWatch(client.api_version, warn))
     encode = engine.dialect.name == "postgresql"  # days are then shipped with COPY
     for target in targets:
         run = AccountRun(target)
         result.accounts.append(run)
 
         def work(connection: Connection, stats: SyncStats, run: AccountRun = run) -> None:
-            session, info = open_account(engine, client, connection, stats, run.meter)
+            session, info = open_account(engine, client, connection, stats, run.meter, result.versions)
             run.info = info
             days = plan(connection, info.timezone)
             run.window = (days[0], days[-1]) if days else None
@@ -383,6 +394,7 @@ def run_fill(
     connection_id: int | None = None,
     dagster_run_id: str | None = None,
     log: Log | None = None,
+    warn: Log | None = None,
 ) -> MetaRunResult:
     """meta_7d_fill: [today−7 … yesterday] per account; sets meta_last_window_end if empty."""
 
@@ -395,7 +407,7 @@ def run_fill(
 
     return run_accounts(
         engine, client, JOB_FILL, plan, now=now, connection_id=connection_id, after=after,
-        dagster_run_id=dagster_run_id, log=log,
+        dagster_run_id=dagster_run_id, log=log, warn=warn,
     )  # fmt: skip
 
 
@@ -408,6 +420,7 @@ def run_fresh(
     connection_id: int | None = None,
     dagster_run_id: str | None = None,
     log: Log | None = None,
+    warn: Log | None = None,
 ) -> MetaRunResult:
     """meta_fresh: the account's attribution window [today−N+1 … yesterday]; advances the cursor."""
 
@@ -421,7 +434,7 @@ def run_fresh(
 
     return run_accounts(
         engine, client, JOB_FRESH, plan, now=now, connection_id=connection_id, after=after,
-        dagster_run_id=dagster_run_id, log=log,
+        dagster_run_id=dagster_run_id, log=log, warn=warn,
     )  # fmt: skip
 
 
@@ -435,6 +448,7 @@ def run_dates(
     on_day: OnDay | None = None,
     dagster_run_id: str | None = None,
     log: Log | None = None,
+    warn: Log | None = None,
 ) -> MetaRunResult:
     """The asset chain's partitions: these local dates for each account, oldest first.
 
@@ -448,5 +462,5 @@ def run_dates(
 
     return run_accounts(
         engine, client, JOB_ASSETS, plan, now=now, connection_id=connection_id, on_day=on_day,
-        dagster_run_id=dagster_run_id, log=log,
+        dagster_run_id=dagster_run_id, log=log, warn=warn,
     )  # fmt: skip

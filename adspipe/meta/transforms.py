@@ -3,6 +3,9 @@
 Purchases follow docs/metrics.md: ONE action type is counted — the configured primary
 (`omni_purchase`), else the first present of the fallbacks — never the sum of the duplicate
 types Meta reports for the same purchase. `action_values` follow the same rule independently.
+With attribution windows configured, the counted type's figure is the sum of its per-window keys
+(one click window + one view window at most, validated upstream); without, its `value` (the
+account's default window).
 """
 
 from __future__ import annotations
@@ -48,22 +51,32 @@ def parse_count(value: Any, name: str) -> int:
     return int(amount)
 
 
-def pick_action(actions: Any, primary: str, fallbacks: Sequence[str]) -> str | None:
-    """The `value` of ONE action type: `primary` when present, else the first present fallback."""
+def pick_action(
+    actions: Any, primary: str, fallbacks: Sequence[str], windows: Sequence[str] | None = None
+) -> str | None:
+    """The figure of ONE action type: `primary` when present, else the first present fallback.
+
+    Without `windows` its `value` (the account's default attribution window); with them the sum
+    of its per-window keys (a window key Meta left out counts 0).
+    """
     if actions is None:
         return None
     if not isinstance(actions, list):
         raise InsightsFormatError(f"actions must be a list, got {type(actions).__name__}")
-    by_type: dict[str, Any] = {}
+    by_type: dict[str, dict[str, Any]] = {}
     for action in actions:
         if not isinstance(action, dict) or "action_type" not in action:
             raise InsightsFormatError(f"malformed action entry: {action!r}")
         # A type listed twice in one row is one figure reported twice: keep the first.
-        by_type.setdefault(str(action["action_type"]), action.get("value"))
+        by_type.setdefault(str(action["action_type"]), action)
     for action_type in (primary, *fallbacks):
         if action_type in by_type:
-            value = by_type[action_type]
-            return None if value is None else str(value)
+            entry = by_type[action_type]
+            if not windows:
+                value = entry.get("value")
+                return None if value is None else str(value)
+            total = sum((parse_money(entry.get(w), f"{action_type} {w}") for w in windows), Decimal(0))
+            return str(total)
     return None
 
 
@@ -107,6 +120,7 @@ def fact_row(
     currency: str | None,
     purchase_type: str,
     fallbacks: Sequence[str],
+    windows: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """One `fact_meta_daily` row from one ad-level insights row."""
     ad_id = row.get("ad_id")
@@ -126,9 +140,11 @@ def fact_row(
         "impressions": parse_count(row.get("impressions"), "impressions"),
         "clicks": parse_count(row.get("clicks"), "clicks"),
         "reach": None if reach in (None, "") else parse_count(reach, "reach"),
-        "purchases": parse_count(pick_action(row.get("actions"), purchase_type, fallbacks), "purchases"),
+        "purchases": parse_count(
+            pick_action(row.get("actions"), purchase_type, fallbacks, windows), "purchases"
+        ),
         "purchase_value": parse_money(
-            pick_action(row.get("action_values"), purchase_type, fallbacks), "purchase_value"
+            pick_action(row.get("action_values"), purchase_type, fallbacks, windows), "purchase_value"
         ),
     }
 

@@ -125,6 +125,6 @@ def run_per_connection(
 
 def _secrets(connection: Connection) -> list[str]:
     try:
-        return [connection.token()]
+        return connection.secret_values()
     except conns.TokenUnavailable:
         return []

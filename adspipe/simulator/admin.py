@@ -7,7 +7,7 @@
 - `GET  /admin/stats` → requests per platform and outcome, Shopify buckets, Meta usage meters.
 - `GET  /admin/world` → stores, shop domains, ad accounts, time zones, currencies.
 - `GET  /admin/truth?kind=store|shopify|orders|meta|ads&store=…|account=act_…&since=…&until=…
-  [&at=ISO][&statuses=ACTIVE,PAUSED|all]` → ground truth rows (money as exact strings).
+  [&at=ISO][&statuses=ACTIVE,PAUSED|all][&windows=7d_click,1d_view]` (statuses default all) → ground truth rows (money as exact strings).
 - `GET  /admin/requests[?platform=shopify|meta][&limit=N]` → the request log, newest last.
 """
 
@@ -88,8 +88,9 @@ def routes(sim: Simulator) -> list[Route]:
         kind = q.get("kind", "store")
         try:
             at = parse_instant(q["at"]) if q.get("at") else None
-            statuses_raw = q.get("statuses", "ACTIVE,PAUSED")
+            statuses_raw = q.get("statuses", "all")  # the pipeline's default filter keeps every status
             statuses = None if statuses_raw == "all" else tuple(s for s in statuses_raw.split(",") if s)
+            windows = tuple(w for w in q.get("windows", "").split(",") if w) or None
             if kind in ("meta", "ads"):
                 account = sim.truth.account(q.get("account", ""))
                 tz = account.timezone
@@ -103,16 +104,16 @@ def routes(sim: Simulator) -> list[Route]:
                 return _bad("since must be on or before until, at most 400 days apart")
             rows: list[Any]
             if kind == "store":
-                rows = sim.truth.store_daily(store, since, until, at=at, statuses=statuses)
+                rows = sim.truth.store_daily(store, since, until, at=at, statuses=statuses, windows=windows)
             elif kind == "shopify":
                 rows = sim.truth.shopify_daily(store, since, until, at=at)
             elif kind == "orders":
                 rows = sim.truth.orders(store, since, until, at=at)
             elif kind == "meta":
-                rows = sim.truth.meta_daily(account, since, until, at=at, statuses=statuses)
+                rows = sim.truth.meta_daily(account, since, until, at=at, statuses=statuses, windows=windows)
             elif kind == "ads":
                 rows = [r for i in range((until - since).days + 1)
-                        for r in sim.truth.ads(account, since + timedelta(days=i), at=at, statuses=statuses)]  # fmt: skip
+                        for r in sim.truth.ads(account, since + timedelta(days=i), at=at, statuses=statuses, windows=windows)]  # fmt: skip
             else:
                 return _bad("kind must be one of store, shopify, orders, meta, ads")
         except KeyError as exc:

@@ -1,11 +1,16 @@
 """Meta ads: lifetimes with changing effective status, and daily delivery with late conversions.
 
 Each ad account has `slots` ad slots. A slot runs one ad at a time: an ad lives 20–150 days
-(ACTIVE, with a few PAUSED stretches), then ends as ARCHIVED, DELETED, PAUSED or ADSET_PAUSED and
-the next ad of the slot starts. An `AdDay` is one ad's final delivery on one local date of the
+(ACTIVE, with a few PAUSED stretches), then ends as ARCHIVED, CAMPAIGN_PAUSED, DELETED, PAUSED or
+ADSET_PAUSED and the next ad of the slot starts. An `AdDay` is one ad's final delivery on one local date of the
 account; its conversions arrive at their own instants, at most 7 days after the day ends.
 `ad_day_as_of` reads it as of an instant: today is pro rata of the local day elapsed, conversions
 count once they have arrived, future days have nothing. Status changes happen at local midnight.
+
+Attribution: a conversion is a 1-day view-through one when `_is_view` says so and it arrived by
+the end of the next local day; every other conversion is click-through (all arrive within 7
+days): it is in 7d_click and 28d_click, and in 1d_click when it arrived by the end of the next
+local day. So the account's default window (7-day click or 1-day view) counts every conversion.
 """
 
 from __future__ import annotations
@@ -22,7 +27,11 @@ if TYPE_CHECKING:
     from adspipe.simulator.world import AccountSpec
 
 CONVERSION_WINDOW_S = 7 * 86400
-FINAL_STATUSES = (("ARCHIVED", 0.5), ("DELETED", 0.15), ("PAUSED", 0.25), ("ADSET_PAUSED", 0.10))
+# CAMPAIGN_PAUSED takes the top of what was ARCHIVED's share, so every other ad keeps its status.
+FINAL_STATUSES = (("ARCHIVED", 0.4), ("CAMPAIGN_PAUSED", 0.1), ("DELETED", 0.15), ("PAUSED", 0.25),
+                  ("ADSET_PAUSED", 0.10))  # fmt: skip
+VIEW_SHARE_PCT = 15  # about this share of conversions that arrive within a day are view-through
+DAY_S = 86400
 AD_THEMES = ("Spring Sale", "Bestsellers", "New Arrivals", "Gift Guide", "UGC Video", "Carousel",
              "Retargeting", "Lookalike", "Founder Story", "Bundle Offer", "Free Shipping", "Reviews")  # fmt: skip
 
@@ -89,6 +98,27 @@ class AdDayView:
     pixel_purchases: int
     pixel_purchase_cents: int
     has_omni: bool
+    # per attribution window: (purchases, cents, pixel purchases, pixel cents) of the 1-day
+    # view-through conversions and of the 1-day click-through ones (see the module docstring)
+    view_1d: tuple[int, int, int, int] = (0, 0, 0, 0)
+    click_1d: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def window(self, name: str) -> tuple[int, int, int, int]:
+        """(purchases, cents, pixel purchases, pixel cents) attributed in one window."""
+        if name == "1d_view":
+            return self.view_1d
+        if name == "1d_click":
+            return self.click_1d
+        if name in ("7d_click", "28d_click"):
+            v = self.view_1d
+            return (self.purchases - v[0], self.purchase_cents - v[1], self.pixel_purchases - v[2],
+                    self.pixel_purchase_cents - v[3])  # fmt: skip
+        return (0, 0, 0, 0)  # 1d_ev: the simulated ads are not video
+
+
+def _is_view(arrival: int, value: int) -> bool:
+    """Deterministic (no random draw, so the world stays what it was): a fixed share is view-through."""
+    return (arrival * 7 + value) % 100 < VIEW_SHARE_PCT
 
 
 class AdTimeline:
@@ -200,6 +230,9 @@ def ad_day_as_of(ad_day: AdDay, timezone: str, now: float) -> AdDayView | None:
     if impressions <= 0:
         return None
     purchases = purchase_cents = pixel = pixel_cents = 0
+    view = [0, 0, 0, 0]
+    click = [0, 0, 0, 0]
+    next_day_end = end + DAY_S
     for arrival, value, seen in ad_day.conversions:
         if arrival > now:
             break
@@ -208,11 +241,19 @@ def ad_day_as_of(ad_day: AdDay, timezone: str, now: float) -> AdDayView | None:
         if seen:
             pixel += 1
             pixel_cents += value
+        if arrival <= next_day_end:
+            split = view if _is_view(arrival, value) else click
+            split[0] += 1
+            split[1] += value
+            if seen:
+                split[2] += 1
+                split[3] += value
     return AdDayView(
         ad_day.ad, ad_day.day, ad_day.spend_cents * num // den, impressions, ad_day.clicks * num // den,
         max(1, ad_day.reach * num // den), ad_day.link_clicks * num // den,
         ad_day.landing_page_views * num // den, ad_day.add_to_cart * num // den,
         ad_day.add_to_cart_cents * num // den, purchases, purchase_cents, pixel, pixel_cents, ad_day.has_omni,
+        (view[0], view[1], view[2], view[3]), (click[0], click[1], click[2], click[3]),
     )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from adspipe.meta import settings as meta_settings
 from adspipe.shopify import queries, settings
 from adspipe.simulator.world import World
 
@@ -92,7 +93,7 @@ def _insights(http: httpx.Client, base: str, account: str, days: int) -> tuple[i
     count, began = 0, time.perf_counter()
     for back in range(1, days + 1):
         day = (NOW - timedelta(days=back)).date().isoformat()
-        url: str | None = f"{base}/meta/v23.0/{account}/insights"
+        url: str | None = f"{base}/meta/{meta_settings.API_VERSION}/{account}/insights"
         params: dict[str, str] | None = {
             "level": "ad", "time_increment": "1", "limit": "500",
             "time_range": json.dumps({"since": day, "until": day}),

@@ -139,13 +139,15 @@ def shopify_metrics_differences(
 
 
 def meta_differences(
-    engine: Engine, truth: Truth, account_id: str, since: date, until: date, *, at: datetime | None = None
-) -> tuple[int, list[str]]:
-    """fact_meta_daily per ad and daily_meta_metrics per date vs the truth for one ad account."""
+    engine: Engine, truth: Truth, account_id: str, since: date, until: date, *, at: datetime | None = None,
+    statuses: tuple[str, ...] | None = None, windows: tuple[str, ...] | None = None,
+) -> tuple[int, list[str]]:  # fmt: skip
+    """fact_meta_daily per ad and daily_meta_metrics per date vs the truth for one ad account
+    (`statuses` / `windows`: the connection's filter and attribution windows; None: defaults)."""
     diffs: list[str] = []
     compared = 0
     with engine.connect() as db:
-        for day in truth.meta_daily(account_id, since, until, at=at):
+        for day in truth.meta_daily(account_id, since, until, at=at, statuses=statuses, windows=windows):
             compared += 1
             ads = {
                 r.ad_id: r
@@ -155,7 +157,9 @@ def meta_differences(
                     )
                 )
             }
-            want_ads = {a.ad_id: a for a in truth.ads(account_id, day.date, at=at)}
+            want_ads = {
+                a.ad_id: a for a in truth.ads(account_id, day.date, at=at, statuses=statuses, windows=windows)
+            }
             if ads.keys() != want_ads.keys():
                 diffs.append(f"{account_id} {day.date}: ads {sorted(ads)} != truth {sorted(want_ads)}")
             for ad_id in ads.keys() & want_ads.keys():
@@ -172,7 +176,7 @@ def meta_differences(
                 if day.impressions or day.account_spend:
                     diffs.append(f"{account_id} {day.date}: no daily_meta_metrics row")
                 continue
-            for field in ("spend", "purchases", "purchase_value"):
+            for field in ("spend", "purchases", "purchase_value", "account_spend", "spend_gap"):
                 if not _same(getattr(metrics, field), getattr(day, field)):
                     diffs.append(
                         f"{account_id} {day.date} {field}: {getattr(metrics, field)} != {getattr(day, field)}"

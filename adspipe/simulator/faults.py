@@ -54,6 +54,12 @@ class Faults:
     meta_throttle_code: int = 80000  # code of the throttle error: 4, 17, 613, 80000, 80004, 32
     meta_plain_429: bool = False  # throttle with a plain HTTP 429 instead of HTTP 400 + code
     meta_max_rows_per_page: int = 1000  # a request with a larger `limit` fails with code 1 (HTTP 500)
+    # the app's secret when it has "Require App Secret": every call must then carry
+    # appsecret_proof = HMAC-SHA256(key=secret, msg=token) hex, else code 100 (HTTP 400)
+    meta_app_secret: str | None = None
+    # the version Meta's `facebook-api-version` header names (None: the one in the URL), as when
+    # Meta serves a call with another version than the one it asked for
+    meta_served_version: str | None = None
     # Both platforms: tokens rejected from now on (Shopify 401, Meta code 190 / subcode 460)
     revoked_tokens: set[str] = field(default_factory=set)
 

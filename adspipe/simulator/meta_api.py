@@ -8,14 +8,23 @@ same purchase is reported under several action types (`omni_purchase`, `purchase
 (about 12 %) carry only the pixel types, so a reader must follow metrics.md's fallback order.
 
 The token is accepted as `access_token` or `Authorization: Bearer`. Errors are Graph API error
-bodies: 104 (no token), 190 (bad or revoked token), 100 (bad parameter or unknown object),
-1 (HTTP 500, `limit` above `meta_max_rows_per_page`), throttles from `meta_usage`.
+bodies: 104 (no token), 190 (bad or revoked token), 100 (bad parameter or unknown object, or a
+missing / wrong `appsecret_proof` when `meta_app_secret` is set), 2635 (a version past its
+expiration in `adspipe.meta.settings.SUPPORT_ENDS` on the simulated date), 1 (HTTP 500, `limit`
+above `meta_max_rows_per_page`), throttles from `meta_usage`. Every answer names the version
+that served it in `facebook-api-version`.
+
+With `action_attribution_windows`, each `actions` / `action_values` element also carries one key
+per requested window, consistent with the ad's conversions (see `ads.py`); `value` stays the
+account's default window (7-day click or 1-day view).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -24,11 +33,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from adspipe.meta.settings import DEFAULT_API_VERSION, SUPPORT_ENDS
 from adspipe.simulator.ads import AdDayView, ad_day_as_of
 from adspipe.simulator.faults import Faults
+from adspipe.simulator.meta_rows import group_key, insights_row
 from adspipe.simulator.meta_usage import MetaUsage, throttle_error
 from adspipe.simulator.shopify_api import ApiResponse, dumps
-from adspipe.simulator.util import cents_fixed, local_ordinal, stable_int, zone
+from adspipe.simulator.util import local_ordinal, stable_int, zone
 from adspipe.simulator.world import AccountSpec, World
 
 LEVELS = ("ad", "adset", "campaign", "account")
@@ -90,7 +101,8 @@ class MetaApi:
         base_url: str,
     ) -> ApiResponse:  # fmt: skip
         trace = self._trace()
-        out_headers = {"x-fb-trace-id": trace, "x-fb-rev": "1000001", "facebook-api-version": version}
+        served = self.faults.meta_served_version or version
+        out_headers = {"x-fb-trace-id": trace, "x-fb-rev": "1000001", "facebook-api-version": served}
         token = params.get("access_token", "")
         auth = headers.get("authorization", "")
         if not token and auth.lower().startswith(("bearer ", "oauth ")):
@@ -100,6 +112,8 @@ class MetaApi:
             if not re.fullmatch(r"v\d+\.\d+", version):
                 raise GraphError(2500, f"Unknown path components: /{version}/{node}")
             self._check_token(token)
+            self._check_proof(token, params.get("appsecret_proof"))
+            self._check_version(version)
             if account is None:
                 raise GraphError(100, f"Unsupported get request. Object with ID '{node}' does not exist, cannot be "
                                  "loaded due to missing permissions, or does not support this operation.", subcode=33)  # fmt: skip
@@ -139,6 +153,25 @@ class MetaApi:
                              subcode=460)  # fmt: skip
         if self.tokens is not None and token not in self.tokens:
             raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+
+    def _check_proof(self, token: str, proof: str | None) -> None:
+        secret = self.faults.meta_app_secret
+        if not secret:
+            return
+        if not proof:
+            raise GraphError(100, "API calls from the server require an appsecret_proof argument")
+        want = hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(proof, want):
+            raise GraphError(100, "Invalid appsecret_proof provided in the API argument")
+
+    def _check_version(self, version: str) -> None:
+        """A version past its published expiration (on the simulated UTC date) is refused."""
+        ends = SUPPORT_ENDS.get(version)
+        today = datetime.fromtimestamp(self.now(), UTC).date()
+        if ends is not None and today >= ends:
+            latest = max(SUPPORT_ENDS, key=lambda v: float(v[1:]), default=DEFAULT_API_VERSION)
+            raise GraphError(2635, "(#2635) You are calling a deprecated version of the Ads API. "
+                             f"Please update to the latest version: {latest}.")  # fmt: skip
 
     # ---- the ad account node --------------------------------------------------------------------
 
@@ -208,9 +241,9 @@ class MetaApi:
                         continue
                     view = ad_day_as_of(ad_day, acct.timezone, now)
                     if view is not None:
-                        groups.setdefault(_group_key(acct, view, level), []).append(view)
+                        groups.setdefault(group_key(acct, view, level), []).append(view)
             for key in sorted(groups, key=lambda k: (len(k), k)):
-                rows.append(_row(acct, groups[key], level, fields, windows, lo, hi))
+                rows.append(insights_row(acct, groups[key], level, fields, windows, lo, hi))
         start = decode_cursor(params["after"]) + 1 if params.get("after") else 0
         page = rows[start : start + limit]
         body: dict[str, Any] = {"data": page}
@@ -313,88 +346,3 @@ def _status_filter(raw: str | None) -> set[str] | None:
             raise GraphError(100, f"(#100) Filtering operator {op} is invalid for ad.effective_status")
         keep = chosen if keep is None else keep & chosen
     return keep
-
-
-def _group_key(acct: AccountSpec, v: AdDayView, level: str) -> str:
-    if level == "ad":
-        return v.ad.ad_id
-    if level == "adset":
-        return acct.adsets[v.ad.adset][0]
-    if level == "campaign":
-        return acct.campaigns[acct.adsets[v.ad.adset][2]][0]
-    return acct.account_id
-
-
-def _actions(views: list[AdDayView], values: bool, windows: list[str]) -> list[dict[str, str]]:
-    totals: dict[str, int] = {}
-
-    def add(kind: str, n: int) -> None:
-        if n > 0:
-            totals[kind] = totals.get(kind, 0) + n
-
-    for v in views:
-        add("link_click", 0 if values else v.link_clicks)
-        add("landing_page_view", 0 if values else v.landing_page_views)
-        for kind in ("add_to_cart", "omni_add_to_cart"):
-            add(kind, v.add_to_cart_cents if values else v.add_to_cart)
-        pixel = v.pixel_purchase_cents if values else v.pixel_purchases
-        if v.has_omni:
-            everything = v.purchase_cents if values else v.purchases
-            add("omni_purchase", everything)
-            add("purchase", everything)
-        add("offsite_conversion.fb_pixel_purchase", pixel)
-        add("onsite_web_purchase", pixel)
-    out = []
-    for kind in sorted(totals):  # alphabetical: the pixel type comes before omni_purchase
-        n = totals[kind]
-        entry = {"action_type": kind, "value": cents_fixed(n) if values else str(n)}
-        view = n * 15 // 100  # a fixed share of view-through conversions
-        split = {"1d_click": (n - view) * 7 // 10, "7d_click": n - view, "28d_click": n - view,
-                 "1d_view": view, "1d_ev": 0}  # fmt: skip
-        for w in windows:
-            entry[w] = cents_fixed(split[w]) if values else str(split[w])
-        out.append(entry)
-    return out
-
-
-def _row(
-    acct: AccountSpec,
-    views: list[AdDayView],
-    level: str,
-    fields: list[str],
-    windows: list[str],
-    lo: date,
-    hi: date,
-) -> dict[str, Any]:
-    first = views[0]
-    adset = acct.adsets[first.ad.adset]
-    campaign = acct.campaigns[adset[2]]
-    spend = sum(v.spend_cents for v in views)
-    impressions = sum(v.impressions for v in views)
-    clicks = sum(v.clicks for v in views)
-    reach = sum(v.reach for v in views)
-    ids = {"account": 0, "campaign": 1, "adset": 2, "ad": 3}[level]
-    values: dict[str, Any] = {
-        "account_id": acct.account_id, "account_name": acct.name, "account_currency": acct.currency,
-        "objective": "OUTCOME_SALES", "spend": cents_fixed(spend), "impressions": str(impressions),
-        "clicks": str(clicks), "reach": str(reach), "frequency": f"{impressions / max(1, reach):.6f}",
-        "cpm": f"{spend * 10 / max(1, impressions):.6f}", "ctr": f"{clicks * 100 / max(1, impressions):.6f}",
-        "inline_link_clicks": str(sum(v.link_clicks for v in views)),
-    }  # fmt: skip
-    if clicks:
-        values["cpc"] = f"{spend / 100 / clicks:.6f}"
-    if ids >= 1:
-        values |= {"campaign_id": campaign[0], "campaign_name": campaign[1]}
-    if ids >= 2:
-        values |= {"adset_id": adset[0], "adset_name": adset[1]}
-    if ids >= 3:
-        values |= {"ad_id": first.ad.ad_id, "ad_name": first.ad.name}
-    # Meta leaves out an empty list rather than sending []
-    actions, action_values = _actions(views, False, windows), _actions(views, True, windows)
-    if actions:
-        values["actions"] = actions
-    if action_values:
-        values["action_values"] = action_values
-    row = {name: values[name] for name in fields if name in values}
-    row["date_start"], row["date_stop"] = lo.isoformat(), hi.isoformat()
-    return row

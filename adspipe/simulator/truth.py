@@ -9,12 +9,16 @@ responses nor with the pipeline's transforms, following docs/metrics.md:
   orders; `aov` = gross / orders rounded half-even to 2 decimals (NULL without orders). Every
   order created by the instant counts, also those older than the 60-day `read_orders` window.
 - Meta, per ad account and date (the account's zone): the ads whose *current* effective status
-  is in `statuses` (default ACTIVE, PAUSED), with impressions on that date as of the instant:
-  Σ spend, impressions, clicks; `purchases` / `purchase_value` count ONE action type per ad
-  (`omni_purchase` when present, else the pixel purchase type: the fallback order of
-  metrics.md); `account_spend` is every ad of the account whatever its status.
+  is in `statuses` (default None: every status, the pipeline's default filter; the seed's
+  `("ACTIVE", "PAUSED")` drops ads archived, deleted or paused above the ad since), with
+  impressions on that date as of the instant: Σ spend, impressions, clicks; `purchases` /
+  `purchase_value` count ONE action type per ad (`omni_purchase` when present, else the pixel
+  purchase type: the fallback order of metrics.md), in the account's default window, or with
+  `windows` the sum over those windows (`AdDayView.window`); `account_spend` is every ad of the
+  account whatever its status.
 - Per store and date (`daily_summary`): the Shopify side plus the Meta side summed over the
-  store's ad accounts, with ROAS and MER (4 decimals, half up) NULL as metrics.md says.
+  store's ad accounts, with ROAS (over the ad-level spend) and MER (over the account-level
+  spend: every ad) at 4 decimals half up, NULL as metrics.md says.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from adspipe.simulator.orders import OrderView
 from adspipe.simulator.util import cents_decimal, local_ordinal
 from adspipe.simulator.world import AccountSpec, StoreSpec, World
 
-DEFAULT_STATUSES = ("ACTIVE", "PAUSED")
+DEFAULT_STATUSES: tuple[str, ...] | None = None  # every status: the pipeline's default filter
+SEED_STATUSES = ("ACTIVE", "PAUSED")  # the filter of the seed, still a per-connection option
 
 
 @dataclass(frozen=True)
@@ -199,8 +204,10 @@ class Truth:
         *,
         at: datetime | None = None,
         statuses: tuple[str, ...] | None = DEFAULT_STATUSES,
+        windows: tuple[str, ...] | None = None,
     ) -> list[AdFact]:
-        """Per ad with impressions on `day` whose current status is in `statuses` (None: all)."""
+        """Per ad with impressions on `day` whose current status is in `statuses` (None: all);
+        purchases in the account's default window, or summed over `windows`."""
         acct, now = self.account(account), self._at(at)
         today = local_ordinal(acct.timezone, now)
         out = []
@@ -212,8 +219,13 @@ class Truth:
             if view is None:
                 continue
             # ONE purchase type: omni_purchase when the row has it, else the pixel's count.
-            purchases = view.purchases if view.has_omni else view.pixel_purchases
-            value = view.purchase_cents if view.has_omni else view.pixel_purchase_cents
+            if windows:
+                splits = [view.window(w) for w in windows]
+                purchases = sum(x[0] if view.has_omni else x[2] for x in splits)
+                value = sum(x[1] if view.has_omni else x[3] for x in splits)
+            else:
+                purchases = view.purchases if view.has_omni else view.pixel_purchases
+                value = view.purchase_cents if view.has_omni else view.pixel_purchase_cents
             out.append(
                 AdFact(acct.id, ad_day.ad.ad_id, day, status, acct.currency, cents_decimal(view.spend_cents),
                        view.impressions, view.clicks, purchases, cents_decimal(value))
@@ -228,13 +240,14 @@ class Truth:
         *,
         at: datetime | None = None,
         statuses: tuple[str, ...] | None = DEFAULT_STATUSES,
+        windows: tuple[str, ...] | None = None,
     ) -> list[MetaDay]:
         """One row per date since..until (zeros included) for one ad account."""
         acct = self.account(account)
         out = []
         for i in range((until - since).days + 1):
             d = since + timedelta(days=i)
-            ads = self.ads(acct, d, at=at, statuses=statuses)
+            ads = self.ads(acct, d, at=at, statuses=statuses, windows=windows)
             every = self.ads(acct, d, at=at, statuses=None)
             spend = sum((a.spend for a in ads), Decimal("0.00"))
             account_spend = sum((a.spend for a in every), Decimal("0.00"))
@@ -255,10 +268,13 @@ class Truth:
         *,
         at: datetime | None = None,
         statuses: tuple[str, ...] | None = DEFAULT_STATUSES,
+        windows: tuple[str, ...] | None = None,
     ) -> list[StoreDay]:
         spec = self.store(store)
         shop = self.shopify_daily(spec, since, until, at=at)
-        metas = [self.meta_daily(a, since, until, at=at, statuses=statuses) for a in spec.accounts]
+        metas = [
+            self.meta_daily(a, since, until, at=at, statuses=statuses, windows=windows) for a in spec.accounts
+        ]
         ccy_mm = any(a.currency != spec.currency for a in spec.accounts)
         tz_mm = any(a.timezone != spec.timezone for a in spec.accounts)
         out = []
@@ -268,7 +284,9 @@ class Truth:
             value = sum((m.purchase_value for m in days), Decimal("0.00"))
             active = {m.currency for m in days if m.impressions or m.account_spend}
             roas = None if len(active) > 1 else _ratio(value, spend, "0.0001", ROUND_HALF_UP)
-            mer = None if ccy_mm or tz_mm else _ratio(s.net_revenue, spend, "0.0001", ROUND_HALF_UP)
+            # MER over the account-level spend: every ad, whatever the status filter kept.
+            account_spend = sum((m.account_spend for m in days), Decimal("0.00"))
+            mer = None if ccy_mm or tz_mm else _ratio(s.net_revenue, account_spend, "0.0001", ROUND_HALF_UP)
             out.append(
                 StoreDay(spec.name, spec.domain, s.date, spec.currency, s.orders, s.gross_revenue, s.refunds,
                          s.net_revenue, s.aov, spend, sum(m.impressions for m in days), sum(m.clicks for m in days),

@@ -6,6 +6,8 @@ the environment of the process that calls the API, at the moment it calls it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 from dataclasses import dataclass
@@ -72,6 +74,16 @@ class Connection:
                 f"{var} (the app secret) is not set; export it where the job runs"
             )
         return value
+
+    def secret_values(self) -> list[str]:
+        """Every value of this connection an error must be masked of: the token, and with an app
+        secret the secret and its `appsecret_proof` (HMAC-SHA256 of the token keyed by it)."""
+        token = self.token()
+        secret = self.app_secret() if self.app_secret_ref else None
+        if not secret:
+            return [token]
+        proof = hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+        return [token, secret, proof]
 
     def token(self) -> str:
         """The access token, read from the environment now. Never log or store it."""

@@ -53,6 +53,8 @@ class SyncStats:
     api_version_served: str | None = None  # the version the platform's response headers named
 
     def merge(self, other: SyncStats) -> None:
+        self.api_version = self.api_version or other.api_version
+        self.api_version_served = self.api_version_served or other.api_version_served
         self.rows += other.rows
         self.api_calls += other.api_calls
         self.throttled += other.throttled

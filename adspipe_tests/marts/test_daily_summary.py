@@ -60,12 +60,27 @@ def test_summary_joins_both_sides_with_exact_ratios(engine: Engine, monkeypatch:
     )  # fmt: skip
     assert (d1["spend"], d1["impressions"], d1["clicks"], d1["purchases"]) == (Decimal("30.00"), 1000, 10, 4)
     assert d1["roas"] == Decimal("4.0167")  # 120.50 / 30 = 4.01666… → 4.0167
-    assert d1["mer"] == Decimal("2.9997")  # 89.99 / 30 = 2.99966… → 2.9997
+    # MER over the account-level spend (every ad), not the status-filtered ad-level 30.00:
+    assert d1["mer"] == Decimal("2.9029")  # 89.99 / 31.00 = 2.90290… → 2.9029
     assert d1["currency_mismatch"] is False and d1["timezone_mismatch"] is False
     # A date with spend but no orders: zeros on the Shopify side, MER 0.
     d2 = got[D2]
     assert d2["orders"] == 0 and d2["net_revenue"] == Decimal("0") and d2["spend"] == Decimal("30.00")
     assert d2["roas"] == Decimal("4.0167")
+
+
+def test_mer_falls_back_to_ad_level_spend_without_an_account_level_row(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_id = _setup(engine, monkeypatch, acct_currency="USD", acct_tz="America/New_York")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(schema.daily_meta_metrics)
+            .where(schema.daily_meta_metrics.c.date == D1)
+            .values(account_spend=None, spend_gap=None)
+        )
+        rebuild_daily_summary(conn, [store_id], [D1])
+    assert _summary(engine)[D1]["mer"] == Decimal("2.9997")  # 89.99 / 30.00
 
 
 @pytest.mark.parametrize(("currency", "tz"), [("EUR", "America/New_York"), ("USD", "Europe/Berlin")])

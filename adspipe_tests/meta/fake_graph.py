@@ -36,6 +36,7 @@ class FakeGraph:
         self.throttle_from: int | None = None  # 0-based call index from which every call is throttled
         self.auth_fail: set[str] = set()
         self.fail_days: set[str] = set()  # insights of these days answer HTTP 503, every time
+        self.served_version: str | None = None  # the facebook-api-version header (None: as asked)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -50,6 +51,14 @@ class FakeGraph:
         ]
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        """Every answer names the version that served it, as Meta's `facebook-api-version` does
+        (`served_version`, else the version in the path)."""
+        response = self._answer(request)
+        version = self.served_version or urlsplit(str(request.url)).path.strip("/").split("/")[0]
+        response.headers.setdefault("facebook-api-version", version)
+        return response
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
         url = urlsplit(str(request.url))
         params = {k: v[0] for k, v in parse_qs(url.query).items()}
         index = len(self.requests)

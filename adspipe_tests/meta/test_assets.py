@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,9 +17,11 @@ from adspipe.definitions import defs
 from adspipe.meta import client as client_module
 from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
 from adspipe.meta.client import MetaClient
+from adspipe.meta.settings import API_VERSION
 from adspipe.resources import ClockResource, WarehouseResource
 from adspipe.settings import DEFAULT_BACKFILL_DAYS_PER_RUN
 from adspipe.warehouse import connections as conns
+from adspipe.warehouse.schema import sync_runs
 from adspipe_tests.meta.fake_graph import FakeAccount, FakeGraph
 
 NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
@@ -46,7 +49,9 @@ def graph(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraph]:
 @pytest.fixture
 def accounts(engine: Engine, graph: FakeGraph) -> dict[str, int]:
     with engine.begin() as db:
-        one, _ = conns.connect(db, store="West", platform="meta", account_id="act_1", token_env="META_TOK")
+        # act_1 keeps the seed's status filter (a connection option): its archived ad is the gap.
+        one, _ = conns.connect(db, store="West", platform="meta", account_id="act_1", token_env="META_TOK",
+                               ad_statuses=("ACTIVE", "PAUSED"))  # fmt: skip
         two, _ = conns.connect(db, store="East", platform="meta", account_id="act_2", token_env="META_TOK",
                                attribution_window_days=3)  # fmt: skip
     return {"act_1": one.connection_id, "act_2": two.connection_id}
@@ -100,6 +105,7 @@ def test_meta_fresh_records_exactly_the_touched_partitions(engine: Engine, accou
     # Per account: its read, one ad-level call per day, one account-level call for all its days.
     assert metadata["api_calls"] == 2 + (6 + 1) + (2 + 1)
     assert metadata["throttled"] == 0 and metadata["throttle_wait_s"] == 0
+    assert (metadata["api_version"], metadata["api_version_served"]) == (API_VERSION, API_VERSION)
     assert {"backoff_wait_s", "pace_wait_s", "usage_high_water_pct", "rows", "pages"} <= set(metadata)
     assert output is not None
 
@@ -199,3 +205,25 @@ def test_a_failed_day_fails_alone_and_the_other_days_of_the_run_commit(
     with engine.connect() as db:
         days = db.execute(sa.text("SELECT DISTINCT date FROM fact_meta_daily ORDER BY date")).scalars().all()
     assert [str(d) for d in days] == ["2026-03-04", "2026-03-06"]
+
+
+def test_a_served_version_other_than_the_pinned_one_is_warned_in_the_run_and_recorded(
+    engine: Engine, graph: FakeGraph, accounts: dict[str, int]
+) -> None:
+    graph.served_version = "v27.0"  # Meta answers with another version than the one asked for
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = meta_fresh.execute_in_process(instance=instance, resources=_resources())
+        warnings = [
+            e.user_message
+            for e in instance.all_logs(result.run_id)
+            if e.level == logging.WARNING and "served API version" in e.user_message
+        ]
+    assert result.success
+    assert len(warnings) == 1  # once per run, though both accounts met it on every call
+    assert f"Meta served API version v27.0 for calls made with {API_VERSION}" in warnings[0]
+    (out,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = {k: v.value for k, v in out.event_specific_data.metadata.items()}
+    assert (metadata["api_version"], metadata["api_version_served"]) == (API_VERSION, "v27.0")
+    with engine.connect() as db:
+        runs = db.execute(sa.select(sync_runs.c.api_version, sync_runs.c.api_version_served)).all()
+    assert sorted(runs) == [(API_VERSION, "v27.0")] * 2

@@ -14,6 +14,7 @@ import pydantic
 import pytest
 
 from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
+from adspipe.meta import settings
 from adspipe.meta.client import MetaClient, MetaSession, Usage, UsageMeter, pace_wait, parse_usage
 from adspipe.warehouse.sync_runs import SyncStats
 
@@ -68,9 +69,7 @@ def _session(script: Script, waits: list[float], **config: object) -> MetaSessio
 
 
 def test_pages_through_next_on_the_configured_host_with_the_token_only_in_a_header() -> None:
-    leaked_next = (
-        f"https://graph.facebook.com/v23.0/act_42/insights?access_token={TOKEN}&after=abc&limit=500&level=ad"
-    )
+    leaked_next = f"https://graph.facebook.com/{settings.API_VERSION}/act_42/insights?access_token={TOKEN}&after=abc&limit=500&level=ad"
     script = Script(_page([_row("1"), _row("2")], leaked_next), _page([_row("3")]))
     waits: list[float] = []
     session = _session(script, waits)
@@ -78,18 +77,20 @@ def test_pages_through_next_on_the_configured_host_with_the_token_only_in_a_head
     assert [r["ad_id"] for r in day.rows] == ["1", "2", "3"]
     assert (day.pages, session.stats.api_calls, session.meter.pages) == (2, 2, 2)
     first, second = script.params(0), script.params(1)
-    assert str(script.requests[0].url).startswith(f"{BASE}/v23.0/act_42/insights?")
+    assert str(script.requests[0].url).startswith(f"{BASE}/{settings.API_VERSION}/act_42/insights?")
     assert first["level"] == "ad" and first["time_increment"] == "1" and first["limit"] == "500"
     assert json.loads(first["time_range"]) == {"since": "2026-03-04", "until": "2026-03-04"}
+    # The default filter keeps every Ad.EffectiveStatus: no past spend disappears with it.
     assert json.loads(first["filtering"]) == [
-        {"field": "ad.effective_status", "operator": "IN", "value": ["ACTIVE", "PAUSED"]}
+        {"field": "ad.effective_status", "operator": "IN", "value": list(settings.AD_EFFECTIVE_STATUSES)}
     ]
+    assert len(settings.AD_EFFECTIVE_STATUSES) == 12
     assert (
         first["fields"]
         == "ad_id,adset_id,campaign_id,account_currency,spend,impressions,clicks,reach,actions,action_values"
     )
     # The next link is followed on our host, without its access_token.
-    assert str(script.requests[1].url).startswith(f"{BASE}/v23.0/act_42/insights?")
+    assert str(script.requests[1].url).startswith(f"{BASE}/{settings.API_VERSION}/act_42/insights?")
     assert second == {"after": "abc", "limit": "500", "level": "ad"}
     for request in script.requests:
         assert TOKEN not in str(request.url)
@@ -104,14 +105,14 @@ def test_account_level_call_has_no_status_filter_and_account_info_is_read() -> N
         ),
         _page([{"spend": "10.00", "date_start": "2026-03-04", "date_stop": "2026-03-04"}]),
     )
-    session = _session(script, [], statuses=["active"], attribution_windows=["1d_click", "7d_click"])
+    session = _session(script, [], statuses=["active"], attribution_windows=["7d_click", "1d_view"])
     info = session.account_info()
     assert (info.timezone, info.currency, info.name) == ("America/New_York", "USD", "Acme")
     assert script.params(0) == {"fields": "timezone_name,currency,name"}
     session.insights(DAY, level="account")
     params = script.params(1)
     assert params["level"] == "account" and "filtering" not in params
-    assert json.loads(params["action_attribution_windows"]) == ["1d_click", "7d_click"]
+    assert json.loads(params["action_attribution_windows"]) == ["7d_click", "1d_view"]
     assert session.client.statuses == ["ACTIVE"]
 
 
@@ -202,7 +203,7 @@ def test_code_1_retries_with_half_the_limit_and_keeps_it_for_later_pages() -> No
             message="Please reduce the amount of data you're asking for, then retry your request",
         ),
         _error(1, status=500),
-        _page([_row("1")], f"{BASE}/v23.0/act_42/insights?after=p2&limit=500"),
+        _page([_row("1")], f"{BASE}/{settings.API_VERSION}/act_42/insights?after=p2&limit=500"),
         _page([_row("2")]),
     )
     waits: list[float] = []
@@ -263,7 +264,7 @@ def test_a_data_answer_without_a_list_is_refused() -> None:
 
 
 def test_a_next_link_that_loops_is_refused() -> None:
-    loop = f"{BASE}/v23.0/act_42/insights?after=same"
+    loop = f"{BASE}/{settings.API_VERSION}/act_42/insights?after=same"
     script = Script(_page([_row("1")], loop))
     with pytest.raises(PermanentApiError, match="paging does not end"):
         _session(script, []).insights(DAY)
@@ -271,7 +272,9 @@ def test_a_next_link_that_loops_is_refused() -> None:
 
 def test_usage_headers_pace_the_next_call_and_record_the_high_water_mark() -> None:
     hot = {"X-App-Usage": json.dumps({"call_count": 95, "total_time": 10, "total_cputime": 10})}
-    script = Script(_page([_row("1")], f"{BASE}/v23.0/act_42/insights?after=2", hot), _page([_row("2")]))
+    script = Script(
+        _page([_row("1")], f"{BASE}/{settings.API_VERSION}/act_42/insights?after=2", hot), _page([_row("2")])
+    )
     waits: list[float] = []
     session = _session(script, waits, pace_start_pct=75, pace_max_s=20)
     session.insights(DAY)

@@ -12,8 +12,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adspipe.meta import settings as meta_settings
 from adspipe.meta import sync
 from adspipe.meta.client import MetaClient
+from adspipe.meta.settings import API_VERSION
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.cursors import META_WINDOW_END, get_date_cursor
 from adspipe.warehouse.schema import (
@@ -54,8 +56,10 @@ def graph() -> FakeGraph:
 def accounts(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, conns.Connection]:
     monkeypatch.setenv("META_TOK", TOKEN)
     with engine.begin() as db:
+        # act_1 keeps the seed's ACTIVE,PAUSED filter (a per-connection option), act_2 the default
+        # (every status): the archived ad's spend is the gap on act_1 and a fact on act_2.
         one, _ = conns.connect(db, store="West", platform="meta", account_id="act_1", token_env="META_TOK",
-                               attribution_window_days=7)  # fmt: skip
+                               attribution_window_days=7, ad_statuses=("ACTIVE", "PAUSED"))  # fmt: skip
         two, _ = conns.connect(db, store="East", platform="meta", account_id="act_2", token_env="META_TOK",
                                attribution_window_days=3)  # fmt: skip
     return {"act_1": one, "act_2": two}
@@ -111,7 +115,8 @@ def test_fill_pulls_seven_days_per_account_and_sets_the_cursor(
     ]
     assert spans == [({"since": "2026-03-03", "until": "2026-03-09"}, "1")]
     assert all(
-        r.path in ("/v23.0/act_1", "/v23.0/act_2") or r.path.endswith("/insights") for r in graph.requests
+        r.path in (f"/{API_VERSION}/act_1", f"/{API_VERSION}/act_2") or r.path.endswith("/insights")
+        for r in graph.requests
     )
     with engine.connect() as db:
         assert get_date_cursor(db, accounts["act_1"].connection_id, META_WINDOW_END) == date(2026, 3, 8)
@@ -123,7 +128,13 @@ def test_fill_pulls_seven_days_per_account_and_sets_the_cursor(
                 daily_meta_metrics.c.ad_account_id == "act_1", daily_meta_metrics.c.date == date(2026, 3, 5)
             )
         ).one()
-    # ARCHIVED `gone` is filtered out of the ad level; the account level still has its 3.33.
+        east = db.execute(
+            sa.select(daily_meta_metrics).where(
+                daily_meta_metrics.c.ad_account_id == "act_2", daily_meta_metrics.c.date == date(2026, 3, 5)
+            )
+        ).one()
+    # act_1 (ACTIVE,PAUSED): ARCHIVED `gone` is filtered out of the ad level; the account level
+    # still has its 3.33.
     assert (row.ads, row.spend, row.purchases, row.purchase_value) == (2, Decimal("5.35"), 1, Decimal("5.50"))
     assert (row.account_spend, row.spend_gap, row.currency, row.timezone) == (
         Decimal("8.68"),
@@ -131,11 +142,23 @@ def test_fill_pulls_seven_days_per_account_and_sets_the_cursor(
         "USD",
         "America/Los_Angeles",
     )
+    # act_2 (the default filter, every status): the archived ad's past spend stays, no gap.
+    assert (east.ads, east.spend, east.purchases, east.account_spend, east.spend_gap) == (
+        3, Decimal("8.68"), 3, Decimal("8.68"), Decimal(0)
+    )  # fmt: skip
+    filters = {
+        r.path.split("/")[2]: json.loads(r.params["filtering"])[0]["value"]
+        for r in graph.requests
+        if r.params.get("level") == "ad"
+    }
+    assert filters == {"act_1": ["ACTIVE", "PAUSED"], "act_2": list(meta_settings.AD_EFFECTIVE_STATUSES)}
     runs = _runs(engine)
     assert [(r["job"], r["status"], r["api_calls"], r["rows"], r["window_start"]) for r in runs] == [
         ("meta_7d_fill", "success", 9, 21, None),  # account read + 7 ad-level + 1 account-level range
-        ("meta_7d_fill", "success", 9, 21, None),  # time zone unknown before the first read
+        ("meta_7d_fill", "success", 9, 28, None),  # time zone unknown before the first read
     ]
+    # sync_runs records the version asked for and the one Meta's header named.
+    assert {(r["api_version"], r["api_version_served"]) for r in runs} == {(API_VERSION, API_VERSION)}
     assert runs[0]["dates"] == [f"2026-03-0{d}" for d in range(2, 9)]
     # A second fill does not move the cursor set by the first (only fills an empty one).
     sync.run_fill(engine, _client(graph), now=NOW + timedelta(days=3))
@@ -332,6 +355,7 @@ def test_on_day_runs_after_each_commit_in_date_order_per_account(
 
     sync.run_dates(engine, _client(graph), days, now=NOW, on_day=on_day)
     assert [(a, d) for a, d, _, _ in seen] == [("act_1", d) for d in days] + [("act_2", d) for d in days]
-    assert all(facts == 2 for _, _, facts, _ in seen)  # a1 and a2 (the archived ad is filtered out)
+    # act_1 (ACTIVE,PAUSED): a1 and a2, the archived ad is filtered out; act_2 (every status): all 3.
+    assert [facts for _, _, facts, _ in seen] == [2, 2, 2, 3, 3, 3]
     # The second account's call for a date sees both accounts as having committed it.
     assert seen[0][3] == ["act_1"] and seen[3][3] == ["act_1", "act_2"]

@@ -73,7 +73,10 @@ def meta_env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[MetaEn
         transport=graph.transport(), sleep=lambda seconds: None
     )
     with engine.begin() as db:
-        act1, _ = conns.connect(db, store="West", platform="meta", account_id="act_1", token_env="META_TOK")
+        # act_1 keeps the seed's ACTIVE,PAUSED filter (a connection option): its archived ad `z`
+        # is the account-level gap these cases were written around.
+        act1, _ = conns.connect(db, store="West", platform="meta", account_id="act_1", token_env="META_TOK",
+                                ad_statuses=("ACTIVE", "PAUSED"))  # fmt: skip
         act2, _ = conns.connect(db, store="East", platform="meta", account_id="act_2", token_env="META_TOK")
     yield MetaEnv(engine, graph, client, act1, act2)
     client.close()

@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
 from adspipe.cli import main
+from adspipe.meta.settings import API_VERSION
 from adspipe.shopify import sync as shopify_sync
 from adspipe.shopify.client import ShopifyClient
 from adspipe.warehouse import connections as conns
@@ -711,7 +712,7 @@ META_STOPS = [
     ("throttled", meta_error(400, 80000, "There have been too many calls to this ad-account. Wait a bit and try again."),
      "rate_limited", "act_1: Meta HTTP 400, code 80000: There have been too many calls to this ad-account. Wait a bit and try again.; still throttled after"),
     ("http-429", httpx.Response(429, text="Too Many Requests"), "rate_limited", "act_1: Meta HTTP 429; still throttled after"),
-    ("paging-loop", httpx.Response(200, json={"data": [], "paging": {"next": "https://graph.facebook.com/v23.0/act_1/insights?"
+    ("paging-loop", httpx.Response(200, json={"data": [], "paging": {"next": f"https://graph.facebook.com/{API_VERSION}/act_1/insights?"
         + urlencode({"after": "SAME", "level": "ad", "time_range": json.dumps({"since": MARCH_5, "until": MARCH_5})})}}),
      "failed", "PermanentApiError: act_1 2026-03-05: paging does not end (page 2)"),
 ]  # fmt: skip

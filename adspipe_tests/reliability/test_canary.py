@@ -33,6 +33,7 @@ from adspipe.marts.assets import daily_summary
 from adspipe.meta import client as meta_client_module
 from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
 from adspipe.meta.client import MetaClient
+from adspipe.meta.options import appsecret_proof
 from adspipe.resources import ClockResource, WarehouseResource
 from adspipe.shopify.assets import shopify_7d_fill_job, shopify_fresh_job, shopify_orders_assets
 from adspipe.warehouse import connections as conns
@@ -45,7 +46,11 @@ CORE = "7f3a9c41d2e84b6f"  # the random core of every canary: a partial leak sti
 SHOP_CANARY = f"shpat_CANARY_{CORE}"
 META_CANARY = f"EAACANARY{CORE}"
 PLAIN_CANARY = f"canary.{CORE}-not-token-shaped"  # no known token shape: only its value can mask it
-NEEDLES = (SHOP_CANARY, META_CANARY, PLAIN_CANARY, CORE)
+# The Meta app secret of the connections that send appsecret_proof, and the proofs themselves
+# (hex HMACs of the tokens: they do not contain CORE, so they are searched for by value).
+APP_SECRET_CANARY = f"appsecret{CORE}"
+PROOFS = tuple(appsecret_proof(t, APP_SECRET_CANARY) for t in (META_CANARY, PLAIN_CANARY))
+NEEDLES = (SHOP_CANARY, META_CANARY, PLAIN_CANARY, CORE, APP_SECRET_CANARY, *PROOFS)
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 SHOPS = {
@@ -85,10 +90,13 @@ class EchoGraph(ScriptedGraph):
         super().__init__(accounts)
         self.tokens_seen: list[str] = []
         self.next_links: list[str] = []
+        self.proofs_seen: dict[str, list[str | None]] = {}  # account → appsecret_proof of each call
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         self.tokens_seen.append(token)
+        account_id = request.url.path.strip("/").split("/")[1]
+        self.proofs_seen.setdefault(account_id, []).append(request.url.params.get("appsecret_proof"))
         self.next_token = token  # `next` links carry the caller's own token, as Meta's do
         account = request.url.path.strip("/").split("/")[1]
         echoed = f"{request.url}&access_token={token} (token {token}; Authorization: Bearer {token})"
@@ -115,6 +123,7 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     monkeypatch.setenv("SHOP_CANARY_TOKEN", SHOP_CANARY)
     monkeypatch.setenv("META_CANARY_TOKEN", META_CANARY)
     monkeypatch.setenv("META_PLAIN_TOKEN", PLAIN_CANARY)
+    monkeypatch.setenv("META_APP_SECRET", APP_SECRET_CANARY)
     monkeypatch.setenv("ADSPIPE_NOW", NOW.isoformat())
     shopify = EchoShopify()
     for shop, tz in SHOPS.items():
@@ -147,9 +156,11 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
             ids[shop] = found.connection_id
         for account, store, env in [("act_1", "West", "META_CANARY_TOKEN"), ("act_2", "East", "META_PLAIN_TOKEN"),
                                     ("act_3", "West", "META_PLAIN_TOKEN"), ("act_4", "East", "META_CANARY_TOKEN")]:  # fmt: skip
+            # act_2 sends no appsecret_proof; the others do (and act_3 / act_4 echo it in errors).
             found, _ = conns.connect(
-                db, store=store, platform="meta", account_id=account, token_env=env, attribution_window_days=3
-            )
+                db, store=store, platform="meta", account_id=account, token_env=env, attribution_window_days=3,
+                app_secret_env=None if account == "act_2" else "META_APP_SECRET",
+            )  # fmt: skip
             ids[account] = found.connection_id
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -224,6 +235,12 @@ def test_canary_tokens_are_found_nowhere(
     assert world["shopify"].tokens_seen.count(SHOP_CANARY) >= 20
     assert world["graph"].tokens_seen.count(META_CANARY) >= 20 and PLAIN_CANARY in world["graph"].tokens_seen
     assert any(f"access_token={META_CANARY}" in link for link in world["graph"].next_links)
+    # appsecret_proof: on every call of a connection with an app secret, right for its token;
+    # never on the other's.
+    proofs = world["graph"].proofs_seen
+    assert len(proofs["act_1"]) >= 20 and set(proofs["act_1"]) == {PROOFS[0]}
+    assert set(proofs["act_3"]) == {PROOFS[1]} and set(proofs["act_4"]) == {PROOFS[0]}
+    assert len(proofs["act_2"]) >= 5 and set(proofs["act_2"]) == {None}
     assert [r.success for r in results] == [False, False, True, False, False, False, False, True]
 
     found: dict[str, int] = {}

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from adspipe.meta import settings as meta_settings
 from adspipe.shopify.settings import API_VERSION
 from adspipe.simulator.clock import SimClock
 from adspipe.simulator.server import Simulator
@@ -42,7 +43,7 @@ def meta(
 ) -> tuple[ApiResponse, dict[str, Any]]:
     query = {k: (json.dumps(v) if isinstance(v, list | dict) else str(v)) for k, v in params.items()}
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    response = sim.meta.handle("v23.0", node, edge, query, headers, "http://sim.test")
+    response = sim.meta.handle(meta_settings.API_VERSION, node, edge, query, headers, "http://sim.test")
     try:
         body = json.loads(response.body)
     except ValueError:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from adspipe.meta.settings import API_VERSION
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.meta_api import REDUCE
 from adspipe.simulator.util import local_date
@@ -70,7 +71,7 @@ def test_paging_next_url_and_cursors() -> None:
     pages = 1
     while "next" in body["paging"]:
         url = urlsplit(body["paging"]["next"])
-        assert url.path == f"/meta/v23.0/{acct.id}/insights"
+        assert url.path == f"/meta/{API_VERSION}/{acct.id}/insights"
         query = dict(parse_qsl(url.query))
         assert query["access_token"] == "sim-token" and query["after"] == body["paging"]["cursors"]["after"]
         assert json.loads(query["filtering"]) == FILTER

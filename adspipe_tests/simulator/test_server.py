@@ -13,6 +13,7 @@ import pytest
 from adspipe import clock, settings
 from adspipe.errors import AuthError
 from adspipe.meta.client import MetaClient
+from adspipe.meta.settings import API_VERSION
 from adspipe.shopify import queries
 from adspipe.shopify.client import ShopifyClient
 from adspipe.simulator.faults import FaultInjector, Faults
@@ -60,7 +61,7 @@ def test_admin_endpoints(simulator: RunningSimulator) -> None:
     assert {r["ad_id"] for r in ads["rows"]} == {
         a.ad_id for a in sim.truth.ads(acct, date(2026, 4, 10), statuses=None)
     }
-    httpx.get(f"{simulator.meta_graph_url}/v23.0/{acct.id}", params=ACCOUNT_FIELDS,
+    httpx.get(f"{simulator.meta_graph_url}/{API_VERSION}/{acct.id}", params=ACCOUNT_FIELDS,
               headers={"Authorization": "Bearer sim-token"})  # fmt: skip
     stats = httpx.get(f"{base}/admin/stats").json()
     assert stats["requests"]["meta"]["ok"] == 1 and stats["meta_usage"]
@@ -117,7 +118,7 @@ def test_http_faults(make_simulator: Callable[..., RunningSimulator]) -> None:
     running = make_simulator(faults=Faults(error_5xx_rate=0.2, drop_rate=0.1, malformed_rate=0.1, timeout_rate=0.05,
                                            timeout_hang_s=0.3, meta_throttle_intensity=0))  # fmt: skip
     sim = running.sim
-    url = f"{running.meta_graph_url}/v23.0/{sim.world.accounts[0].id}"
+    url = f"{running.meta_graph_url}/{API_VERSION}/{sim.world.accounts[0].id}"
     seen = {"ok": 0, "5xx": 0, "drop": 0, "malformed": 0, "timeout": 0}
     with httpx.Client(timeout=httpx.Timeout(0.15)) as http:
         for _ in range(120):
@@ -149,7 +150,7 @@ def test_latency(make_simulator: Callable[..., RunningSimulator]) -> None:
     running = make_simulator(faults=Faults(meta_latency_s=0.05))
     start = time.perf_counter()
     httpx.get(
-        f"{running.meta_graph_url}/v23.0/{running.sim.world.accounts[0].id}",
+        f"{running.meta_graph_url}/{API_VERSION}/{running.sim.world.accounts[0].id}",
         params={"access_token": "sim-token"},
     )
     assert time.perf_counter() - start >= 0.05

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adspipe.simulator.faults import Faults
+from adspipe.simulator.truth import SEED_STATUSES
 from adspipe_tests.simulator.helpers import gql, make_sim, meta
 from adspipe_tests.simulator.test_meta_api import FILTER
 from adspipe_tests.simulator_fixtures import FIXED_NOW
@@ -81,7 +82,8 @@ def test_insights_truth_matches_the_api_per_ad_and_per_day() -> None:
     for acct in sim.world.accounts:
         last = FIXED_NOW.astimezone(ZoneInfo(acct.timezone)).date()
         days = [last - timedelta(days=i) for i in range(DAYS)]
-        truth = {d.date: d for d in sim.truth.meta_daily(acct, days[-1], last)}
+        # FILTER is the seed's ACTIVE,PAUSED: the truth with the same filter (its default keeps all).
+        truth = {d.date: d for d in sim.truth.meta_daily(acct, days[-1], last, statuses=SEED_STATUSES)}
         for day in days:
             span = {"since": day.isoformat(), "until": day.isoformat()}
             _, body = meta(sim, acct.id, level="ad", time_range=span, time_increment=1, filtering=FILTER, limit=500,
@@ -93,7 +95,7 @@ def test_insights_truth_matches_the_api_per_ad_and_per_day() -> None:
             assert sum(int(r["clicks"]) for r in rows) == want.clicks
             assert sum(_one(r.get("actions")) for r in rows) == want.purchases
             assert sum(_one(r.get("action_values")) for r in rows) == want.purchase_value
-            ads = {a.ad_id: a for a in sim.truth.ads(acct, day)}
+            ads = {a.ad_id: a for a in sim.truth.ads(acct, day, statuses=SEED_STATUSES)}
             assert {r["ad_id"] for r in rows} == set(ads)
             _, total = meta(sim, acct.id, level="account", time_range=span, time_increment=1, fields="spend")
             assert sum((Decimal(r["spend"]) for r in total["data"]), Decimal(0)) == want.account_spend
@@ -106,7 +108,10 @@ def test_store_truth_combines_shop_and_accounts() -> None:
     west, east, far = (sim.truth.store_daily(i, day, day)[0] for i in range(3))
     # store 0 has a second ad account in another time zone: MER is withheld, ROAS is not
     assert west.timezone_mismatch and west.mer is None and west.roas is not None
-    assert not east.currency_mismatch and east.mer == (east.net_revenue / east.spend).quantize(
+    # MER over the account-level spend (every ad); the default filter keeps every ad, so equal.
+    east_meta = sim.truth.meta_daily(sim.world.stores[1].accounts[0], day, day)[0]
+    assert east.spend == east_meta.account_spend and east_meta.spend_gap == 0
+    assert not east.currency_mismatch and east.mer == (east.net_revenue / east_meta.account_spend).quantize(
         Decimal("0.0001")
     )
     assert far.currency_mismatch and far.mer is None  # NZD shop, USD ad account
