@@ -14,8 +14,9 @@ import time
 
 import pytest
 
+from adspipe_tests.ci import IN_CI
+
 ACTIVE = bool(os.environ.get("ADSPIPE_MONOTONIC_BASE"))
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The default suite takes minutes; an unrebased clock on any machine up for a while is far above.
 NEAR_BOOT_S = 1_800.0
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from adspipe_tests.ci import require_module
 from bench import __main__ as harness
 from bench.chart import render
 
@@ -31,7 +32,7 @@ def test_table_shows_figures_goals_and_verdicts() -> None:
 
 
 def test_chart_renders(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    require_module("matplotlib", "the bench extra: pip install -e '.[bench]'")
     path = tmp_path / "chart.png"
     result = {"id": "P5", "ratio": 0.43, "goal": "< 300 MB", "passed": True, "unit": "MB",
               "bars": [("peak", 128.0)], "limit": 300}  # fmt: skip

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from adspipe.cli import main
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.schema import daily_summary
+from adspipe_tests.ci import require_module
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=UTC)
 TODAY = NOW.date()
@@ -140,7 +141,7 @@ def test_chart_needs_matplotlib(
 
 
 def test_chart_is_a_png(summary: list[dict[str, object]], tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib", reason="the `chart` extra is not installed")
+    require_module("matplotlib", "the chart extra: pip install -e '.[chart]'")
     path = tmp_path / "c.png"
     result = CliRunner().invoke(main, ["report", "--store", "S", "--format", "csv", "--chart", str(path)])
     assert result.exit_code == 0, result.output

@@ -5,8 +5,6 @@ the same run queue, `meta_api` pool and run monitoring: local (`dagster.yaml`), 
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +16,14 @@ from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
 
 from adspipe.orchestration.launcher import LocalRunLauncher
+from adspipe_tests.ci import require_module
 from adspipe_tests.deploy.helm_render import render_instance
 
 ROOT = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def _require(module: str) -> None:
-    # The dev extra installs both launchers; CI must never skip these tests.
-    if importlib.util.find_spec(module) is None:
-        message = f"{module} is not installed (pip install -e '.[dev]' installs it)"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+    require_module(module, "pip install -e '.[dev]' installs it")  # both launchers; CI never skips
 
 
 def _load(path: Path) -> dict[str, Any]:
