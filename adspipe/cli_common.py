@@ -7,6 +7,7 @@ a schema or a migration: a missing or outdated warehouse is an error that says t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,7 +90,14 @@ def warehouse(*, write: bool) -> Iterator[Engine]:
 
 
 def console() -> Any:
-    """A rich console as wide as the terminal (80 columns when not a terminal, or $COLUMNS)."""
+    """A rich console as wide as the terminal (or $COLUMNS). Piped or captured output has no width
+    to fit: there it is wide enough that no figure is cut to an ellipsis (rich would assume 80)."""
     from rich.console import Console
 
-    return Console()
+    terminal = Console()
+    if terminal.is_terminal or os.environ.get("COLUMNS"):
+        return terminal
+    return Console(width=PIPED_WIDTH)
+
+
+PIPED_WIDTH = 200

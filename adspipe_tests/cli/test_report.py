@@ -121,6 +121,18 @@ def test_table_fits_100_columns_and_totals_are_ratios_of_sums(
     assert "ccy = an ad account's currency differs" in text and "— = not defined" in text  # legend
 
 
+def test_piped_output_cuts_no_figure(
+    summary: list[dict[str, object]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No terminal and no $COLUMNS (a pipe, a log, CI): rich would assume 80 columns and cut cells.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    text = _report("--store", "S")
+    assert "…" not in text, text
+    shown = [r for r in summary if TODAY - timedelta(days=7) <= r["date"] < TODAY]  # type: ignore[operator]
+    for row in shown:
+        assert f"{Decimal(str(row['net_revenue'])):.2f}" in text
+
+
 def test_unknown_store_and_bad_dates_are_one_line_errors(summary: list[dict[str, object]]) -> None:
     result = CliRunner().invoke(main, ["report", "--store", "Nope"])
     assert result.exit_code == 1 and "no store named 'Nope' (stores: 'Other', 'S')" in result.output
