@@ -198,18 +198,17 @@ def test_an_unsupported_version_is_not_found(sim: Simulator) -> None:
 
 
 def test_the_server_mounts_the_oauth_and_search_stream_routes(sim: Simulator) -> None:
-    with run_simulator(sim) as handle:
-        with httpx.Client() as http:
-            answer = http.post(handle.google_oauth_url, data=FORM)
-            access = answer.json()["access_token"]
-            customer = direct(sim.google_ads)
-            url = f"{handle.google_ads_url}/v26/customers/{customer}/googleAds:searchStream"
-            got = http.post(url, json={"query": "SELECT customer.currency_code FROM customer"},
-                            headers={"Authorization": f"Bearer {access}", "developer-token": "sim-developer-token"})  # fmt: skip
-            truth = http.get(
-                f"{handle.base_url}/google-ads/admin/truth",
-                params={"customer": customer, "day": "2026-11-10"},
-            )
+    with run_simulator(sim) as handle, httpx.Client() as http:
+        answer = http.post(handle.google_oauth_url, data=FORM)
+        access = answer.json()["access_token"]
+        customer = direct(sim.google_ads)
+        url = f"{handle.google_ads_url}/v26/customers/{customer}/googleAds:searchStream"
+        got = http.post(url, json={"query": "SELECT customer.currency_code FROM customer"},
+                        headers={"Authorization": f"Bearer {access}", "developer-token": "sim-developer-token"})  # fmt: skip
+        truth = http.get(
+            f"{handle.base_url}/google-ads/admin/truth",
+            params={"customer": customer, "day": "2026-11-10"},
+        )
     assert got.status_code == 200
     assert got.json()[0]["results"][0]["customer"]["currencyCode"] == sim.world.stores[0].currency
     assert truth.status_code == 200 and truth.json()
