@@ -9,6 +9,8 @@ if [ -z "${ADSPIPE_SKIP_SETUP:-}" ]; then
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e '.[dev]'
+  # The Google Ads contract tests' artefact: pinned by hash, without its unused dependencies.
+  "$VENV/bin/python" -m pip install -q --no-deps --require-hashes -r requirements/contract-google-ads.txt
   "$VENV/bin/ruff" check adspipe adspipe_tests bench
   "$VENV/bin/ruff" format --check adspipe adspipe_tests bench
   "$VENV/bin/mypy"
