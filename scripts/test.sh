@@ -9,8 +9,8 @@ if [ -z "${ADSPIPE_SKIP_SETUP:-}" ]; then
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e '.[dev]'
-  # Meta's official SDK for the contract tests: pinned by version and wheel checksum (its
-  # dependencies come with the dev extra above).
+  # The contract tests' vendor artefacts (Meta's SDK, the google-ads library): pinned by version and
+  # wheel checksum, without dependencies (Meta's SDK's come with the dev extra above).
   "$VENV/bin/python" -m pip install -q --no-deps --require-hashes -r requirements/contract.txt
   "$VENV/bin/ruff" check adspipe adspipe_tests bench
   "$VENV/bin/ruff" format --check adspipe adspipe_tests bench

@@ -4,6 +4,8 @@ Starlette app, and `run_simulator` (uvicorn on a free port in a background threa
 Routes (`{base}` is `http://host:port`):
 - `POST {base}/shopify/{shop}/admin/api/{version}/graphql.json`  — Shopify Admin GraphQL
 - `GET  {base}/meta/{version}/act_{id}/insights`, `GET {base}/meta/{version}/act_{id}`  — Meta
+- `POST {base}/google-ads/{version}/customers/{id}/googleAds:searchStream`, `POST {base}/google-oauth/token`
+  — Google Ads (simulator/google_ads.py, which also serves `{base}/google-ads/admin/...`)
 - `GET/POST {base}/admin/clock`, `GET/POST {base}/admin/faults`, `GET {base}/admin/stats`,
   `GET {base}/admin/world`, `GET {base}/admin/truth`, `GET {base}/admin/requests`
 
@@ -35,6 +37,8 @@ from starlette.types import Receive, Scope, Send
 from adspipe.simulator import admin
 from adspipe.simulator.clock import SimClock
 from adspipe.simulator.faults import FaultDraw, FaultInjector, Faults
+from adspipe.simulator.google_ads import GoogleAdsApi
+from adspipe.simulator.google_ads import routes as google_ads_routes
 from adspipe.simulator.meta_api import MetaApi
 from adspipe.simulator.shopify_api import ApiResponse, ShopifyApi, dumps
 from adspipe.simulator.shopify_schema import CostFunction, default_cost
@@ -132,8 +136,13 @@ class Simulator:
         self.shopify = ShopifyApi(self.world, self.faults, self.clock.timestamp, tokens=tokens, cost_fn=cost_fn,
                                   monotonic=monotonic)  # fmt: skip
         self.meta = MetaApi(self.world, self.faults, self.clock.timestamp, tokens=tokens, monotonic=monotonic)
+        self.google_ads = GoogleAdsApi(self.world, self.clock.timestamp)
         self._lock = threading.Lock()
-        self._counts: dict[str, Counter[str]] = {"shopify": Counter(), "meta": Counter()}
+        self._counts: dict[str, Counter[str]] = {
+            "shopify": Counter(),
+            "meta": Counter(),
+            "google_ads": Counter(),
+        }
         self._log: deque[RequestRecord] = deque(maxlen=log_size)
         self._seq = 0
         self.app = build_app(self)
@@ -283,6 +292,7 @@ def build_app(sim: Simulator) -> Starlette:
         Route("/shopify/{shop}/admin/api/{version}/graphql.json", shopify_graphql, methods=["POST"]),
         Route("/meta/{version}/{node}/{edge}", meta_node, methods=["GET"]),
         Route("/meta/{version}/{node}", meta_node, methods=["GET"]),
+        *google_ads_routes(sim),
         *admin.routes(sim),
     ]
     return Starlette(routes=routes)
@@ -301,6 +311,14 @@ class SimulatorHandle:
     @property
     def meta_graph_url(self) -> str:
         return f"{self.base_url}/meta"
+
+    @property
+    def google_ads_url(self) -> str:
+        return f"{self.base_url}/google-ads"
+
+    @property
+    def google_oauth_url(self) -> str:
+        return f"{self.base_url}/google-oauth/token"
 
     @property
     def clock_url(self) -> str:
