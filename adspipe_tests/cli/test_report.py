@@ -122,15 +122,20 @@ def test_table_fits_100_columns_and_totals_are_ratios_of_sums(
 
 
 def test_piped_output_cuts_no_figure(
-    summary: list[dict[str, object]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # No terminal and no $COLUMNS (a pipe, a log, CI): rich would assume 80 columns and cut cells.
+    summary: list[dict[str, object]], engine: sa.engine.Engine, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # No terminal and no $COLUMNS (scripts/demo.sh in a pipe, a log, CI): rich would assume 80
+    # columns and cut the demo's eleven columns to ellipses.
+    from adspipe import demo
+
     monkeypatch.delenv("COLUMNS", raising=False)
-    text = _report("--store", "S")
-    assert "…" not in text, text
+    demo._print_summary(engine, 7)
+    out = capsys.readouterr().out
+    assert "…" not in out, out
     shown = [r for r in summary if TODAY - timedelta(days=7) <= r["date"] < TODAY]  # type: ignore[operator]
     for row in shown:
-        assert f"{Decimal(str(row['net_revenue'])):.2f}" in text
+        assert f"{Decimal(str(row['net_revenue'])):.2f}" in out
 
 
 def test_unknown_store_and_bad_dates_are_one_line_errors(summary: list[dict[str, object]]) -> None:
