@@ -3,8 +3,10 @@
 Money never adds up across currencies: every amount is keyed by its currency (`net_revenue_USD`,
 `spend_EUR`, `mer_NZD`), so Dagster's plots chart one currency per line. Revenue and orders come
 from `daily_summary` (the shop's currency), spend and purchase value from `daily_meta_metrics` (the
-ad account's currency); MER and ROAS are computed within one currency only. A preview table lists
-the day's rows per store.
+ad account's currency); ROAS is computed within one currency, and MER only over the stores whose
+own MER is defined that day (shop and ad accounts in one currency and time zone), with the mart's
+denominator (account-level spend): a USD ad account of an NZD shop never enters `mer_USD`. A
+preview table lists the day's rows per store.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class _Currency:
     purchase_value: Decimal = Decimal(0)
     has_shop: bool = False
     has_ads: bool = False
+    mer_revenue: Decimal = Decimal(0)  # net revenue of the stores whose MER is defined
+    mer_spend: Decimal = Decimal(0)  # their account-level spend (the mart's MER denominator)
 
 
 @dataclass
@@ -82,8 +86,8 @@ class DaySummary:
                 roas = _ratio(figures.purchase_value, figures.spend)
                 if roas is not None:
                     meta[f"roas_{code}"] = roas
-            if figures.has_shop and figures.has_ads:
-                mer = _ratio(figures.net_revenue, figures.spend)
+            if figures.mer_spend:
+                mer = _ratio(figures.mer_revenue, figures.mer_spend)
                 if mer is not None:
                     meta[f"mer_{code}"] = mer
         meta["preview"] = preview_table(self.rows)
@@ -119,6 +123,18 @@ def read_day(conn: Connection, day: date) -> DaySummary:
         figures.spend += row.spend
         figures.purchase_value += row.purchase_value
         summary.meta_accounts += 1
+    # MER within a currency: only the stores whose own MER is defined (no currency or time-zone
+    # mismatch, some spend), over the same account-level spend the mart divides by.
+    mer_stores = {r.store_id: r for r in summary.rows if r.mer is not None}
+    if mer_stores:
+        for row in conn.execute(
+            sa.select(
+                dmm.c.store_id, sa.func.coalesce(dmm.c.account_spend, dmm.c.spend).label("spend")
+            ).where(dmm.c.date == day, dmm.c.store_id.in_(mer_stores))
+        ):
+            by_currency[mer_stores[row.store_id].currency or UNKNOWN_CURRENCY].mer_spend += row.spend
+        for store_row in mer_stores.values():
+            by_currency[store_row.currency or UNKNOWN_CURRENCY].mer_revenue += store_row.net_revenue
     summary.by_currency = dict(by_currency)
     return summary
 

@@ -3,8 +3,8 @@
 Each store gets one Google Ads customer (10-digit id) in the store's time zone and currency,
 derived from the seed like the Meta accounts. Ad lifetimes reuse `ads.AdTimeline` (ad groups
 are its ad sets, with Google-sized ids), so an ad runs, pauses and ends; Meta's final statuses map
-to Google's: ACTIVE → ENABLED, PAUSED / ADSET_PAUSED → PAUSED, ARCHIVED / DELETED → REMOVED. The
-API reports an ad's status *now*, while its past days keep their metrics.
+to Google's: ACTIVE → ENABLED, PAUSED / ADSET_PAUSED / CAMPAIGN_PAUSED → PAUSED, ARCHIVED / DELETED
+→ REMOVED. The API reports an ad's status *now*, while its past days keep their metrics.
 
 An ad's day has cost in whole cents (micros = cents × 10,000), impressions, clicks and
 conversions with data-driven fractional credit (thousandths) and a value in cents, each arriving
@@ -26,8 +26,8 @@ from adspipe.simulator.world import CURRENCIES, AccountSpec, SizedLRU, StoreSpec
 CONVERSION_LAG_S = 30 * 86400
 INDEX_BASE = 100_000  # AdTimeline's random keys stay apart from the Meta accounts'
 CREDITS_MILLI = (1000, 1000, 1000, 750, 667, 500, 500, 333, 250)  # data-driven attribution shares
-STATUS = {"ACTIVE": "ENABLED", "PAUSED": "PAUSED", "ADSET_PAUSED": "PAUSED", "ARCHIVED": "REMOVED",
-          "DELETED": "REMOVED"}  # fmt: skip
+STATUS = {"ACTIVE": "ENABLED", "PAUSED": "PAUSED", "ADSET_PAUSED": "PAUSED", "CAMPAIGN_PAUSED": "PAUSED",
+          "ARCHIVED": "REMOVED", "DELETED": "REMOVED"}  # fmt: skip
 MICROS_PER_CENT = 10_000
 
 
