@@ -1,4 +1,4 @@
-"""P6 — `adspipe sync --wait` for 3 days: how long the command takes beyond the work itself.
+"""P1W — `adspipe sync --wait` for 3 days: how long the command takes beyond the work itself.
 
 The real command (a subprocess, as a user types it) against a real deployment (dagster-webserver +
 dagster-daemon on a Postgres instance, as in P1), the simulator answering Meta after a fixed
