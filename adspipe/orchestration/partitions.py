@@ -7,17 +7,11 @@ ad account's insights for that date), so the key space is shared while the insta
 
 from __future__ import annotations
 
-import os
-from datetime import date
-
 import dagster as dg
 
-PARTITIONS_START_ENV = "ADSPIPE_PARTITIONS_START"
-DEFAULT_PARTITIONS_START = "2023-01-01"
+from adspipe.settings import DEFAULT_PARTITIONS_START, PARTITIONS_START_ENV, partitions_start
 
-
-def partitions_start() -> date:
-    return date.fromisoformat(os.environ.get(PARTITIONS_START_ENV, "").strip() or DEFAULT_PARTITIONS_START)
+__all__ = ["DEFAULT_PARTITIONS_START", "PARTITIONS_START_ENV", "daily_partitions", "partitions_start"]
 
 
 daily_partitions = dg.DailyPartitionsDefinition(

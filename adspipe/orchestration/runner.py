@@ -17,9 +17,11 @@ from sqlalchemy.engine import Engine
 
 from adspipe.errors import AuthError, RateLimitExhausted, TransientApiError
 from adspipe.gc_tuning import bulk_load
+from adspipe.platform import registry
+from adspipe.platform.secrets import sanitize
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
-from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, sanitize_error, start_sync_run
+from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, start_sync_run
 
 REAUTH_HINT = "re-authorize it: export a valid token and run `adspipe connect` again"
 
@@ -104,17 +106,18 @@ def run_per_connection(
         except AuthError as exc:
             status, error = "failed", f"{exc}; {REAUTH_HINT}"
             with engine.begin() as db:
-                reason = sanitize_error(str(exc), _secrets(connection))  # an error body may echo the token
+                reason = sanitize(str(exc), _secrets(connection))  # an error body may echo the token
                 conns.mark_needs_reauth(db, connection.connection_id, reason)
         except RateLimitExhausted as exc:
             status, error = "rate_limited", str(exc)
         except Exception as exc:  # isolation: record it, carry on with the next connection
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         secrets = _secrets(connection)
-        safe_error = sanitize_error(error, secrets) if error else None
+        safe_error = sanitize(error, secrets) if error else None
         with engine.begin() as db:
             finish_sync_run(
                 db, sync_run_id, status=status, stats=stats, error=safe_error, secrets=secrets,
+                patterns=registry.token_patterns(),
                 api_version=stats.api_version, api_version_served=stats.api_version_served,
             )  # fmt: skip
         if log and safe_error:

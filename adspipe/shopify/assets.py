@@ -190,7 +190,7 @@ def _shopify_7d_fill() -> None:
 
 
 # The asset pages list the jobs' sensor and schedule (see adspipe.orchestration.job_assets).
-shopify_7d_fill_job = refreshing(_shopify_7d_fill, (RAW, FACT, METRICS, SUMMARY))
+shopify_7d_fill = refreshing(_shopify_7d_fill, (RAW, FACT, METRICS, SUMMARY))
 
 
 @dg.job(
@@ -205,7 +205,7 @@ def _shopify_fresh() -> None:
     shopify_fresh_op()
 
 
-shopify_fresh_job = refreshing(_shopify_fresh, (RAW, FACT, METRICS, SUMMARY))
+shopify_fresh = refreshing(_shopify_fresh, (RAW, FACT, METRICS, SUMMARY))
 
 
 @dg.multi_asset(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,11 +15,10 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as DbConnection
 
+from adspipe import settings
 from adspipe.warehouse.schema import connections, daily_summary, stores
 from adspipe.warehouse.upsert import dialect_insert
 
-SHOP_DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\.myshopify\.com$")
-AD_ACCOUNT_RE = re.compile(r"^act_[0-9]{1,20}$")
 ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 DEFAULT_ATTRIBUTION_WINDOW_DAYS = 7
 
@@ -67,7 +65,7 @@ class Connection:
         var = self.app_secret_env
         if var is None:
             return None
-        value = os.environ.get(var, "")
+        value = settings.env_value(var)
         if not value:
             raise TokenUnavailable(
                 f"connection {self.connection_id} ({self.account_id}): environment variable "
@@ -87,7 +85,7 @@ class Connection:
 
     def token(self) -> str:
         """The access token, read from the environment now. Never log or store it."""
-        value = os.environ.get(self.token_env, "")
+        value = settings.env_value(self.token_env)
         if not value:
             raise TokenUnavailable(
                 f"connection {self.connection_id} ({self.account_id}): environment variable "
@@ -107,20 +105,6 @@ def validate_store_name(name: str) -> str:
     return cleaned
 
 
-def validate_shop_domain(shop: str) -> str:
-    domain = shop.strip().lower()
-    if not SHOP_DOMAIN_RE.match(domain):
-        raise ConnectionInputError(f"shop must look like NAME.myshopify.com (got {shop!r})")
-    return domain
-
-
-def validate_ad_account(account: str) -> str:
-    value = account.strip()
-    if not AD_ACCOUNT_RE.match(value):
-        raise ConnectionInputError(f"ad account must look like act_1234567890 (got {account!r})")
-    return value
-
-
 def validate_window(days: int) -> int:
     if not 1 <= days <= 28:
         raise ConnectionInputError(f"attribution window must be between 1 and 28 days (got {days})")
@@ -130,7 +114,7 @@ def validate_window(days: int) -> int:
 def validate_token_env(var: str) -> str:
     if not ENV_VAR_RE.match(var):
         raise ConnectionInputError(f"--token-env must be an environment variable name (got {var!r})")
-    if not os.environ.get(var):
+    if not settings.env_value(var):
         raise ConnectionInputError(
             f"environment variable {var} is not set; export the access token in it first"
         )

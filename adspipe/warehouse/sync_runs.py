@@ -20,22 +20,25 @@ ABANDONED_ERROR = (
     "abandoned: the run ended without closing this record (killed or crashed); its committed data stays"
 )
 
-_SECRET_PATTERNS = [
+# Shapes any API's secrets take; each platform adds its tokens' shapes (its spec's token_patterns,
+# passed in by adspipe.platform.secrets: the warehouse knows no platform).
+_GENERIC_PATTERNS = [
     (re.compile(r"(access_token=)[^&\s\"']+", re.I), r"\1***"),
-    (re.compile(r"(X-Shopify-Access-Token[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", re.I), r"\1***"),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I), r"\1***"),
     (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),  # passwords in URLs
-    (re.compile(r"\b(shpat_|shpca_|shppa_|EAA)[A-Za-z0-9]{6,}"), r"\1***"),  # token shapes
 ]
 
 
-def sanitize_error(message: str, secrets: Iterable[str] = ()) -> str:
-    """A message safe to store or log: known secrets and token-shaped strings masked, length capped."""
+def sanitize_error(
+    message: str, secrets: Iterable[str] = (), patterns: Iterable[tuple[re.Pattern[str], str]] = ()
+) -> str:
+    """A message safe to store or log: known secrets, the generic secret shapes and the given
+    token `patterns` masked, length capped."""
     text = message
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    for pattern, replacement in _SECRET_PATTERNS:
+    for pattern, replacement in (*patterns, *_GENERIC_PATTERNS):
         text = pattern.sub(replacement, text)
     return text[:MAX_ERROR_CHARS]
 
@@ -109,6 +112,7 @@ def finish_sync_run(
     stats: SyncStats,
     error: str | None = None,
     secrets: Iterable[str] = (),
+    patterns: Iterable[tuple[re.Pattern[str], str]] = (),
     api_version: str | None = None,
     api_version_served: str | None = None,
 ) -> None:
@@ -127,7 +131,7 @@ def finish_sync_run(
             throttled=stats.throttled,
             throttle_wait_s=round(stats.throttle_wait_s, 3),
             dates=sorted(d.isoformat() for d in stats.dates),
-            error=sanitize_error(error, secrets) if error else None,
+            error=sanitize_error(error, secrets, patterns) if error else None,
             api_version=api_version,
             api_version_served=api_version_served,
         )

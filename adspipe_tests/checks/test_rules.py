@@ -151,7 +151,7 @@ def _run(engine: Engine, check: str) -> rules.CheckOutcome:
 
 def test_all_checks_pass_on_a_consistent_warehouse(engine: Engine, world: dict[str, int]) -> None:
     with engine.connect() as db:
-        outcomes = rules.run_all(db, T, shopify_every=timedelta(minutes=15), meta_every=timedelta(hours=1))
+        outcomes = rules.run_all(db, T, {"shopify": timedelta(minutes=15), "meta": timedelta(hours=1)})
     failing = {o.name: o.problems for o in outcomes if not o.passed}
     assert failing == {
         "freshness": [
@@ -252,6 +252,9 @@ def test_cursor_ahead_is_an_error_and_behind_a_warning(engine: Engine, world: di
     )
 
 
+EVERY = {"shopify": timedelta(minutes=15), "meta": timedelta(hours=1)}
+
+
 def test_freshness_within_twice_the_schedule(engine: Engine, world: dict[str, int]) -> None:
     with engine.begin() as db:
         for job, cid in (("shopify_fresh", world["shop"]), ("meta_fresh", world["acct"])):
@@ -263,18 +266,28 @@ def test_freshness_within_twice_the_schedule(engine: Engine, world: dict[str, in
         ok = rules.freshness(
             db,
             now + timedelta(minutes=29),
-            shopify_every=timedelta(minutes=15),
-            meta_every=timedelta(hours=1),
+            EVERY,
         )
         late = rules.freshness(
             db,
             now + timedelta(minutes=31),
-            shopify_every=timedelta(minutes=15),
-            meta_every=timedelta(hours=1),
+            EVERY,
         )
     assert ok.passed
     assert not late.passed and late.problems[0].startswith("s.myshopify.com: last shopify_fresh success")
     assert len(late.problems) == 1  # meta's 2-hour allowance still holds
+
+
+def test_freshness_names_a_platform_without_a_schedule(engine: Engine, world: dict[str, int]) -> None:
+    """A platform the registry gives no period is reported, never judged by another platform's."""
+    with engine.begin() as db:
+        for job, cid in (("shopify_fresh", world["shop"]), ("meta_fresh", world["acct"])):
+            finish_sync_run(
+                db, start_sync_run(db, job=job, connection_id=cid), status="success", stats=SyncStats()
+            )
+    with engine.connect() as db:
+        outcome = rules.freshness(db, datetime.now(UTC), {"shopify": timedelta(minutes=15)})
+    assert outcome.problems == ["act_1: no fresh schedule known for platform meta"]
 
 
 def test_currency_and_timezone_mismatch(engine: Engine, world: dict[str, int]) -> None:

@@ -35,7 +35,7 @@ from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
 from adspipe.meta.client import MetaClient
 from adspipe.meta.options import appsecret_proof
 from adspipe.resources import ClockResource, WarehouseResource
-from adspipe.shopify.assets import shopify_7d_fill_job, shopify_fresh_job, shopify_orders_assets
+from adspipe.shopify.assets import shopify_7d_fill, shopify_fresh, shopify_orders_assets
 from adspipe.warehouse import connections as conns
 from adspipe_tests.meta.fake_graph import FakeAccount
 from adspipe_tests.reliability.helpers import ScriptedGraph, ScriptedShopify, set_status
@@ -200,9 +200,9 @@ def _run_every_job(world: dict[str, Any]) -> list[dg.ExecuteInProcessResult]:
     }
     scoped = {"ops": {"shopify_fresh_op": {"config": {"connection_id": ids["west.myshopify.com"]}}}}
     runs: list[Any] = [
-        lambda: shopify_7d_fill_job.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
-        lambda: shopify_fresh_job.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
-        lambda: shopify_fresh_job.execute_in_process(
+        lambda: shopify_7d_fill.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
+        lambda: shopify_fresh.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
+        lambda: shopify_fresh.execute_in_process(
             instance=instance, resources=_resources(), run_config=scoped, raise_on_error=False
         ),
         lambda: meta_7d_fill.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),

@@ -17,8 +17,8 @@ from adspipe.resources import ClockResource, WarehouseResource
 from adspipe.settings import NOW_ENV
 from adspipe.shopify.assets import (
     MAX_PARTITIONS_PER_RUN,
-    shopify_7d_fill_job,
-    shopify_fresh_job,
+    shopify_7d_fill,
+    shopify_fresh,
     shopify_orders_assets,
 )
 from adspipe_tests.shopify.conftest import EAST, NOW, WEST, Env
@@ -52,7 +52,7 @@ def test_fill_job_materializes_exactly_the_touched_dates(env: Env, monkeypatch: 
     monkeypatch.setenv(NOW_ENV, NOW.isoformat())
     _orders(env)
     with dg.DagsterInstance.ephemeral() as instance:
-        result = shopify_7d_fill_job.execute_in_process(instance=instance, resources=_resources(env))
+        result = shopify_7d_fill.execute_in_process(instance=instance, resources=_resources(env))
     assert result.success
     mats = _materializations(result)
     for asset in ("shopify_orders_raw", "fact_orders", "daily_shopify_metrics", "daily_summary"):
@@ -101,11 +101,11 @@ def test_fresh_job_idle_logs_nothing_and_scope_config_limits_to_one_shop(
     _orders(env)
     config = {"ops": {"shopify_fresh_op": {"config": {"connection_id": env.west.connection_id}}}}
     with dg.DagsterInstance.ephemeral() as instance:
-        first = shopify_fresh_job.execute_in_process(
+        first = shopify_fresh.execute_in_process(
             instance=instance, resources=_resources(env), run_config=config
         )
         monkeypatch.setenv(NOW_ENV, (NOW + timedelta(minutes=15)).isoformat())
-        second = shopify_fresh_job.execute_in_process(
+        second = shopify_fresh.execute_in_process(
             instance=instance, resources=_resources(env), run_config=config
         )
     assert sorted(_materializations(first)["daily_shopify_metrics"]) == ["2026-03-05", "2026-03-07"]
@@ -120,7 +120,7 @@ def test_a_failed_shop_fails_the_step_after_logging_the_others(
     _orders(env)
     env.shopify.fail[WEST] = httpx.Response(401, json={"errors": "[API] Invalid API key or access token"})
     with dg.DagsterInstance.ephemeral() as instance:
-        result = shopify_7d_fill_job.execute_in_process(
+        result = shopify_7d_fill.execute_in_process(
             instance=instance, resources=_resources(env), raise_on_error=False
         )
         # A failed step's result omits its materializations; the instance's event log keeps them.

@@ -1,0 +1,1 @@
+"""The platform layer: what every platform package plugs into (registry, sync engine)."""
