@@ -99,7 +99,7 @@ def child(url: str, orders: int, out: Path, ddl: list[str] | None = None, autova
     result = sync_days(engine, client, days)
     seconds = time.perf_counter() - load_began
     stop.set()
-    shop = result.shops[0]
+    shop = result.runs[0]
     outcome = result.report.outcomes[0]
     with engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT count(*) FROM fact_orders").scalar_one()

@@ -35,4 +35,5 @@ SPEC = PlatformSpec(
     cursor_keys=(cursors.META_WINDOW_END,),
     token_patterns=((re.compile(r"\b(EAA)[A-Za-z0-9]{6,}"), r"\1***"),),
     pool=settings.POOL,
+    partitions_job="meta_assets",
 )

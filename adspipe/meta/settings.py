@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from adspipe.settings import backfill_days_per_run, meta_api_version
+from adspipe.settings import meta_api_version
 
 # Marketing API versions and their expiration dates as Meta publishes them (Marketing API version
 # history); None: not announced yet. A call to an expired version is refused (#2635).
@@ -86,11 +86,6 @@ APPSECRET_PROOF_PARAM = "appsecret_proof"
 # of the excess, up to PACE_MAX_S just below 100 %.
 PACE_START_PCT = 75.0
 PACE_MAX_S = 20.0
-
-# The asset chain: consecutive days per backfill run (each day still its own calls and commit).
-BACKFILL_MAX_PARTITIONS_PER_RUN = (
-    backfill_days_per_run()
-)  # ADSPIPE_BACKFILL_DAYS_PER_RUN, default in adspipe.settings
 
 JOB_FILL = "meta_7d_fill"
 JOB_FRESH = "meta_fresh"

@@ -9,7 +9,6 @@ commit leaves the day as it was; days already committed stay committed. Days run
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -23,9 +22,10 @@ from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.meta import load, transforms
 from adspipe.meta.client import AccountInfo, InsightsDay, MetaClient, MetaSession, UsageMeter
 from adspipe.meta.options import VersionWatch
+from adspipe.meta.platform import SPEC
 from adspipe.meta.settings import FILL_DAYS, JOB_FILL, JOB_FRESH
 from adspipe.orchestration.daystats import DayStats
-from adspipe.orchestration.runner import RunReport, days_failed_error, run_per_connection
+from adspipe.platform.engine import ConnectionRun, SyncResult, commit_days, run_connections
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import copydata
 from adspipe.warehouse.connections import DEFAULT_ATTRIBUTION_WINDOW_DAYS, Connection
@@ -33,7 +33,7 @@ from adspipe.warehouse.cursors import META_WINDOW_END, advance_cursor, set_curso
 from adspipe.warehouse.schema import fact_meta_daily, meta_insights_raw
 from adspipe.warehouse.sync_runs import SyncStats
 
-JOB_ASSETS = "meta_assets"  # sync_runs.job of the partitioned asset chain (backfills, materialize)
+JOB_ASSETS = SPEC.range_job  # sync_runs.job of the partitioned asset chain (backfills, materialize)
 
 Log = Callable[[str], None]
 
@@ -50,58 +50,30 @@ class DayResult:
 
 
 @dataclass
-class AccountRun:
-    """What one connection's run did (also when it stopped early)."""
+class AccountRun(ConnectionRun):
+    """What one ad account's run did (also when it stopped early)."""
 
-    connection: Connection
     meter: UsageMeter = field(default_factory=UsageMeter)
     info: AccountInfo | None = None
-    window: tuple[date, date] | None = None
     days: list[DayResult] = field(default_factory=list)
-    planned: list[date] = field(default_factory=list)
-    failed_days: dict[date, str] = field(default_factory=dict)
-    # Each day's own calls and waits (its ad-level pages; see adspipe.orchestration.daystats).
-    day_stats: dict[date, DayStats] = field(default_factory=dict)
 
     @property
     def dates(self) -> list[date]:
         return [d.day for d in self.days]
 
+    def committed(self) -> set[date]:
+        return set(self.dates)
 
-@dataclass
-class MetaRunResult:
-    job: str
-    report: RunReport = field(default_factory=RunReport)
-    accounts: list[AccountRun] = field(default_factory=list)
-    versions: VersionWatch | None = None  # the API version asked for / served in this run
 
-    @property
-    def meter(self) -> UsageMeter:
-        total = UsageMeter()
-        for account in self.accounts:
-            total.merge(account.meter)
-        return total
+MetaResult = SyncResult[AccountRun]
 
-    def failed_dates(self, requested: Sequence[date]) -> list[date]:
-        """Requested dates that some account did not commit: a day failed, or the account stopped
-        (bad token, rate limit) before it. Dates no account had to pull (its local today is
-        earlier) are not failures."""
-        failed: set[date] = set()
-        failed_accounts = {o.connection.connection_id for o in self.report.failed}
-        for account in self.accounts:
-            failed.update(account.failed_days)
-            if account.connection.connection_id in failed_accounts:
-                expected = account.planned or list(requested)
-                failed.update(set(expected) - set(account.dates))
-        return sorted(failed & set(requested))
 
-    def touched(self) -> dict[date, list[AccountRun]]:
-        """Committed dates → the accounts that committed them."""
-        out: dict[date, list[AccountRun]] = {}
-        for account in self.accounts:
-            for day in account.dates:
-                out.setdefault(day, []).append(account)
-        return dict(sorted(out.items()))
+def total_meter(result: MetaResult) -> UsageMeter:
+    """Every account's usage counters, summed."""
+    total = UsageMeter()
+    for account in result.runs:
+        total.merge(account.meter)
+    return total
 
 
 def fill_window(timezone: str, now: datetime) -> tuple[date, date]:
@@ -292,7 +264,7 @@ def _call_counters(stats: SyncStats, meter: UsageMeter) -> DayStats:
 
 Plan = Callable[[Connection, str], list[date]]  # (connection, time zone) → days to pull
 After = Callable[[Engine, AccountRun], None]  # runs once every planned day is committed
-OnDay = Callable[["MetaRunResult", AccountRun, date], None]  # right after each day's commit
+OnDay = Callable[[MetaResult, AccountRun, date], None]  # right after each day's commit
 
 
 def run_accounts(
@@ -308,82 +280,64 @@ def run_accounts(
     dagster_run_id: str | None = None,
     log: Log | None = None,
     warn: Log | None = None,
-) -> MetaRunResult:
+) -> MetaResult:
     """For each active Meta connection (or the one named): read the account, pull its days.
 
     `on_day` runs after each committed day, while the next day's call is in flight (the assets
     record the day's materializations there, off the serial path of Meta calls). `warn`: where a
     served API version other than the pinned one is reported (once per run).
     """
-    with engine.connect() as db:
-        targets = conns.active_connections(db, "meta", connection_id)
-    result = MetaRunResult(job, versions=VersionWatch(client.api_version, warn))
+    versions = VersionWatch(client.api_version, warn)
     encode = engine.dialect.name == "postgresql"  # days are then shipped with COPY
-    for target in targets:
-        run = AccountRun(target)
-        result.accounts.append(run)
+    result: MetaResult = SyncResult(job, versions=versions)
 
-        def work(connection: Connection, stats: SyncStats, run: AccountRun = run) -> None:
-            session, info = open_account(engine, client, connection, stats, run.meter, result.versions)
-            run.info = info
-            days = plan(connection, info.timezone)
-            run.window = (days[0], days[-1]) if days else None
-            run.planned = list(days)
-            account_days = account_rows_by_day(session, days, log)
+    def work(run: AccountRun, stats: SyncStats) -> None:
+        connection = run.connection
+        session, info = open_account(engine, client, connection, stats, run.meter, versions)
+        run.info = info
+        days = plan(connection, info.timezone)
+        run.window = (days[0], days[-1]) if days else None
+        account_days = account_rows_by_day(session, days, log)
 
-            def fetch(day: date) -> PreparedDay:
-                # The fetching thread is the only one calling Meta: the counters' change across
-                # this day's fetch is the day's own cost.
-                before = _call_counters(stats, run.meter)
-                try:
-                    fetched = fetch_day(session, day, None if account_days is None else account_days[day])
-                finally:
-                    run.day_stats[day] = _call_counters(stats, run.meter).minus(before)
-                return prepare_day(session, connection, info, day, fetched, now=now, encode=encode)
+        def fetch(day: date) -> PreparedDay:
+            # The fetching thread is the only one calling Meta: the counters' change across this
+            # day's fetch is the day's own cost.
+            before = _call_counters(stats, run.meter)
+            try:
+                fetched = fetch_day(session, day, None if account_days is None else account_days[day])
+            finally:
+                run.day_stats[day] = _call_counters(stats, run.meter).minus(before)
+            return prepare_day(session, connection, info, day, fetched, now=now, encode=encode)
 
-            # The next day's calls (and its checks and transforms) run while this day is written:
-            # still one Meta call at a time (one fetching thread), but the database work leaves
-            # the serial critical path.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meta-prefetch") as prefetch:
-                pending = prefetch.submit(fetch, days[0]) if days else None
-                for i, day in enumerate(days):
-                    assert pending is not None
-                    current, pending = pending, None
-                    fetched: PreparedDay | None = None
-                    try:
-                        fetched = current.result()
-                    except TransientApiError as exc:
-                        # Like one job per day: a day that failed after its retries does not stop
-                        # the next days; it stays visible as failed and re-runnable alone. A bad
-                        # token, a spent rate-limit budget or a rejected request stop the account.
-                        run.failed_days[day] = str(exc)
-                        if log:
-                            log(f"{job}: {connection.account_id} {day}: failed: {exc}")
-                    pending = prefetch.submit(fetch, days[i + 1]) if i + 1 < len(days) else None
-                    if fetched is None:
-                        continue
-                    outcome = write_day(engine, connection, info, day, fetched, stats=stats)
-                    run.days.append(outcome)
-                    if on_day:
-                        on_day(result, run, day)
-                    if log:
-                        log(
-                            f"{job}: {connection.account_id} {day}: {outcome.ad_rows} ads, spend {outcome.spend}, "
-                            f"account spend {outcome.account_spend}, {outcome.pages} page(s)"
-                        )
-            if after and days and not run.failed_days:  # the window end only once all of it committed
-                after(engine, run)
-            if run.failed_days:
-                raise days_failed_error(run.failed_days, len(days))
+        def write(day: date, prepared: PreparedDay) -> None:
+            outcome = write_day(engine, connection, info, day, prepared, stats=stats)
+            run.days.append(outcome)
+            if on_day:
+                on_day(result, run, day)
+            if log:
+                log(
+                    f"{job}: {connection.account_id} {day}: {outcome.ad_rows} ads, spend {outcome.spend}, "
+                    f"account spend {outcome.account_spend}, {outcome.pages} page(s)"
+                )
 
-        # The sync_runs window from the stored time zone; the run re-reads it from Meta.
-        known = plan(target, target.timezone) if target.timezone else []
-        one = run_per_connection(
-            engine, job, [target], work,
-            window=(known[0], known[-1]) if known else None, dagster_run_id=dagster_run_id, log=log,
+        # The next day's calls (and its checks and transforms) run while this day is written:
+        # still one Meta call at a time (one fetching thread), but the database work leaves the
+        # serial critical path. The window end moves only once all of it committed.
+        commit_days(
+            run, days, fetch, write, read_ahead=True, log=log, job=job,
+            after=(lambda: after(engine, run)) if after else None,
         )  # fmt: skip
-        result.report.outcomes.extend(one.outcomes)
-    return result
+
+    def opening_window(target: Connection) -> tuple[date, date] | None:
+        # From the stored time zone (none yet for a new account); the run re-reads the zone from
+        # Meta (`run.window`) but its sync_runs row keeps this window.
+        known = plan(target, target.timezone) if target.timezone else []
+        return (known[0], known[-1]) if known else None
+
+    return run_connections(
+        engine, SPEC.name, job, AccountRun, work, connection_id=connection_id, window=opening_window,
+        dagster_run_id=dagster_run_id, log=log, result=result,
+    )  # fmt: skip
 
 
 def run_fill(
@@ -395,7 +349,7 @@ def run_fill(
     dagster_run_id: str | None = None,
     log: Log | None = None,
     warn: Log | None = None,
-) -> MetaRunResult:
+) -> MetaResult:
     """meta_7d_fill: [today−7 … yesterday] per account; sets meta_last_window_end if empty."""
 
     def plan(connection: Connection, timezone: str) -> list[date]:
@@ -421,7 +375,7 @@ def run_fresh(
     dagster_run_id: str | None = None,
     log: Log | None = None,
     warn: Log | None = None,
-) -> MetaRunResult:
+) -> MetaResult:
     """meta_fresh: the account's attribution window [today−N+1 … yesterday]; advances the cursor."""
 
     def plan(connection: Connection, timezone: str) -> list[date]:
@@ -449,7 +403,7 @@ def run_dates(
     dagster_run_id: str | None = None,
     log: Log | None = None,
     warn: Log | None = None,
-) -> MetaRunResult:
+) -> MetaResult:
     """The asset chain's partitions: these local dates for each account, oldest first.
 
     Dates after the account's local today have no data yet and are skipped.

@@ -7,6 +7,8 @@ ad account's insights for that date), so the key space is shared while the insta
 
 from __future__ import annotations
 
+from datetime import date
+
 import dagster as dg
 
 from adspipe.settings import DEFAULT_PARTITIONS_START, PARTITIONS_START_ENV, partitions_start
@@ -17,3 +19,8 @@ __all__ = ["DEFAULT_PARTITIONS_START", "PARTITIONS_START_ENV", "daily_partitions
 daily_partitions = dg.DailyPartitionsDefinition(
     start_date=partitions_start().isoformat(), timezone="UTC", end_offset=1
 )
+
+
+def partition_dates(context: dg.AssetExecutionContext) -> list[date]:
+    """The local dates of a run's partition range, oldest first: the one place a range becomes dates."""
+    return [date.fromisoformat(key) for key in context.partition_keys]

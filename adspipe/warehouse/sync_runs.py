@@ -113,17 +113,22 @@ def finish_sync_run(
     error: str | None = None,
     secrets: Iterable[str] = (),
     patterns: Iterable[tuple[re.Pattern[str], str]] = (),
+    window: tuple[date, date] | None = None,
     api_version: str | None = None,
     api_version_served: str | None = None,
 ) -> None:
-    """Close a run's row. `api_version` is the version asked for, `api_version_served` the one the
-    platform's response headers named (they differ when a pinned version left support)."""
+    """Close a run's row. `window`: the dates the run settled on (e.g. once the account's time zone
+    was read), replacing the one it opened with; `api_version` is the version asked for,
+    `api_version_served` the one the platform's response headers named (they differ when a pinned
+    version left support)."""
     if status not in ("success", "failed", "rate_limited"):
         raise ValueError(f"unknown sync status {status!r}")
+    settled = {"window_start": window[0], "window_end": window[1]} if window else {}
     conn.execute(
         sa.update(sync_runs)
         .where(sync_runs.c.sync_run_id == sync_run_id)
         .values(
+            **settled,
             status=status,
             finished_at=datetime.now(UTC),
             rows=stats.rows,

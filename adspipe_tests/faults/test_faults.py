@@ -85,12 +85,14 @@ def _ok(report: Any, job: str = "") -> None:
     assert bad == [], (job, bad)
 
 
-def _shopify_retries(result: shopify_sync.JobResult) -> tuple[int, int]:
-    return sum(s.calls.retries for s in result.shops), sum(s.calls.throttled for s in result.shops)
+def _shopify_retries(result: shopify_sync.ShopifyResult) -> tuple[int, int]:
+    return sum(s.calls.retries for s in result.runs), sum(s.calls.throttled for s in result.runs)
 
 
-def _meta_retries(result: meta_sync.MetaRunResult) -> tuple[int, int]:
-    return result.meter.transient_errors, sum(o.stats.throttled for o in result.report.outcomes)
+def _meta_retries(result: meta_sync.MetaResult) -> tuple[int, int]:
+    return meta_sync.total_meter(result).transient_errors, sum(
+        o.stats.throttled for o in result.report.outcomes
+    )
 
 
 def run_everything(
@@ -135,7 +137,7 @@ def run_everything(
     fresh = shopify_sync.shopify_fresh(engine, shopify, t1)
     _ok(fresh.report, "shopify_fresh")
     count("shopify", _shopify_retries(fresh))
-    assert not any(s.stopped_at_budget for s in fresh.shops)
+    assert not any(s.stopped_at_budget for s in fresh.runs)
     mfresh = meta_sync.run_fresh(engine, meta, now=t1)
     _ok(mfresh.report, "meta_fresh")
     count("meta", _meta_retries(mfresh))

@@ -56,11 +56,11 @@ def _setup(
     return running, meta_client(VirtualTime()), connection
 
 
-def _run(engine: Engine, client: MetaClient, running: RunningSimulator, **kw: Any) -> meta_sync.MetaRunResult:
+def _run(engine: Engine, client: MetaClient, running: RunningSimulator, **kw: Any) -> meta_sync.MetaResult:
     return meta_sync.run_dates(engine, client, DAYS, now=running.sim.clock.now(), **kw)
 
 
-def _ok(result: meta_sync.MetaRunResult) -> None:
+def _ok(result: meta_sync.MetaResult) -> None:
     assert [(o.status, o.error) for o in result.report.outcomes] == [("success", None)]
 
 

@@ -58,14 +58,14 @@ class Env:
     def now(self) -> datetime:
         return self.sim.clock.now()
 
-    def fill(self, client: MetaClient | None = None) -> meta_sync.MetaRunResult:
+    def fill(self, client: MetaClient | None = None) -> meta_sync.MetaResult:
         return _ok(meta_sync.run_fill(self.engine, client or self.client, now=self.now()))
 
-    def fresh(self, client: MetaClient | None = None) -> meta_sync.MetaRunResult:
+    def fresh(self, client: MetaClient | None = None) -> meta_sync.MetaResult:
         return _ok(meta_sync.run_fresh(self.engine, client or self.client, now=self.now()))
 
 
-def _ok(result: meta_sync.MetaRunResult) -> meta_sync.MetaRunResult:
+def _ok(result: meta_sync.MetaResult) -> meta_sync.MetaResult:
     bad = [
         (o.connection.account_id, o.status, o.error) for o in result.report.outcomes if o.status != "success"
     ]
@@ -131,7 +131,7 @@ def test_meta_marts_equal_truth_through_late_conversions(make_env: Callable[...,
             today = _today(account, env)
             back = 7 if job == "fill" else WINDOWS[account] - 1
             window = _days(today - timedelta(days=back), today - timedelta(days=1))
-            done = next(a for a in result.accounts if a.connection.account_id == account)
+            done = next(a for a in result.runs if a.connection.account_id == account)
             assert done.dates == window, (job, account, done.dates, window)
             # The request log proves which days were pulled: the window and nothing older.
             ad_days, account_days = _pulled(env, account)

@@ -50,10 +50,10 @@ class Env:
     west: Connection
     east: Connection
 
-    def fill(self, now: datetime = NOW, **kwargs: Any) -> sync.JobResult:
+    def fill(self, now: datetime = NOW, **kwargs: Any) -> sync.ShopifyResult:
         return sync.shopify_7d_fill(self.engine, self.client, now, **kwargs)
 
-    def fresh(self, now: datetime = NOW, **kwargs: Any) -> sync.JobResult:
+    def fresh(self, now: datetime = NOW, **kwargs: Any) -> sync.ShopifyResult:
         return sync.shopify_fresh(self.engine, self.client, now, **kwargs)
 
     def dagster_client(self) -> ShopifyClient:

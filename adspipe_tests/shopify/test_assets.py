@@ -14,9 +14,8 @@ import sqlalchemy as sa
 
 from adspipe.definitions import defs
 from adspipe.resources import ClockResource, WarehouseResource
-from adspipe.settings import NOW_ENV
+from adspipe.settings import NOW_ENV, backfill_days_per_run
 from adspipe.shopify.assets import (
-    MAX_PARTITIONS_PER_RUN,
     shopify_7d_fill,
     shopify_fresh,
     shopify_orders_assets,
@@ -169,7 +168,7 @@ def test_definitions_register_the_shopify_assets_jobs_and_resource() -> None:
     assert defs.resolve_job_def("shopify_7d_fill") and defs.resolve_job_def("shopify_fresh")
     assert "shopify" in (defs.resources or {})
     spec = defs.resolve_assets_def("daily_shopify_metrics")
-    assert spec.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
+    assert spec.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=backfill_days_per_run())
     assert spec.group_names_by_key[dg.AssetKey("daily_shopify_metrics")] == "shopify"
 
 

@@ -53,7 +53,7 @@ def test_a_90_day_range_without_read_all_orders_fails_the_30_oldest_days_alone(
     failed = [d for d in days if d < oldest]
     assert len(failed) == 30 and failed[-1].isoformat() == "2026-02-14"
     assert result.failed_dates(days) == failed
-    (shop,) = result.shops
+    (shop,) = result.runs
     assert sorted(shop.failed_days) == failed
     for message in shop.failed_days.values():
         assert "lacks the read_all_orders scope" in message and "nothing was written" in message
@@ -114,7 +114,7 @@ def test_missing_read_orders_fails_the_shop_naming_the_scope_and_writes_nothing(
     assert outcome.error is not None and "missing the read_orders scope (granted: none)" in outcome.error
     assert (_rows(engine, shopify_orders_raw, SHOP), _rows(engine, fact_orders, SHOP)) == (0, 0)
     # The orders query was never sent: the scope read came first.
-    assert result.shops[0].calls.api_calls == 2  # shop info, access scopes
+    assert result.runs[0].calls.api_calls == 2  # shop info, access scopes
 
 
 # ---- adspipe connect shopify ---------------------------------------------------------------------

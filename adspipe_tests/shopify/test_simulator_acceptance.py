@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from adspipe.orchestration.runner import REAUTH_HINT
+from adspipe.platform.engine import REAUTH_HINT
 from adspipe.shopify import sync
 from adspipe.shopify.assets import run_metadata
 from adspipe.shopify.client import ShopifyClient
@@ -69,10 +69,10 @@ class Env:
     def now(self) -> datetime:
         return self.sim.clock.now()
 
-    def fill(self) -> sync.JobResult:
+    def fill(self) -> sync.ShopifyResult:
         return _ok(sync.shopify_7d_fill(self.engine, self.client, self.now()))
 
-    def fresh(self) -> sync.JobResult:
+    def fresh(self) -> sync.ShopifyResult:
         return _ok(sync.shopify_fresh(self.engine, self.client, self.now()))
 
     def conn_id(self, shop: str) -> int:
@@ -82,7 +82,7 @@ class Env:
         return self.world.shops[shop].store_id
 
 
-def _ok(result: sync.JobResult) -> sync.JobResult:
+def _ok(result: sync.ShopifyResult) -> sync.ShopifyResult:
     bad = [
         (o.connection.account_id, o.status, o.error) for o in result.report.outcomes if o.status != "success"
     ]
@@ -220,7 +220,7 @@ def test_idle_fresh_makes_one_cheap_query_and_rewrites_no_mart(make_env: Callabl
     log = env.sim.request_log("shopify")
     assert sorted(r.account for r in log) == sorted(env.world.shops), log
     assert all(r.endpoint == "graphql" and r.outcome == "ok" for r in log), log
-    for shop_result in result.shops:
+    for shop_result in result.runs:
         shop = shop_result.connection.account_id
         calls = shop_result.calls
         assert calls.api_calls == 1 and calls.pages == 1 and calls.throttled == 0, (shop, calls)
@@ -306,13 +306,13 @@ def test_standard_plan_throttled_fill_of_5000_orders(make_env: Callable[..., Env
 
     result = env.fill()
     counts = env.sim.counts()["shopify"]
-    calls = result.shops[0].calls
+    calls = result.runs[0].calls
     run = [r for r in sync_runs(env.engine, "shopify_7d_fill") if r["connection_id"] == env.conn_id(shop)][-1]
     assert run["status"] == "success" and run["error"] is None
     assert counts["throttled"] > 0
     assert run["throttled"] == counts["throttled"] == calls.throttled == run_metadata(result)["throttled"]
     assert run["api_calls"] == calls.api_calls
-    assert result.shops[0].orders_read == len(wanted)
+    assert result.runs[0].orders_read == len(wanted)
     with env.engine.connect() as db:
         payloads = db.execute(sa.select(shopify_orders_raw.c.payload)).scalars().all()
     assert len(payloads) == len(wanted)
