@@ -10,6 +10,7 @@ import click
 
 from adspipe import settings
 from adspipe.cli_common import CliError, console, demo_hint, warehouse
+from adspipe.marts import connections as store_changes
 from adspipe.platform import registry
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db
@@ -104,7 +105,7 @@ def connections_table(rows: list[dict[str, Any]]) -> Any:
 def disconnect(connection_id: int) -> None:
     """Stop syncing a connection (its data stays in the warehouse)."""
     with warehouse(write=True) as engine, engine.begin() as conn:
-        found = conns.disconnect(conn, connection_id)
+        found = store_changes.disconnect(conn, connection_id)
     click.echo(f"disconnected {found.platform} {found.account_id} (connection {connection_id})")
 
 
@@ -159,10 +160,11 @@ def demo(seed: int, ui: bool, port: int) -> None:
 
 
 def _register_commands() -> None:
-    from adspipe.cli_connect import connect
+    from adspipe.cli_connect import add_platform_commands, connect
     from adspipe.cli_report import report
     from adspipe.cli_sync import sync
 
+    add_platform_commands()
     main.add_command(connect)
     main.add_command(sync)
     main.add_command(report)

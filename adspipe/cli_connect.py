@@ -1,5 +1,6 @@
 """`adspipe connect <platform>`: the shared steps; each platform's command lives in its package
-(`adspipe/<platform>/cli.py`, its `connect` command) and is added from the registry."""
+(`adspipe/<platform>/cli.py`, its `connect` command) and is added from the registry by the main
+command (`add_platform_commands`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import click
 
 from adspipe import settings
 from adspipe.cli_common import CliError, warehouse
+from adspipe.marts import connections as store_changes
 from adspipe.platform import registry
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db
@@ -49,7 +51,7 @@ def register(
         if verify is not None:  # once the warehouse answered, before anything is written
             verify()
         with engine.begin() as conn:
-            connection, created = conns.connect(
+            connection, created = store_changes.connect(
                 conn,
                 store=store,
                 platform=platform,
@@ -70,5 +72,7 @@ def connect() -> None:
     """Register (or re-authorize) a platform account for a store."""
 
 
-for _spec in registry.platforms():
-    connect.add_command(importlib.import_module(f"adspipe.{_spec.name}.cli").connect, _spec.name)
+def add_platform_commands() -> None:
+    """Each registered platform's `connect <platform>` command (its package's `cli.connect`)."""
+    for spec in registry.platforms():
+        connect.add_command(importlib.import_module(f"adspipe.{spec.name}.cli").connect, spec.name)

@@ -21,6 +21,7 @@ import click
 import sqlalchemy as sa
 
 from adspipe import clock, settings
+from adspipe.marts import connections as store_changes
 from adspipe.platform import registry
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db
@@ -42,7 +43,7 @@ def _register(engine: sa.engine.Engine, world: dict[str, Any]) -> int:
     count = 0
     with engine.begin() as conn:
         for store in world["stores"]:
-            conns.connect(
+            store_changes.connect(
                 conn,
                 store=store["name"],
                 platform="shopify",
@@ -51,7 +52,7 @@ def _register(engine: sa.engine.Engine, world: dict[str, Any]) -> int:
             )
             count += 1
             for account in store.get("ad_accounts", []):
-                conns.connect(
+                store_changes.connect(
                     conn, store=store["name"], platform="meta", account_id=account["id"], token_env=DEMO_TOKEN_ENV,
                     attribution_window_days=account.get("attribution_window_days", conns.DEFAULT_ATTRIBUTION_WINDOW_DAYS),
                 )  # fmt: skip

@@ -73,7 +73,8 @@ def child(url: str, orders: int, out: Path, ddl: list[str] | None = None, autova
 
     threading.Thread(target=sample, daemon=True).start()
     from adspipe.shopify.client import ShopifyClient
-    from adspipe.shopify.sync import local_midnight, sync_days
+    from adspipe.shopify.sync import sync_days
+    from adspipe.shopify.transforms import local_midnight
     from adspipe.warehouse import connections as conns
     from adspipe.warehouse import db
     from bench import payloads

@@ -18,11 +18,11 @@ from dagster import AssetExecutionContext, OpExecutionContext
 from pydantic import Field
 from sqlalchemy.engine import Engine
 
+from adspipe.counters import total
 from adspipe.marts.metadata import UNKNOWN_CURRENCY, summary_materializations
 from adspipe.meta import report, sync
 from adspipe.meta.client import MetaClient
 from adspipe.meta.settings import GROUP, JOB_FILL, JOB_FRESH, POOL
-from adspipe.orchestration.daystats import total
 from adspipe.orchestration.job_assets import refreshing
 from adspipe.orchestration.outcome import partition_range_outcome, raise_if_failed
 from adspipe.orchestration.partitions import daily_partitions, partition_dates, partitions_start

@@ -1,9 +1,8 @@
-"""The Meta jobs in plain Python (no Dagster): windows, the per-day unit, cursors, sync_runs.
+"""The Meta jobs in plain Python (no Dagster): windows, the days each account pulls, cursors.
 
-A day of one ad account is the unit: its ad-level call (status-filtered, all pages), its
-account-level call (the spend cross-check), then ONE transaction that replaces the day's raw
-rows and facts and rebuilds `daily_meta_metrics` and `daily_summary` for it. A failure before the
-commit leaves the day as it was; days already committed stay committed. Days run oldest first.
+A day of one ad account is the unit (`unit.py`); the engine (adspipe.platform.engine) runs the
+days oldest first, one ahead, and keeps sync_runs. A failure before a day's commit leaves the day
+as it was; days already committed stay committed.
 """
 
 from __future__ import annotations
@@ -11,42 +10,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from adspipe.clock import days_between, local_today
-from adspipe.errors import TransientApiError
-from adspipe.marts.daily_summary import rebuild_daily_summary
-from adspipe.meta import load, transforms
-from adspipe.meta.client import AccountInfo, InsightsDay, MetaClient, MetaSession, UsageMeter
+from adspipe.counters import DayStats, SyncStats
+from adspipe.marts import connections as store_changes
+from adspipe.meta.client import AccountInfo, MetaClient, MetaSession, UsageMeter
 from adspipe.meta.options import VersionWatch
 from adspipe.meta.platform import SPEC
 from adspipe.meta.settings import FILL_DAYS, JOB_FILL, JOB_FRESH
-from adspipe.orchestration.daystats import DayStats
+from adspipe.meta.unit import DayResult, PreparedDay, account_rows_by_day, fetch_day, prepare_day, write_day
 from adspipe.platform.engine import ConnectionRun, SyncResult, commit_days, run_connections
-from adspipe.warehouse import connections as conns
-from adspipe.warehouse import copydata
 from adspipe.warehouse.connections import DEFAULT_ATTRIBUTION_WINDOW_DAYS, Connection
 from adspipe.warehouse.cursors import META_WINDOW_END, advance_cursor, set_cursor_if_empty
-from adspipe.warehouse.schema import fact_meta_daily, meta_insights_raw
-from adspipe.warehouse.sync_runs import SyncStats
 
 JOB_ASSETS = SPEC.range_job  # sync_runs.job of the partitioned asset chain (backfills, materialize)
 
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class DayResult:
-    day: date
-    ad_rows: int
-    account_rows: int
-    pages: int
-    spend: Decimal
-    purchase_value: Decimal
-    account_spend: Decimal | None
 
 
 @dataclass
@@ -104,154 +85,10 @@ def open_account(
     )  # fmt: skip
     info = session.account_info()
     with engine.begin() as db:
-        conns.set_account_info(db, connection.connection_id, timezone=info.timezone, currency=info.currency)
+        store_changes.set_account_info(
+            db, connection.connection_id, timezone=info.timezone, currency=info.currency
+        )
     return session, info
-
-
-@dataclass(frozen=True)
-class FetchedDay:
-    """One day's answers from Meta, not yet written."""
-
-    ad: InsightsDay
-    account_rows: list[dict[str, Any]]
-    account_pages: int
-
-
-def fetch_day(session: MetaSession, day: date, account_day: list[dict[str, Any]] | None = None) -> FetchedDay:
-    """The day's ad-level rows (all pages), and its account-level rows unless already read.
-
-    `account_day`: the day's account-level rows when they were read with the run's other days in
-    one call (see `account_rows_by_day`).
-    """
-    ad = session.insights(day, level="ad")
-    if account_day is not None:
-        return FetchedDay(ad, account_day, 0)
-    account = session.insights(day, level="account")
-    return FetchedDay(ad, list(account.rows), account.pages)
-
-
-@dataclass(frozen=True)
-class PreparedDay:
-    """One day checked and transformed, ready to be written."""
-
-    ad_rows: list[dict[str, Any]]
-    account_rows: list[dict[str, Any]]
-    raw: list[dict[str, Any]]
-    facts: list[dict[str, Any]]
-    pages: int
-    # The same raw and fact rows in COPY format (Postgres), encoded where the day was prepared.
-    raw_copy: copydata.CopyData | None = None
-    facts_copy: copydata.CopyData | None = None
-
-
-def prepare_day(
-    session: MetaSession, connection: Connection, info: AccountInfo, day: date, fetched: FetchedDay,
-    *, now: datetime, encode: bool = False,
-) -> PreparedDay:  # fmt: skip
-    """Check one fetched day's rows and build its raw and fact rows (pure, no I/O); `encode`: in
-    COPY format too (see adspipe.warehouse.copydata)."""
-    client = session.client
-    ad_rows = transforms.check_rows(fetched.ad.rows, day, level="ad")
-    facts = [
-        transforms.fact_row(
-            row,
-            ad_account_id=connection.account_id,
-            store_id=connection.store_id,
-            connection_id=connection.connection_id,
-            currency=info.currency,
-            purchase_type=client.purchase_action_type,
-            fallbacks=client.purchase_fallbacks,
-            windows=session.windows,
-        )
-        for row in ad_rows
-    ]
-    account_rows = transforms.check_rows(fetched.account_rows, day, level="account")
-    raw = load.raw_rows(
-        ad_account_id=connection.account_id, connection_id=connection.connection_id, day=day,
-        ad_rows=ad_rows, account_rows=account_rows, fetched_at=now,
-    )  # fmt: skip
-    pages = fetched.ad.pages + fetched.account_pages
-    if not encode:
-        return PreparedDay(ad_rows, account_rows, raw, facts, pages)
-    raw_copy, facts_copy = copydata.encode(meta_insights_raw, raw), copydata.encode(fact_meta_daily, facts)
-    return PreparedDay(ad_rows, account_rows, raw, facts, pages, raw_copy, facts_copy)
-
-
-def write_day(
-    engine: Engine,
-    connection: Connection,
-    info: AccountInfo,
-    day: date,
-    prepared: PreparedDay,
-    *,
-    stats: SyncStats,
-) -> DayResult:
-    """Replace one prepared day (raw, facts, marts) in one transaction."""
-    ad_rows, account_rows, facts = prepared.ad_rows, prepared.account_rows, prepared.facts
-    with engine.begin() as db:
-        load.write_raw_day(
-            db, ad_account_id=connection.account_id, day=day, rows=prepared.raw, encoded=prepared.raw_copy
-        )
-        load.replace_facts_day(
-            db, ad_account_id=connection.account_id, day=day, facts=facts, encoded=prepared.facts_copy
-        )
-        load.rebuild_meta_metrics(
-            db, store_id=connection.store_id, ad_account_id=connection.account_id, dates=[day],
-            timezone=info.timezone, currency=info.currency,
-        )  # fmt: skip
-        rebuild_daily_summary(db, [connection.store_id], [day])
-    stats.rows += len(ad_rows) + len(account_rows)
-    stats.dates.add(day)
-    return DayResult(
-        day=day,
-        ad_rows=len(ad_rows),
-        account_rows=len(account_rows),
-        pages=prepared.pages,
-        spend=sum((f["spend"] for f in facts), Decimal(0)),
-        purchase_value=sum((f["purchase_value"] for f in facts), Decimal(0)),
-        account_spend=transforms.account_spend(account_rows) if account_rows else None,
-    )
-
-
-def sync_day(
-    engine: Engine,
-    session: MetaSession,
-    connection: Connection,
-    info: AccountInfo,
-    day: date,
-    *,
-    now: datetime,
-    stats: SyncStats,
-    account_day: list[dict[str, Any]] | None = None,
-) -> DayResult:
-    """Pull one day (ad level + account level), then replace it in one transaction."""
-    prepared = prepare_day(session, connection, info, day, fetch_day(session, day, account_day), now=now)
-    return write_day(engine, connection, info, day, prepared, stats=stats)
-
-
-def account_rows_by_day(
-    session: MetaSession, days: Sequence[date], log: Log | None = None
-) -> dict[date, list[dict[str, Any]]] | None:
-    """The account-level rows (the spend cross-check) of several days in one call, by day.
-
-    A multi-day run then makes one ad-level call per day plus one account-level call in all,
-    instead of two calls per day: Meta calls are serial, so this halves a backfill's floor.
-    None (each day then reads its own) when there is one day or the range call failed.
-    """
-    if len(days) < 2:
-        return None
-    try:
-        span = session.insights(days[0], level="account", until=days[-1])
-        by_day: dict[date, list[dict[str, Any]]] = {d: [] for d in days}
-        for row in span.rows:
-            got = transforms.row_date(row)
-            if got in by_day:
-                by_day[got].append(dict(row))
-        return by_day
-    except (TransientApiError, transforms.InsightsFormatError) as exc:
-        if log:
-            log(f"{session.account_id}: account-level range call failed, reading it day by day: {exc}")
-        return None
 
 
 def _call_counters(stats: SyncStats, meter: UsageMeter) -> DayStats:

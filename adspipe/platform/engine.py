@@ -30,14 +30,14 @@ from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy.engine import Engine
 
+from adspipe.counters import DayStats, SyncStats
 from adspipe.errors import AuthError, DayUnavailable, RateLimitExhausted, SyncFailed, TransientApiError
 from adspipe.gc_tuning import bulk_load
-from adspipe.orchestration.daystats import DayStats
 from adspipe.platform import registry
 from adspipe.platform.secrets import sanitize
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
-from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, start_sync_run
+from adspipe.warehouse.sync_runs import finish_sync_run, start_sync_run
 
 REAUTH_HINT = "re-authorize it: export a valid token and run `adspipe connect` again"
 
@@ -54,7 +54,7 @@ class ConnectionRun:
     planned: list[date] = field(default_factory=list)  # the days it set out to commit, when known
     window: Window | None = None  # recorded in sync_runs when the run closes
     failed_days: dict[date, str] = field(default_factory=dict)
-    # Each day's own rows, calls and waits (see adspipe.orchestration.daystats).
+    # Each day's own rows, calls and waits (see adspipe.counters).
     day_stats: dict[date, DayStats] = field(default_factory=dict)
 
     def committed(self) -> set[date]:

@@ -17,8 +17,8 @@ from dagster import AssetExecutionContext, OpExecutionContext
 from pydantic import Field
 from sqlalchemy.engine import Engine
 
+from adspipe.counters import total
 from adspipe.marts.metadata import UNKNOWN_CURRENCY, summary_materializations
-from adspipe.orchestration.daystats import total
 from adspipe.orchestration.job_assets import refreshing
 from adspipe.orchestration.outcome import partition_range_outcome, raise_if_failed
 from adspipe.orchestration.partitions import daily_partitions, partition_dates

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,8 +27,9 @@ from sqlalchemy.engine import Engine
 
 from adspipe import clock
 from adspipe.clock import parse_instant
-from adspipe.errors import DayUnavailable, PermanentApiError
-from adspipe.orchestration.daystats import DayStats
+from adspipe.counters import DayStats, SyncStats
+from adspipe.errors import DayUnavailable
+from adspipe.marts import connections as store_changes
 from adspipe.platform.engine import ConnectionRun, SyncResult, commit_days, run_connections
 from adspipe.shopify import load, queries, settings
 from adspipe.shopify.client import (
@@ -41,13 +42,13 @@ from adspipe.shopify.client import (
     version_mismatch_message,
 )
 from adspipe.shopify.platform import SPEC
-from adspipe.shopify.transforms import OrderRows, local_date, order_rows, zone
+from adspipe.shopify.scopes import check_scopes, missing_all_orders_error, oldest_readable_day
+from adspipe.shopify.transforms import OrderRows, local_date, local_midnight, order_rows
 from adspipe.shopify.unit import Unit
 from adspipe.streams import read_ahead
-from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors
 from adspipe.warehouse.connections import Connection
-from adspipe.warehouse.sync_runs import Coverage, SyncStats, coverage
+from adspipe.warehouse.sync_runs import Coverage, coverage
 
 
 class FillIncomplete(Exception):
@@ -74,13 +75,6 @@ class ShopRun(ConnectionRun):
 
 
 ShopifyResult = SyncResult[ShopRun]
-
-
-def local_midnight(day: date, timezone: str) -> datetime:
-    """The first instant of a local date (zoneinfo resolves a skipped midnight to the gap's end)."""
-    naive = datetime.combine(day, time(0))
-    aware = naive.replace(tzinfo=zone(timezone))
-    return aware.astimezone(zone("UTC"))
 
 
 def fill_window(now: datetime, timezone: str) -> tuple[date, date]:
@@ -148,7 +142,9 @@ def _start(
 
 def _store_shop(engine: Engine, connection: Connection, shop: ShopInfo, result: ShopRun) -> None:
     with engine.begin() as db:
-        conns.set_account_info(db, connection.connection_id, timezone=shop.timezone, currency=shop.currency)
+        store_changes.set_account_info(
+            db, connection.connection_id, timezone=shop.timezone, currency=shop.currency
+        )
     result.shop = shop
 
 
@@ -164,38 +160,6 @@ def _finish(engine: Engine, result: ShopRun, session: ShopSession, stats: SyncSt
     if result.dates:
         with engine.connect() as db:
             result.totals = load.mart_totals(db, result.connection.store_id, result.dates)
-
-
-def check_scopes(session: ShopSession) -> frozenset[str]:
-    """The granted scopes; without read_orders nothing can be read (PermanentApiError)."""
-    scopes = session.access_scopes()
-    if settings.ORDERS_SCOPE not in scopes:
-        raise PermanentApiError(
-            f"{session.shop_domain}: the app is missing the {settings.ORDERS_SCOPE} scope (granted: "
-            f"{', '.join(sorted(scopes)) or 'none'}); re-install or re-authorize it with {settings.ORDERS_SCOPE}"
-        )
-    return scopes
-
-
-def oldest_readable_day(scopes: frozenset[str], now: datetime, timezone: str) -> date | None:
-    """The oldest local date whose orders Shopify returns in full (None: every date).
-
-    Without read_all_orders Shopify returns no order created more than 60 days before now, and
-    says nothing: a date that started before that instant would load short, silently.
-    """
-    if settings.ALL_ORDERS_SCOPE in scopes:
-        return None
-    limit = now - settings.RECENT_ORDERS_WINDOW
-    day = local_date(limit, timezone)
-    return day if local_midnight(day, timezone) >= limit else day + timedelta(days=1)
-
-
-def missing_all_orders_error(day: date, oldest: date) -> str:
-    return (
-        f"{day.isoformat()} is older than 60 days and the app lacks the {settings.ALL_ORDERS_SCOPE} scope: "
-        f"Shopify returns only the last 60 days of orders without it (oldest readable date {oldest.isoformat()}); "
-        f"nothing was written for this day; grant {settings.ALL_ORDERS_SCOPE} and re-run it"
-    )
 
 
 def fill_connection(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from adspipe.counters import SyncStats
 from adspipe.warehouse.schema import sync_runs
 
 MAX_ERROR_CHARS = 2_000
@@ -41,30 +42,6 @@ def sanitize_error(
     for pattern, replacement in (*patterns, *_GENERIC_PATTERNS):
         text = pattern.sub(replacement, text)
     return text[:MAX_ERROR_CHARS]
-
-
-@dataclass
-class SyncStats:
-    """What a sync accumulates while it runs; written to `sync_runs` and to Dagster metadata."""
-
-    rows: int = 0
-    api_calls: int = 0
-    throttled: int = 0
-    throttle_wait_s: float = 0.0
-    dates: set[date] = field(default_factory=set)
-    api_version: str | None = None  # the API version asked for
-    api_version_served: str | None = None  # the version the platform's response headers named
-
-    def merge(self, other: SyncStats) -> None:
-        self.api_version = self.api_version or other.api_version
-        self.api_version_served = self.api_version_served or other.api_version_served
-        self.rows += other.rows
-        self.api_calls += other.api_calls
-        self.throttled += other.throttled
-        self.throttle_wait_s += other.throttle_wait_s
-        self.dates |= other.dates
-        self.api_version = self.api_version or other.api_version
-        self.api_version_served = self.api_version_served or other.api_version_served
 
 
 def start_sync_run(

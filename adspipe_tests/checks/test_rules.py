@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.checks import rules
+from adspipe.counters import SyncStats
 from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors, schema
-from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, start_sync_run
+from adspipe.warehouse.sync_runs import finish_sync_run, start_sync_run
 from adspipe.warehouse.upsert import upsert_rows
 
 D = date(2026, 3, 1)

@@ -10,12 +10,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adspipe.counters import SyncStats
 from adspipe.errors import AuthError, DayUnavailable, PermanentApiError, SyncFailed, TransientApiError
 from adspipe.platform.engine import REAUTH_HINT, ConnectionRun, SyncResult, commit_days, run_connections
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.schema import sync_runs
-from adspipe.warehouse.sync_runs import SyncStats
 
 D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
 TOKEN = "shpat_engine0123456789"

@@ -10,11 +10,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adspipe.counters import SyncStats
 from adspipe.platform import registry
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors, db, schema
 from adspipe.warehouse import upsert as upsert_module
-from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, start_sync_run
+from adspipe.warehouse.sync_runs import finish_sync_run, start_sync_run
 from adspipe.warehouse.upsert import insert_new_rows, upsert_rows
 
 
