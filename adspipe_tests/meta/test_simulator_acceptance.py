@@ -31,7 +31,8 @@ from adspipe.simulator.faults import Faults
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.schema import daily_meta_metrics, fact_meta_daily, meta_insights_raw, sync_runs
-from adspipe_tests.faults.harness import TOKEN_ENV, VirtualTime, meta_client
+from adspipe_tests.clocks import FakeClock
+from adspipe_tests.faults.harness import TOKEN_ENV, meta_client
 from adspipe_tests.simulator_fixtures import RunningSimulator
 
 LA, BERLIN = "act_719948244808154", "act_381676873269249"
@@ -47,7 +48,7 @@ STATUSES = ("ACTIVE", "PAUSED")
 class Env:
     engine: Engine
     running: RunningSimulator
-    vt: VirtualTime
+    vt: FakeClock
     client: MetaClient
     accounts: dict[str, Connection] = field(default_factory=dict)
 
@@ -80,7 +81,7 @@ def make_env(
     def make(*, now: datetime = T0, accounts: tuple[str, ...] = (LA, BERLIN), quota_rate: float = 1.0,
              wait_budget_s: float = 3600.0, ad_statuses: tuple[str, ...] | None = None,
              attribution_windows: tuple[str, ...] | None = None, **kwargs: Any) -> Env:  # fmt: skip
-        vt = VirtualTime()
+        vt = FakeClock()
         running = make_simulator(now=now, monotonic=vt.slowed(quota_rate), **kwargs)
         monkeypatch.setenv(TOKEN_ENV, "sim-token")
         env = Env(engine, running, vt, meta_client(vt, wait_budget_s=wait_budget_s))

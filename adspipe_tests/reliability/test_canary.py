@@ -37,10 +37,11 @@ from adspipe.meta.options import appsecret_proof
 from adspipe.resources import ClockResource, WarehouseResource
 from adspipe.shopify.assets import shopify_7d_fill, shopify_fresh, shopify_orders_assets
 from adspipe.warehouse import connections as conns
+from adspipe_tests.clocks import FakeClock
 from adspipe_tests.meta.fake_graph import FakeAccount
 from adspipe_tests.reliability.helpers import ScriptedGraph, ScriptedShopify, set_status
 from adspipe_tests.shopify.conftest import RoutedShopifyClient
-from adspipe_tests.shopify.fakes import FakeTime, graphql_error, order
+from adspipe_tests.shopify.fakes import graphql_error, order
 
 CORE = "7f3a9c41d2e84b6f"  # the random core of every canary: a partial leak still contains it
 SHOP_CANARY = f"shpat_CANARY_{CORE}"
@@ -145,7 +146,7 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     monkeypatch.setattr(MetaClient, "http", lambda self: httpx.Client(transport=graph.transport()))
     monkeypatch.setattr(meta_client_module, "_default_sleep", lambda seconds: None)
     monkeypatch.setattr(RoutedShopifyClient, "handler", shopify)
-    monkeypatch.setattr(RoutedShopifyClient, "clock", FakeTime())
+    monkeypatch.setattr(RoutedShopifyClient, "clock", FakeClock())
     ids: dict[str, int] = {}
     with engine.begin() as db:
         for shop in SHOPS:

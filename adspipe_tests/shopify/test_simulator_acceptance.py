@@ -33,7 +33,8 @@ from adspipe.simulator.compare import orders_differences, shopify_metrics_differ
 from adspipe.simulator.faults import Faults
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.schema import connections, shopify_orders_raw
-from adspipe_tests.faults.harness import TOKEN_ENV, VirtualTime, World, local_today, register, shopify_client
+from adspipe_tests.clocks import FakeClock
+from adspipe_tests.faults.harness import TOKEN_ENV, World, local_today, register, shopify_client
 from adspipe_tests.shopify.helpers import cursor, mart, sync_runs, table_digests
 from adspipe_tests.simulator_fixtures import RunningSimulator
 
@@ -58,7 +59,7 @@ STEPS = (
 class Env:
     engine: Engine
     running: RunningSimulator
-    vt: VirtualTime
+    vt: FakeClock
     client: ShopifyClient
     world: World
 
@@ -97,7 +98,7 @@ def make_env(
     def make(
         *, now: datetime = T0, stores: tuple[int, ...] = (0, 1, 2), quota_rate: float = 1.0, **kwargs: Any
     ) -> Env:
-        vt = VirtualTime()
+        vt = FakeClock()
         kwargs.setdefault("stores", 3)
         running = make_simulator(now=now, monotonic=vt.slowed(quota_rate), **kwargs)
         monkeypatch.setenv(TOKEN_ENV, "sim-token")

@@ -21,8 +21,9 @@ from adspipe.shopify.client import ShopifyClient
 from adspipe.shopify.transforms import order_rows
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors, schema
+from adspipe_tests.clocks import FakeClock
 from adspipe_tests.shopify.conftest import EAST, NOW, WEST, Env
-from adspipe_tests.shopify.fakes import TOKEN, FakeTime, order
+from adspipe_tests.shopify.fakes import TOKEN, order
 from adspipe_tests.shopify.helpers import cursor, facts, mart, summary, sync_runs, table_digests
 
 D = date  # short alias for readable expectations
@@ -323,7 +324,7 @@ def _iso(at: datetime) -> str:
 
 
 def _slow(
-    inner: Callable[[httpx.Request], httpx.Response], clock: FakeTime, seconds: float
+    inner: Callable[[httpx.Request], httpx.Response], clock: FakeClock, seconds: float
 ) -> Callable[[httpx.Request], httpx.Response]:
     def handler(request: httpx.Request) -> httpx.Response:
         clock.now += seconds
