@@ -57,7 +57,8 @@ NOW = datetime(2026, 11, 1, 17, 0, tzinfo=UTC)
 GOAL = 0.5
 FIRST_BUDGET_S = 30.0  # the fill into never-analyzed tables stops after this (FillIncomplete)
 LOADED = [
-    "daily_summary", "daily_shopify_metrics", "daily_meta_metrics", "fact_orders", "shopify_orders_raw",
+    "daily_summary", "daily_summary_platform", "daily_shopify_metrics", "daily_ad_metrics", "fact_orders",
+    "shopify_orders_raw",
     "fact_meta_daily", "meta_insights_raw", "sync_runs", "sync_cursors",
 ]  # fmt: skip
 

@@ -22,7 +22,7 @@ def validate_ad_account(account: str) -> str:
 
 
 SPEC = PlatformSpec(
-    name="meta",
+    name=settings.PLATFORM,
     kind="ads",
     vendor="Meta Marketing",
     settings=settings,

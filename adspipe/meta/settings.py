@@ -26,6 +26,7 @@ SUPPORT_ENDS: dict[str, date | None] = {
 DEFAULT_API_VERSION = "v26.0"
 API_VERSION = meta_api_version(DEFAULT_API_VERSION)
 VERSION_HEADER = "facebook-api-version"
+PLATFORM = "meta"  # connections.platform, daily_ad_metrics.platform, the registry name
 POOL = "meta_api"  # the Dagster concurrency pool every Meta-calling step claims (limit 1)
 GROUP = "meta"
 

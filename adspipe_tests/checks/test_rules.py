@@ -135,8 +135,8 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
                     }
                 ],
             )
-        upsert_rows(db, schema.daily_meta_metrics, [{
-            "store_id": shop.store_id, "ad_account_id": "act_1", "date": D, "currency": "USD", "timezone": "UTC",
+        upsert_rows(db, schema.daily_ad_metrics, [{
+            "store_id": shop.store_id, "platform": "meta", "ad_account_id": "act_1", "date": D, "currency": "USD", "timezone": "UTC",
             "ads": 2, "spend": Decimal("20.00"), "impressions": 200, "clicks": 10, "purchases": 2,
             "purchase_value": Decimal("60.00"), "account_spend": Decimal("20.00"), "spend_gap": Decimal("0.00"),
             "roas": Decimal("3.0000"),
@@ -219,7 +219,7 @@ def test_spend_cross_check_warns_with_the_missing_amount(engine: Engine, world: 
     assert _run(engine, "meta_spend_cross_check").passed
     with engine.begin() as db:
         db.execute(
-            sa.update(schema.daily_meta_metrics).values(
+            sa.update(schema.daily_ad_metrics).values(
                 account_spend=Decimal("27.25"), spend_gap=Decimal("7.25")
             )
         )

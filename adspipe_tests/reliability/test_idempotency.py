@@ -44,7 +44,7 @@ RANGE = [date(2026, 3, 5) + timedelta(days=i) for i in range(3)]  # 5..7 March
 
 
 def table_bytes(engine: Engine, name: str) -> bytes:
-    table = schema.metadata.tables[name]
+    table = schema.table_or_view(name)
     columns = [c for c in table.columns if c.name not in RUN_TIMESTAMPS.get(name, set())]
     with engine.connect() as conn:
         rows = conn.execute(sa.select(*columns).order_by(*table.primary_key.columns)).all()
