@@ -23,7 +23,7 @@ from adspipe.marts.metadata import UNKNOWN_CURRENCY, summary_materializations
 from adspipe.meta import report, sync
 from adspipe.meta.client import MetaClient
 from adspipe.meta.settings import GROUP, JOB_FILL, JOB_FRESH, POOL
-from adspipe.orchestration.job_assets import refreshing
+from adspipe.orchestration.job_assets import seed_job
 from adspipe.orchestration.outcome import partition_range_outcome, raise_if_failed
 from adspipe.orchestration.partitions import daily_partitions, partition_dates, partitions_start
 from adspipe.orchestration.scope import ScopeConfig
@@ -139,27 +139,17 @@ def meta_fresh_op(
     yield from _finish_job(context, engine, result)
 
 
-@dg.job(
-    name=JOB_FILL,
-    description="Initial Meta data: the last 7 days of every active ad account (or one: connection_id).",
-)
-def _meta_7d_fill() -> None:
-    meta_7d_fill_op()
-
-
 # The asset pages list the jobs' sensor and schedule (see adspipe.orchestration.job_assets).
-meta_7d_fill = refreshing(_meta_7d_fill, (RAW, FACT, METRICS, SUMMARY))
-
-
-@dg.job(
-    name=JOB_FRESH,
-    description="Attribution-aware refresh: each ad account's window of N days (attribution_window_days).",
-)
-def _meta_fresh() -> None:
-    meta_fresh_op()
-
-
-meta_fresh = refreshing(_meta_fresh, (RAW, FACT, METRICS, SUMMARY))
+meta_7d_fill = seed_job(
+    JOB_FILL, meta_7d_fill_op,
+    "Initial Meta data: the last 7 days of every active ad account (or one: connection_id).",
+    (RAW, FACT, METRICS, SUMMARY),
+)  # fmt: skip
+meta_fresh = seed_job(
+    JOB_FRESH, meta_fresh_op,
+    "Attribution-aware refresh: each ad account's window of N days (attribution_window_days).",
+    (RAW, FACT, METRICS, SUMMARY),
+)  # fmt: skip
 
 
 @dg.multi_asset(

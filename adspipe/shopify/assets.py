@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from adspipe.counters import total
 from adspipe.marts.metadata import UNKNOWN_CURRENCY, summary_materializations
-from adspipe.orchestration.job_assets import refreshing
+from adspipe.orchestration.job_assets import seed_job
 from adspipe.orchestration.outcome import partition_range_outcome, raise_if_failed
 from adspipe.orchestration.partitions import daily_partitions, partition_dates
 from adspipe.orchestration.scope import ScopeConfig
@@ -177,36 +177,20 @@ def shopify_fresh_op(
     yield dg.Output(None, metadata=run_metadata(result))  # the run's totals, on the step
 
 
-@dg.job(
-    name=settings.JOB_FILL,
-    tags=_OP_TAGS,
-    description=(
-        "shopify_7d_fill: orders created in the last 7 days (from the local midnight of now − 7 days), "
-        "sorted by CREATED_AT; raw, facts, daily_shopify_metrics and daily_summary of the dates touched; "
-        "sets the cursor when it is empty. One connection (config) or every active one."
-    ),
-)
-def _shopify_7d_fill() -> None:
-    shopify_7d_fill_op()
-
-
 # The asset pages list the jobs' sensor and schedule (see adspipe.orchestration.job_assets).
-shopify_7d_fill = refreshing(_shopify_7d_fill, (RAW, FACT, METRICS, SUMMARY))
-
-
-@dg.job(
-    name=settings.JOB_FRESH,
-    tags=_OP_TAGS,
-    description=(
-        "shopify_fresh: orders with updated_at >= cursor sorted by UPDATED_AT; marts rebuilt for the "
-        "order dates touched; the cursor advances after each committed page; stops at its time budget."
-    ),
-)
-def _shopify_fresh() -> None:
-    shopify_fresh_op()
-
-
-shopify_fresh = refreshing(_shopify_fresh, (RAW, FACT, METRICS, SUMMARY))
+shopify_7d_fill = seed_job(
+    settings.JOB_FILL, shopify_7d_fill_op,
+    "shopify_7d_fill: orders created in the last 7 days (from the local midnight of now − 7 days), "
+    "sorted by CREATED_AT; raw, facts, daily_shopify_metrics and daily_summary of the dates touched; "
+    "sets the cursor when it is empty. One connection (config) or every active one.",
+    (RAW, FACT, METRICS, SUMMARY), tags=_OP_TAGS,
+)  # fmt: skip
+shopify_fresh = seed_job(
+    settings.JOB_FRESH, shopify_fresh_op,
+    "shopify_fresh: orders with updated_at >= cursor sorted by UPDATED_AT; marts rebuilt for the "
+    "order dates touched; the cursor advances after each committed page; stops at its time budget.",
+    (RAW, FACT, METRICS, SUMMARY), tags=_OP_TAGS,
+)  # fmt: skip
 
 
 @dg.multi_asset(
