@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from adspipe import settings
 from adspipe.cli_common import CliError, console, demo_hint, warehouse
-from adspipe.meta import options as meta_options
+from adspipe.marts import connections as store_changes
+from adspipe.platform import registry
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db
-
-
-def _validated(check: Callable[[Any], Any], value: Any) -> Any:
-    try:
-        return check(value)
-    except conns.ConnectionInputError as exc:
-        raise CliError(str(exc)) from None
 
 
 class _Main(click.Group):
@@ -54,164 +46,13 @@ def db_upgrade() -> None:
 
 
 @main.group()
-def connect() -> None:
-    """Register (or re-authorize) a platform account for a store."""
-
-
-def _token_env_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--token-env",
-        required=True,
-        metavar="VAR",
-        help="Name of the environment variable that holds the access token (the token is never stored).",
-    )(fn)
-
-
-def _register(
-    platform: str, store: str, account: str, token_env: str, window: int | None,
-    verify: Callable[[], None] | None = None, **options: Any,
-) -> None:  # fmt: skip
-    with warehouse(write=True) as engine:
-        if verify is not None:  # once the warehouse answered, before anything is written
-            verify()
-        with engine.begin() as conn:
-            connection, created = conns.connect(
-                conn,
-                store=store,
-                platform=platform,
-                account_id=account,
-                token_env=token_env,
-                attribution_window_days=window,
-                **options,  # Meta: attribution_windows, ad_statuses, app_secret_env
-            )
-    verb = "connected" if created else "updated"
-    click.echo(
-        f"{verb} {platform} {connection.account_id} for store {connection.store_name!r} "
-        f"as connection {connection.connection_id} (warehouse {db.safe_url(settings.database_url())})"
-    )
-
-
-@connect.command("shopify")
-@click.option("--store", required=True, help="Store (brand) name; created on first use.")
-@click.option("--shop", required=True, metavar="DOMAIN.myshopify.com")
-@_token_env_option
-def connect_shopify(store: str, shop: str, token_env: str) -> None:
-    """Connect a Shopify shop."""
-    store = _validated(conns.validate_store_name, store)
-    shop = _validated(conns.validate_shop_domain, shop)
-    token_env = _validated(conns.validate_token_env, token_env)
-    _register("shopify", store, shop, token_env, None, verify=lambda: _verify_shopify_scopes(shop, token_env))
-
-
-def _verify_shopify_scopes(shop: str, token_env: str) -> None:
-    """Read the app's access scopes: missing read_orders refuses, missing read_all_orders warns."""
-    import os
-
-    from adspipe.shopify.connect import ScopeRefused, check_scopes
-    from adspipe.warehouse.sync_runs import sanitize_error
-
-    token = os.environ.get(token_env, "")
-    try:
-        check = check_scopes(shop, token)
-    except ScopeRefused as exc:
-        raise CliError(sanitize_error(str(exc), [token])) from None
-    for warning in check.warnings:
-        click.echo(f"warning: {sanitize_error(warning, [token])}", err=True)
-
-
-@connect.command("meta")
-@click.option("--store", required=True, help="Store (brand) name; created on first use.")
-@click.option("--ad-account", required=True, metavar="act_ID")
-@_token_env_option
-@click.option(
-    "--attribution-window-days",
-    type=int,
-    default=conns.DEFAULT_ATTRIBUTION_WINDOW_DAYS,
-    show_default=True,
-    help="Days meta_fresh re-pulls for late conversions (1-28).",
-)
-@click.option(
-    "--attribution-windows",
-    default=None,
-    metavar="WINDOWS",
-    help="Attribution windows purchases are counted in, e.g. 7d_click,1d_view (at most one click and one "
-    "view window); default: the ad account's own setting.",
-)
-@click.option(
-    "--ad-statuses",
-    default=None,
-    metavar="STATUSES",
-    help="Ad effective statuses the ad-level insights keep, e.g. ACTIVE,PAUSED; default: every status "
-    "(an ad archived or paused since still spent, and its spend is kept).",
-)
-@click.option(
-    "--app-secret-env",
-    default=None,
-    metavar="VAR",
-    help="Name of the environment variable that holds the Meta app secret, when the app requires "
-    "appsecret_proof (the secret is never stored).",
-)
-def connect_meta(
-    store: str, ad_account: str, token_env: str, attribution_window_days: int,
-    attribution_windows: str | None, ad_statuses: str | None, app_secret_env: str | None,
-) -> None:  # fmt: skip
-    """Connect a Meta ad account."""
-    store = _validated(conns.validate_store_name, store)
-    ad_account = _validated(conns.validate_ad_account, ad_account)
-    window = _validated(conns.validate_window, attribution_window_days)
-    windows = _validated(_meta_windows, attribution_windows)
-    statuses = _validated(_meta_statuses, ad_statuses)
-    secret_env = _validated(_app_secret_env, app_secret_env)
-    token_env = _validated(conns.validate_token_env, token_env)
-    _register(
-        "meta", store, ad_account, token_env, window,
-        attribution_windows=windows, ad_statuses=statuses, app_secret_env=secret_env,
-    )  # fmt: skip
-
-
-def _meta_windows(raw: str | None) -> tuple[str, ...] | None:
-    if raw is None:
-        return None
-    try:
-        windows = meta_options.validate_attribution_windows(raw.split(","))
-    except ValueError as exc:
-        raise conns.ConnectionInputError(f"--attribution-windows: {exc}") from None
-    if not windows:
-        raise conns.ConnectionInputError("--attribution-windows must name at least one window, e.g. 7d_click")
-    return tuple(windows)
-
-
-def _meta_statuses(raw: str | None) -> tuple[str, ...] | None:
-    if raw is None:
-        return None
-    try:
-        return tuple(meta_options.validate_statuses(raw.split(",")))
-    except ValueError as exc:
-        raise conns.ConnectionInputError(f"--ad-statuses: {exc}") from None
-
-
-def _app_secret_env(var: str | None) -> str | None:
-    if var is None:
-        return None
-    if not conns.ENV_VAR_RE.match(var):
-        raise conns.ConnectionInputError(
-            f"--app-secret-env must be an environment variable name (got {var!r})"
-        )
-    if not os.environ.get(var):
-        raise conns.ConnectionInputError(
-            f"environment variable {var} is not set; export the app secret in it first"
-        )
-    return var
-
-
-@main.group()
 def connections() -> None:
     """List registered connections."""
 
 
 @connections.command("list")
 @click.option("--store", default=None, help="Only this store's connections.")
-@click.option("--platform", type=click.Choice(["shopify", "meta"]), default=None)
+@click.option("--platform", type=click.Choice(registry.names()), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def connections_list(store: str | None, platform: str | None, as_json: bool) -> None:
     with warehouse(write=False) as engine, engine.connect() as conn:
@@ -264,7 +105,7 @@ def connections_table(rows: list[dict[str, Any]]) -> Any:
 def disconnect(connection_id: int) -> None:
     """Stop syncing a connection (its data stays in the warehouse)."""
     with warehouse(write=True) as engine, engine.begin() as conn:
-        found = conns.disconnect(conn, connection_id)
+        found = store_changes.disconnect(conn, connection_id)
     click.echo(f"disconnected {found.platform} {found.account_id} (connection {connection_id})")
 
 
@@ -279,11 +120,10 @@ def checks_run(strict: bool) -> None:
     """Run every check; exit 1 when an ERROR check fails (or any check, with --strict)."""
     from adspipe import clock
     from adspipe.checks import rules
-    from adspipe.checks.assets import fresh_intervals
+    from adspipe.platform import registry
 
-    shopify_every, meta_every = fresh_intervals()
     with warehouse(write=False) as engine, engine.connect() as conn:
-        outcomes = rules.run_all(conn, clock.now(), shopify_every=shopify_every, meta_every=meta_every)
+        outcomes = rules.run_all(conn, clock.now(), registry.fresh_intervals())
     failed = False
     for outcome in outcomes:
         mark = "PASS" if outcome.passed else outcome.severity
@@ -320,9 +160,12 @@ def demo(seed: int, ui: bool, port: int) -> None:
 
 
 def _register_commands() -> None:
+    from adspipe.cli_connect import add_platform_commands, connect
     from adspipe.cli_report import report
     from adspipe.cli_sync import sync
 
+    add_platform_commands()
+    main.add_command(connect)
     main.add_command(sync)
     main.add_command(report)
 

@@ -22,6 +22,7 @@ from adspipe import settings
 from adspipe.cli_common import CliError, warehouse
 from adspipe.orchestration import sync_request as req
 from adspipe.orchestration.dagster_api import DagsterApi, DagsterApiError, RunEvents
+from adspipe.platform import registry
 from adspipe.warehouse.schema import sync_runs
 
 POLL_S = 0.5
@@ -33,7 +34,7 @@ TOKEN_HINT = (
 
 
 @click.command()
-@click.argument("platform", type=click.Choice(["meta", "shopify"]))
+@click.argument("platform", type=click.Choice(sorted(registry.names())))
 @click.option("--from", "from_", metavar="YYYY-MM-DD", help="First day (local date of the account).")
 @click.option("--to", "to", metavar="YYYY-MM-DD", help="Last day, inclusive.")
 @click.option("--last-7-days", is_flag=True, help="Run the 7-day fill job instead of a date range.")

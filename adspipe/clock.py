@@ -7,13 +7,12 @@ time moves the pipeline's with it, in every process a Dagster daemon starts.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 
-from adspipe.settings import CLOCK_URL_ENV, NOW_ENV
+from adspipe import settings
 
 
 def parse_instant(value: str) -> datetime:
@@ -25,10 +24,10 @@ def parse_instant(value: str) -> datetime:
 
 
 def now() -> datetime:
-    pinned = os.environ.get(NOW_ENV, "").strip()
+    pinned = settings.pinned_now()
     if pinned:
         return parse_instant(pinned)
-    clock_url = os.environ.get(CLOCK_URL_ENV, "").strip()
+    clock_url = settings.clock_url()
     if clock_url:
         response = httpx.get(clock_url, timeout=5.0)
         response.raise_for_status()

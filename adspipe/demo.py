@@ -9,13 +9,10 @@ simulator and `dagster dev` running on the same warehouse and instance.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,37 +21,29 @@ import click
 import sqlalchemy as sa
 
 from adspipe import clock, settings
+from adspipe.marts import connections as store_changes
+from adspipe.platform import registry
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db
 from adspipe.warehouse.schema import daily_summary, stores
 
 DEMO_TOKEN_ENV = "ADSPIPE_DEMO_TOKEN"
 # The four seed jobs, then every asset check (recorded in the instance: `--ui` shows them evaluated).
-JOBS = ["shopify_7d_fill", "meta_7d_fill", "shopify_fresh", "meta_fresh", "adspipe_checks"]
+JOBS = [
+    *(spec.fill_job for spec in registry.platforms()),
+    *(spec.fresh_job for spec in registry.platforms()),
+    "adspipe_checks",
+]
 ROOT = Path(__file__).resolve().parents[1]
 # The runs' event logs stay complete in the instance (`--ui` shows them); the console gets warnings.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-@contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _register(engine: sa.engine.Engine, world: dict[str, Any]) -> int:
     count = 0
     with engine.begin() as conn:
         for store in world["stores"]:
-            conns.connect(
+            store_changes.connect(
                 conn,
                 store=store["name"],
                 platform="shopify",
@@ -63,7 +52,7 @@ def _register(engine: sa.engine.Engine, world: dict[str, Any]) -> int:
             )
             count += 1
             for account in store.get("ad_accounts", []):
-                conns.connect(
+                store_changes.connect(
                     conn, store=store["name"], platform="meta", account_id=account["id"], token_env=DEMO_TOKEN_ENV,
                     attribution_window_days=account.get("attribution_window_days", conns.DEFAULT_ATTRIBUTION_WINDOW_DAYS),
                 )  # fmt: skip
@@ -116,8 +105,8 @@ def run_demo(*, seed: int, ui: bool, port: int) -> None:
     home = settings.adspipe_home()
     home.mkdir(parents=True, exist_ok=True)
     # Its own file, replaced every time: the demo never touches the real warehouse.
-    url = os.environ.get(settings.DATABASE_URL_ENV) or settings.demo_database_url()
-    if not os.environ.get(settings.DATABASE_URL_ENV):
+    url = settings.database_url() if not settings.database_url_is_default() else settings.demo_database_url()
+    if settings.database_url_is_default():
         (home / "demo.db").unlink(missing_ok=True)
     dagster_home = home / "dagster_home"
     shutil.rmtree(dagster_home, ignore_errors=True)
@@ -135,7 +124,7 @@ def run_demo(*, seed: int, ui: bool, port: int) -> None:
             DEMO_TOKEN_ENV: "sim-token",
             "DAGSTER_HOME": str(dagster_home),
         }
-        with _env(env):
+        with settings.overridden(env):
             engine = db.get_engine(url)
             db.upgrade(engine)
             click.echo(f"simulator on {server.base_url}; warehouse {db.safe_url(url)}")
@@ -197,7 +186,7 @@ def _serve_ui(env: dict[str, str]) -> None:
     click.echo("starting `dagster dev -w workspace.yaml` on http://127.0.0.1:3000 (Ctrl-C to stop)")
     dagster = Path(sys.executable).with_name("dagster")
     proc = subprocess.Popen(
-        [str(dagster), "dev", "-w", "workspace.yaml"], cwd=ROOT, env={**os.environ, **env}
+        [str(dagster), "dev", "-w", "workspace.yaml"], cwd=ROOT, env=settings.environment_with(env)
     )
     try:
         proc.wait()

@@ -10,7 +10,6 @@ Read-only: it never creates a warehouse or migrates one. Each finding is OK, WAR
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -18,8 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from adspipe import settings, versions
-from adspipe.meta import settings as meta_settings
-from adspipe.shopify import settings as shopify_settings
+from adspipe.platform import registry
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db
 
@@ -32,21 +30,18 @@ class Finding:
 
 
 def pinned_versions(today: date) -> list[Finding]:
-    pins = (
-        ("shopify", shopify_settings, settings.SHOPIFY_API_VERSION_ENV),
-        ("meta", meta_settings, settings.META_API_VERSION_ENV),
-    )
     findings = []
-    for platform, pinned, setting in pins:
+    for spec in registry.platforms():
+        pinned = spec.settings
         status = versions.version_status(
-            platform,
+            spec.name,
             pinned.API_VERSION,
             pinned.SUPPORT_ENDS,
             today,
-            setting=setting,
+            setting=spec.version_env,
             recommended=pinned.DEFAULT_API_VERSION,
         )
-        findings.append(Finding(status.severity, f"{platform} API version", status.message))
+        findings.append(Finding(status.severity, f"{spec.name} API version", status.message))
     return findings
 
 
@@ -76,7 +71,7 @@ def connection_findings(engine: sa.Engine) -> list[Finding]:
     for c in active:
         topic = f"connection {c.connection_id} ({c.platform} {c.account_id})"
         for var, what in ((c.token_env, "token"), (c.app_secret_env, "app secret")):
-            if var and not os.environ.get(var):
+            if var and not settings.env_value(var):
                 findings.append(Finding("WARN", topic, f"{var} (its {what}) is not set here; it must be set "
                                         "where Dagster runs the steps (dagster dev, the daemon's run workers)"))  # fmt: skip
     if not active:

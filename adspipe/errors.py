@@ -24,3 +24,18 @@ class PermanentApiError(AdspipeError):
 
 class TransientApiError(AdspipeError):
     """5xx, timeouts, dropped connections, malformed bodies: retried with backoff, then raised."""
+
+
+class DayUnavailable(AdspipeError):
+    """One day cannot be read (e.g. past a scope's reach) while the others can: that day fails alone."""
+
+
+class SyncFailed(AdspipeError):
+    """Some connections of a job failed (each recorded in sync_runs); raised after all of them ran.
+
+    `retryable`: every failure was a rate limit (a token or a scope will not fix itself)."""
+
+    def __init__(self, message: str, failed_connections: list[int], *, retryable: bool) -> None:
+        super().__init__(message)
+        self.failed_connections = failed_connections
+        self.retryable = retryable

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 import dagster as dg
@@ -25,7 +24,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def engine(self) -> Engine:
         if self._engine is None:
-            url = os.environ.get(self.database_url_env, "").strip() or settings.database_url()
+            url = settings.env_value(self.database_url_env) or settings.database_url()
             engine = db.get_engine(url)
             db.ensure_schema(engine)
             self._engine = engine

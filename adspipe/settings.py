@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -148,3 +150,74 @@ def run_executor() -> str:
     if value not in ("in_process", "multiprocess"):
         raise SettingsError(f"{RUN_EXECUTOR_ENV} must be in_process or multiprocess, got {value!r}")
     return value
+
+
+def env_value(name: str) -> str:
+    """The value of the variable a reference names (`env:VAR` tokens and secrets, URL overrides),
+    stripped; "" when unset. Every other module reads the environment through this module."""
+    return os.environ.get(name, "").strip()
+
+
+def pinned_now() -> str:
+    """ADSPIPE_NOW: an ISO-8601 instant that pins "now" (tests, the demo), or ""."""
+    return env_value(NOW_ENV)
+
+
+def clock_url() -> str:
+    """ADSPIPE_CLOCK_URL: a simulator clock's URL to read "now" from, or ""."""
+    return env_value(CLOCK_URL_ENV)
+
+
+SHOPIFY_FRESH_MINUTES_ENV = "ADSPIPE_SHOPIFY_FRESH_MINUTES"
+META_FRESH_HOURS_ENV = "ADSPIPE_META_FRESH_HOURS"
+SCHEDULES_STATUS_ENV = "ADSPIPE_SCHEDULES"  # "running" (default) or "stopped"
+SENSORS_STATUS_ENV = "ADSPIPE_SENSORS"  # "running" (default) or "stopped" (benchmarks, maintenance)
+
+
+def _bounded(name: str, default: int, low: int, high: int, unit: str) -> int:
+    raw = env_value(name)
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of {unit} (got {raw!r})") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high} {unit} (got {value})")
+    return value
+
+
+def shopify_fresh_minutes() -> int:
+    """Minutes between shopify_fresh runs (15-30, default 15)."""
+    return _bounded(SHOPIFY_FRESH_MINUTES_ENV, 15, 15, 30, "minutes")
+
+
+def meta_fresh_hours() -> int:
+    """Hours between meta_fresh runs (1-2, default 1)."""
+    return _bounded(META_FRESH_HOURS_ENV, 1, 1, 2, "hours")
+
+
+def schedules_running() -> bool:
+    return os.environ.get(SCHEDULES_STATUS_ENV, "running").strip().lower() != "stopped"
+
+
+def sensors_running() -> bool:
+    return os.environ.get(SENSORS_STATUS_ENV, "running").strip().lower() != "stopped"
+
+
+@contextmanager
+def overridden(values: Mapping[str, str]) -> Iterator[None]:
+    """Set variables for this process (the demo points the pipeline at its simulator), restored after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def environment_with(values: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment plus `values`: the environment of a child process."""
+    return {**os.environ, **values}

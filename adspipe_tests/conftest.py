@@ -18,45 +18,28 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.warehouse import db
+from adspipe_tests.scratch_pg import DEFAULT_ADMIN_URL, admin_engine, scratch_database
 
 pytest_plugins = [
     name for name in ("adspipe_tests.simulator_fixtures",) if importlib.util.find_spec(name) is not None
 ]
 
-PG_ADMIN_URL = os.environ.get("ADSPIPE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get("ADSPIPE_TEST_PG_URL", DEFAULT_ADMIN_URL)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def _pg_admin_engine() -> Engine | None:
-    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        return engine
-    except Exception:
-        engine.dispose()
-        return None
 
 
 @pytest.fixture(scope="session")
 def pg_database_url(worker_id: str) -> Iterator[str]:
     """A fresh Postgres database for this session (or xdist worker), dropped afterwards."""
-    admin = _pg_admin_engine()
+    admin = admin_engine(PG_ADMIN_URL)
     if admin is None:
         message = f"PostgreSQL is not reachable at {db.safe_url(PG_ADMIN_URL)}"
         if IN_CI:
             pytest.fail(f"{message}; CI requires it", pytrace=False)
         pytest.skip(f"{message}; set ADSPIPE_TEST_PG_URL or start the server")
-    name = f"adspipe_test_{worker_id}_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    admin.dispose()
+    with scratch_database(PG_ADMIN_URL, f"adspipe_test_{worker_id}") as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from adspipe.gc_tuning import BULK_SWITCH_INTERVAL_S, BULK_THRESHOLD0, bulk_load
-from adspipe.orchestration.runner import run_per_connection
+from adspipe.platform.engine import run_per_connection
 from adspipe.warehouse import connections as conns
 
 

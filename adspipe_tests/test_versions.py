@@ -10,10 +10,11 @@ from sqlalchemy.engine import Engine
 
 from adspipe import cli, versions
 from adspipe.checks import rules
+from adspipe.counters import SyncStats
 from adspipe.meta import settings as meta_settings
 from adspipe.shopify import settings as shopify_settings
 from adspipe.warehouse import connections as conns
-from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, start_sync_run
+from adspipe.warehouse.sync_runs import finish_sync_run, start_sync_run
 
 ENDS = {"2026-01": date(2027, 1, 1), "2026-10": date(2027, 10, 1), "2027-01": None}
 

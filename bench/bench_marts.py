@@ -4,7 +4,7 @@ Two scratch databases hold the same shop (UTC, USD) with `orders_per_day` orders
 a long history (3 years), one with 30 days. Both end on the same date, and the last days are
 generated identically, so the rebuilt dates hold the same rows. The history is generated with
 set-based SQL (`INSERT … SELECT generate_series`) straight into `fact_orders`,
-`daily_shopify_metrics`, `daily_meta_metrics` and `daily_summary` (the steady state after
+`daily_shopify_metrics`, `daily_ad_metrics` and `daily_summary` (the steady state after
 loading), then `VACUUM ANALYZE`.
 
 Timed: what a job does after it wrote a page touching 10 dates — adspipe's
@@ -79,9 +79,9 @@ FROM fact_orders GROUP BY store_id, order_date
 """
 
 META_MART_SQL = """
-INSERT INTO daily_meta_metrics (store_id, ad_account_id, date, currency, timezone, ads, spend,
+INSERT INTO daily_ad_metrics (store_id, platform, ad_account_id, date, currency, timezone, ads, spend,
     impressions, clicks, purchases, purchase_value, account_spend, spend_gap, roas)
-SELECT :store_id, :account, d::date, 'USD', 'UTC', 40, 800, 120000, 2400, 30, 2400, 820, 20, 3
+SELECT :store_id, 'meta', :account, d::date, 'USD', 'UTC', 40, 800, 120000, 2400, 30, 2400, 820, 20, 3
 FROM generate_series(CAST(:start AS date), CAST(:end AS date), interval '1 day') AS d
 """
 

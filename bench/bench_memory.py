@@ -73,7 +73,8 @@ def child(url: str, orders: int, out: Path, ddl: list[str] | None = None, autova
 
     threading.Thread(target=sample, daemon=True).start()
     from adspipe.shopify.client import ShopifyClient
-    from adspipe.shopify.sync import local_midnight, sync_days
+    from adspipe.shopify.sync import sync_days
+    from adspipe.shopify.transforms import local_midnight
     from adspipe.warehouse import connections as conns
     from adspipe.warehouse import db
     from bench import payloads
@@ -99,7 +100,7 @@ def child(url: str, orders: int, out: Path, ddl: list[str] | None = None, autova
     result = sync_days(engine, client, days)
     seconds = time.perf_counter() - load_began
     stop.set()
-    shop = result.shops[0]
+    shop = result.runs[0]
     outcome = result.report.outcomes[0]
     with engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT count(*) FROM fact_orders").scalar_one()

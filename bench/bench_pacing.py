@@ -85,7 +85,7 @@ def warmup(engine: Any, endpoint: str) -> int:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE")
         conn.exec_driver_sql("UPDATE connections SET token_ref = 'env:BENCH_SHOPIFY_TOKEN'")
-    return result.shops[0].orders_read
+    return result.runs[0].orders_read
 
 
 def measure(orders_per_day: int) -> dict[str, Any]:
@@ -127,7 +127,7 @@ def measure(orders_per_day: int) -> dict[str, Any]:
     outcome = result.report.outcomes[0]
     if outcome.status != "success":
         raise RuntimeError(f"the fill did not succeed: {outcome.status} {outcome.error}")
-    calls = result.shops[0].calls
+    calls = result.runs[0].calls
     if observed is None:
         raise RuntimeError("the client never saw a throttleStatus")
     maximum, rate = observed.maximum, observed.restore_rate
@@ -135,7 +135,7 @@ def measure(orders_per_day: int) -> dict[str, Any]:
     return {
         "shop": domain,
         "orders_per_day": orders_per_day,
-        "orders": result.shops[0].orders_read,
+        "orders": result.runs[0].orders_read,
         "warmup_orders": warmed,
         "requests": calls.api_calls,
         "pages": calls.pages,

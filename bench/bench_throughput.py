@@ -57,7 +57,8 @@ NOW = datetime(2026, 11, 1, 17, 0, tzinfo=UTC)
 GOAL = 0.5
 FIRST_BUDGET_S = 30.0  # the fill into never-analyzed tables stops after this (FillIncomplete)
 LOADED = [
-    "daily_summary", "daily_shopify_metrics", "daily_meta_metrics", "fact_orders", "shopify_orders_raw",
+    "daily_summary", "daily_summary_platform", "daily_shopify_metrics", "daily_ad_metrics", "fact_orders",
+    "shopify_orders_raw",
     "fact_meta_daily", "meta_insights_raw", "sync_runs", "sync_cursors",
 ]  # fmt: skip
 
@@ -169,8 +170,8 @@ def orders(engine: Engine, shop: Connection, total: int, repeat: int, baseline_r
             client.close()
         if budget_s >= 3600:
             assert result.report.outcomes[0].status == "success", result.report.outcomes
-            assert result.shops[0].orders_written == total, result.shops[0].orders_written
-        return result.shops[0].orders_read
+            assert result.runs[0].orders_written == total, result.runs[0].orders_written
+        return result.runs[0].orders_read
 
     empty = functools.partial(_empty, engine)
     # Never analyzed: the fill slows down page after page; bounded to FIRST_BUDGET_S.
@@ -230,7 +231,7 @@ def insights(engine: Engine, meta: Connection, ads: int, repeat: int, baseline_r
         finally:
             client.close()
         assert not result.report.failed, result.report.failed
-        assert sum(d.ad_rows for d in result.accounts[0].days) == total
+        assert sum(d.ad_rows for d in result.runs[0].days) == total
 
     def first_fill() -> int:
         fill()

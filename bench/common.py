@@ -6,7 +6,6 @@ import json
 import os
 import statistics
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,29 +14,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from adspipe.warehouse import db
+from adspipe_tests import scratch_pg
 
-PG_ADMIN_URL = os.environ.get("ADSPIPE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get("ADSPIPE_BENCH_PG_URL", scratch_pg.DEFAULT_ADMIN_URL)
 RESULTS = Path(__file__).with_name("results")
 
 
 @contextmanager
 def scratch_database(prefix: str = "bench") -> Iterator[str]:
-    """A new Postgres database, migrated to head, dropped afterwards."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"adspipe_{prefix}_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        db.upgrade(db.get_engine(url))
+    """A new Postgres database, migrated to head, dropped afterwards (adspipe_tests.scratch_pg)."""
+    with scratch_pg.scratch_database(PG_ADMIN_URL, f"adspipe_{prefix}", migrate=True) as url:
         yield url
-    finally:
-        db.get_engine(url).dispose()
-        db.get_engine.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def median_seconds(

@@ -6,17 +6,14 @@ SQL is set-based and cheap), so a check after a multi-day run covers every day i
 """
 
 from collections.abc import Callable
-from datetime import timedelta
-from types import ModuleType
 
 import dagster as dg
 from sqlalchemy.engine import Connection
 
 from adspipe.checks import rules
-from adspipe.meta import settings as meta_settings
-from adspipe.orchestration import schedules
+from adspipe.platform import registry
+from adspipe.platform.registry import PlatformSpec
 from adspipe.resources import ClockResource, WarehouseResource
-from adspipe.shopify import settings as shopify_settings
 
 
 def _result(outcome: rules.CheckOutcome) -> dg.AssetCheckResult:
@@ -42,21 +39,14 @@ def _check(
     return _evaluate
 
 
-def fresh_intervals() -> tuple[timedelta, timedelta]:
-    minutes = int(schedules.shopify_fresh_cron().split()[0].removeprefix("*/"))
-    hours = int(schedules.meta_fresh_cron().split()[1].removeprefix("*/"))
-    return timedelta(minutes=minutes), timedelta(hours=hours)
-
-
 @dg.asset_check(
     name="freshness",
     asset="daily_summary",
     description="The last successful fresh sync of every active connection is within 2x its schedule.",
 )
 def freshness_check(warehouse: WarehouseResource, clock: ClockResource) -> dg.AssetCheckResult:
-    shopify_every, meta_every = fresh_intervals()
     with warehouse.engine().connect() as conn:
-        return _result(rules.freshness(conn, clock.now(), shopify_every=shopify_every, meta_every=meta_every))
+        return _result(rules.freshness(conn, clock.now(), registry.fresh_intervals()))
 
 
 _VERSION_DESCRIPTION = (
@@ -65,17 +55,21 @@ _VERSION_DESCRIPTION = (
 )
 
 
-def _version_check(platform: str, asset: str, pinned: ModuleType, vendor: str) -> dg.AssetChecksDefinition:
-    """The pinned version comes from the platform's settings (ADSPIPE_<PLATFORM>_API_VERSION or the
-    default), not from the client resource: the check makes no API call and claims no pool."""
+def _version_check(spec: PlatformSpec) -> dg.AssetChecksDefinition:
+    """On the platform's raw table. The pinned version comes from the platform's settings
+    (ADSPIPE_<PLATFORM>_API_VERSION or the default), not from the client resource: the check makes
+    no API call and claims no pool."""
+    pinned = spec.settings
 
-    @dg.asset_check(name="api_version", asset=asset, description=_VERSION_DESCRIPTION.format(vendor))
+    @dg.asset_check(
+        name="api_version", asset=spec.asset_keys[0], description=_VERSION_DESCRIPTION.format(spec.vendor)
+    )
     def _evaluate(warehouse: WarehouseResource, clock: ClockResource) -> dg.AssetCheckResult:
         with warehouse.engine().connect() as conn:
             return _result(
                 rules.api_version(
                     conn,
-                    platform,
+                    spec.name,
                     pinned.API_VERSION,
                     pinned.SUPPORT_ENDS,
                     clock.now().date(),
@@ -100,8 +94,7 @@ asset_checks = [
     _check("currency_timezone_match", "daily_summary", rules.currency_timezone_match, False,
            "A store's ad accounts share its shop's currency and time zone (else MER is NULL)."),
     freshness_check,
-    _version_check("shopify", "shopify_orders_raw", shopify_settings, "Shopify Admin"),
-    _version_check("meta", "meta_insights_raw", meta_settings, "Meta Marketing"),
+    *(_version_check(spec) for spec in registry.platforms()),
 ]  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -12,9 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from adspipe import settings as app_settings
 from adspipe import versions
-from adspipe.shopify import settings as shopify_settings
+from adspipe.platform import registry
 from adspipe.warehouse import cursors
 from adspipe.warehouse.schema import (
     connections,
@@ -27,7 +26,7 @@ from adspipe.warehouse.schema import (
     sync_cursors,
     sync_runs,
 )
-from adspipe.warehouse.sync_runs import coverage
+from adspipe.warehouse.sync_runs import Coverage, coverage
 from adspipe.warehouse.types import Money, UtcDateTime
 
 MAX_LISTED = 20
@@ -98,7 +97,9 @@ def summary_matches_facts(conn: Connection) -> CheckOutcome:
     expected: dict[tuple[Any, ...], dict[str, Any]] = {}
     # shopify_fresh stores facts of orders from dates no fill or range read whole, but builds no
     # mart row from such a fraction of a day (shopify.sync.covered): those dates are not due.
-    whole_days = coverage(conn, shopify_settings.JOB_FILL, shopify_settings.JOB_PARTITIONS)
+    whole_days: dict[int, Coverage] = {}
+    for spec in registry.of_kind("store"):  # connection ids are unique across platforms
+        whole_days |= coverage(conn, spec.fill_job, spec.range_job)
     orders_q = (
         sa.select(
             fact_orders.c.store_id,
@@ -222,22 +223,26 @@ def cursor_consistency(conn: Connection) -> CheckOutcome:
     )
 
 
-def freshness(
-    conn: Connection, now: datetime, *, shopify_every: timedelta, meta_every: timedelta
-) -> CheckOutcome:
-    """The last successful fresh sync of every active connection is within 2x its schedule."""
+def freshness(conn: Connection, now: datetime, every: Mapping[str, timedelta]) -> CheckOutcome:
+    """The last successful fresh sync of every active connection is within 2x its platform's
+    schedule (`every`: platform -> period, from the registry); a platform without one is named,
+    never given another platform's period."""
     started = sa.type_coerce(sa.func.max(sync_runs.c.finished_at), UtcDateTime())
     last: dict[int, datetime] = {
         row[0]: row[1]
         for row in conn.execute(
             sa.select(sync_runs.c.connection_id, started)
-            .where(sync_runs.c.status == "success", sync_runs.c.job.in_(["shopify_fresh", "meta_fresh"]))
+            .where(sync_runs.c.status == "success", sync_runs.c.job.in_([f"{p}_fresh" for p in every]))
             .group_by(sync_runs.c.connection_id)
         )
     }
     problems = []
     for row in conn.execute(sa.select(connections).where(connections.c.status == "active")):
-        limit = 2 * (shopify_every if row.platform == "shopify" else meta_every)
+        period = every.get(row.platform)
+        if period is None:
+            problems.append(f"{row.account_id}: no fresh schedule known for platform {row.platform}")
+            continue
+        limit = 2 * period
         seen = last.get(row.connection_id)
         if seen is None:
             problems.append(f"{row.account_id}: no successful {row.platform}_fresh sync yet")
@@ -281,13 +286,9 @@ ALL_CHECKS: dict[str, Callable[[Connection], CheckOutcome]] = {
 }
 
 
-def run_all(
-    conn: Connection, now: datetime | None = None, *, shopify_every: timedelta, meta_every: timedelta
-) -> list[CheckOutcome]:
+def run_all(conn: Connection, now: datetime | None, every: Mapping[str, timedelta]) -> list[CheckOutcome]:
     outcomes = [check(conn) for check in ALL_CHECKS.values()]
-    outcomes.append(
-        freshness(conn, now or datetime.now(UTC), shopify_every=shopify_every, meta_every=meta_every)
-    )
+    outcomes.append(freshness(conn, now or datetime.now(UTC), every))
     return outcomes
 
 
@@ -302,9 +303,7 @@ def api_version(
 ) -> CheckOutcome:
     """The pinned version's support state (WARN within 60 days of its end, ERROR after), plus a WARN
     when the platform's last answer named another version than the one asked for."""
-    setting = {"shopify": app_settings.SHOPIFY_API_VERSION_ENV, "meta": app_settings.META_API_VERSION_ENV}[
-        platform
-    ]
+    setting = registry.get(platform).version_env
     status = versions.version_status(
         platform, version, support_ends, today, setting=setting, recommended=recommended
     )

@@ -1,10 +1,13 @@
-"""`daily_summary`: per store and local date, Shopify and Meta side by side, with ROAS and MER.
+"""`daily_summary`: per store and local date, the shop and every ad platform side by side, with
+ROAS and MER; `daily_summary_platform`: each ad platform's share (spend, purchases, ROAS).
 
-ROAS divides the ad-level purchase value by the ad-level spend (the same ads); MER divides the
-shop's net revenue by the account-level spend, which counts every ad (docs/metrics.md).
+Spend, purchases and ROAS add every ad platform's accounts (`daily_ad_metrics`); ROAS divides the
+ad-level purchase value by the ad-level spend (the same ads); MER divides the shop's net revenue by
+the account-level spend, which counts every ad, of every platform (docs/metrics.md).
 
-Rebuilt set-based for the (store, date) pairs a job touched: one upsert from a SELECT over the two
-platform marts, then a delete of pairs that no longer have any source rows.
+Rebuilt set-based for the (store, date) pairs a job touched: one upsert from a SELECT over the
+store mart and `daily_ad_metrics`, the per-platform rows replaced, then a delete of pairs that no
+longer have any source rows.
 """
 
 from __future__ import annotations
@@ -16,13 +19,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from adspipe.warehouse.schema import connections, daily_meta_metrics, daily_shopify_metrics, daily_summary
+from adspipe.platform import registry
+from adspipe.warehouse.schema import (
+    connections,
+    daily_ad_metrics,
+    daily_shopify_metrics,
+    daily_summary,
+    daily_summary_platform,
+)
 from adspipe.warehouse.sql import money_ratio
 from adspipe.warehouse.upsert import upsert_from_select
 
 
 def _mismatch_flags() -> sa.Subquery:
-    """Per store: does any live ad account differ from the shop in currency / time zone?"""
+    """Per store: does any live ad account, of any ad platform, differ from the shop in currency /
+    time zone?"""
     shop = connections.alias("shop")
     acct = connections.alias("acct")
 
@@ -43,12 +54,16 @@ def _mismatch_flags() -> sa.Subquery:
                 acct,
                 sa.and_(
                     acct.c.store_id == shop.c.store_id,
-                    acct.c.platform == "meta",
+                    # every platform that is not a store's is an ad platform
+                    acct.c.platform.not_in([spec.name for spec in registry.of_kind("store")]),
                     acct.c.status != "disconnected",
                 ),
             )
         )
-        .where(shop.c.platform == "shopify", shop.c.status != "disconnected")
+        .where(
+            shop.c.platform.in_([spec.name for spec in registry.of_kind("store")]),
+            shop.c.status != "disconnected",
+        )
         .group_by(shop.c.store_id)
         .subquery("flags")
     )
@@ -61,7 +76,7 @@ def rebuild_daily_summary(conn: Connection, store_ids: Iterable[int], dates: Ite
     if not stores_ or not dates_:
         return 0
     dialect = conn.dialect.name
-    dsm, dmm = daily_shopify_metrics, daily_meta_metrics
+    dsm, dmm = daily_shopify_metrics, daily_ad_metrics
 
     keys = sa.union(
         sa.select(dsm.c.store_id, dsm.c.date).where(dsm.c.store_id.in_(stores_), dsm.c.date.in_(dates_)),
@@ -128,6 +143,7 @@ def rebuild_daily_summary(conn: Connection, store_ids: Iterable[int], dates: Ite
         "currency_mismatch", "timezone_mismatch",
     ]  # fmt: skip
     written = upsert_from_select(conn, daily_summary, select, columns)
+    _rebuild_platform_shares(conn, stores_, dates_)
     # Pairs whose sources are gone (e.g. a day whose only orders were deleted) must not linger.
     conn.execute(
         sa.delete(daily_summary).where(
@@ -142,3 +158,30 @@ def rebuild_daily_summary(conn: Connection, store_ids: Iterable[int], dates: Ite
         )
     )
     return written
+
+
+def _rebuild_platform_shares(conn: Connection, stores_: list[int], dates_: list[date]) -> None:
+    """Each ad platform's spend, purchases, purchase value and ROAS per store and date (NULL ROAS
+    when its accounts mix currencies): rows, so a new ad platform needs no new column."""
+    dam, dsp = daily_ad_metrics, daily_summary_platform
+    conn.execute(sa.delete(dsp).where(dsp.c.store_id.in_(stores_), dsp.c.date.in_(dates_)))
+    spend, value = sa.func.sum(dam.c.spend), sa.func.sum(dam.c.purchase_value)
+    shares = (
+        sa.select(
+            dam.c.store_id,
+            dam.c.date,
+            dam.c.platform,
+            sa.func.count().label("accounts"),
+            spend.label("spend"),
+            sa.func.sum(dam.c.purchases).label("purchases"),
+            value.label("purchase_value"),
+            sa.case(
+                (sa.func.count(sa.distinct(dam.c.currency)) > 1, sa.null()),
+                else_=money_ratio(conn.dialect.name, value, spend),
+            ).label("roas"),
+        )
+        .where(dam.c.store_id.in_(stores_), dam.c.date.in_(dates_))
+        .group_by(dam.c.store_id, dam.c.date, dam.c.platform)
+    )
+    columns = ["store_id", "date", "platform", "accounts", "spend", "purchases", "purchase_value", "roas"]
+    conn.execute(sa.insert(dsp).from_select(columns, shares))

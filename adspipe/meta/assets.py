@@ -18,15 +18,17 @@ from dagster import AssetExecutionContext, OpExecutionContext
 from pydantic import Field
 from sqlalchemy.engine import Engine
 
-from adspipe.marts.metadata import UNKNOWN_CURRENCY, summary_is_targeted, summary_materializations
+from adspipe.counters import total
+from adspipe.marts.metadata import UNKNOWN_CURRENCY, summary_materializations
 from adspipe.meta import report, sync
 from adspipe.meta.client import MetaClient
-from adspipe.meta.settings import BACKFILL_MAX_PARTITIONS_PER_RUN, GROUP, JOB_FILL, JOB_FRESH, POOL
-from adspipe.orchestration.daystats import total
-from adspipe.orchestration.job_assets import refreshing
-from adspipe.orchestration.partitions import daily_partitions, partitions_start
+from adspipe.meta.settings import GROUP, JOB_FILL, JOB_FRESH, POOL
+from adspipe.orchestration.job_assets import seed_job
+from adspipe.orchestration.outcome import partition_range_outcome, raise_if_failed
+from adspipe.orchestration.partitions import daily_partitions, partition_dates, partitions_start
 from adspipe.orchestration.scope import ScopeConfig
 from adspipe.resources import ClockResource, WarehouseResource
+from adspipe.settings import backfill_days_per_run
 
 RAW, FACT, METRICS, SUMMARY = "meta_insights_raw", "fact_meta_daily", "daily_meta_metrics", "daily_summary"
 
@@ -66,7 +68,7 @@ def _by_currency(accounts: list[sync.AccountRun], day: date, figure: str) -> dic
 
 
 def day_materializations(
-    engine: Engine, result: sync.MetaRunResult, keys: tuple[str, ...] = (RAW, FACT, METRICS)
+    engine: Engine, result: sync.MetaResult, keys: tuple[str, ...] = (RAW, FACT, METRICS)
 ) -> Iterator[dg.AssetMaterialization]:
     """One runtime materialization per asset and committed date partition, then daily_summary's.
 
@@ -85,12 +87,12 @@ def day_materializations(
 
 
 def _finish_job(
-    context: OpExecutionContext, engine: Engine, result: sync.MetaRunResult
+    context: OpExecutionContext, engine: Engine, result: sync.MetaResult
 ) -> Iterator[dg.AssetMaterialization | dg.Output[None]]:
     yield from day_materializations(engine, result)
     metadata = report.run_metadata(result)
     context.log.info(f"{result.job}: {metadata}")
-    result.report.raise_if_failed(result.job)
+    raise_if_failed(result.report, result.job)
     yield dg.Output(None, metadata=metadata)
 
 
@@ -137,27 +139,17 @@ def meta_fresh_op(
     yield from _finish_job(context, engine, result)
 
 
-@dg.job(
-    name=JOB_FILL,
-    description="Initial Meta data: the last 7 days of every active ad account (or one: connection_id).",
-)
-def _meta_7d_fill() -> None:
-    meta_7d_fill_op()
-
-
 # The asset pages list the jobs' sensor and schedule (see adspipe.orchestration.job_assets).
-meta_7d_fill = refreshing(_meta_7d_fill, (RAW, FACT, METRICS, SUMMARY))
-
-
-@dg.job(
-    name=JOB_FRESH,
-    description="Attribution-aware refresh: each ad account's window of N days (attribution_window_days).",
-)
-def _meta_fresh() -> None:
-    meta_fresh_op()
-
-
-meta_fresh = refreshing(_meta_fresh, (RAW, FACT, METRICS, SUMMARY))
+meta_7d_fill = seed_job(
+    JOB_FILL, meta_7d_fill_op,
+    "Initial Meta data: the last 7 days of every active ad account (or one: connection_id).",
+    (RAW, FACT, METRICS, SUMMARY),
+)  # fmt: skip
+meta_fresh = seed_job(
+    JOB_FRESH, meta_fresh_op,
+    "Attribution-aware refresh: each ad account's window of N days (attribution_window_days).",
+    (RAW, FACT, METRICS, SUMMARY),
+)  # fmt: skip
 
 
 @dg.multi_asset(
@@ -182,7 +174,7 @@ meta_fresh = refreshing(_meta_fresh, (RAW, FACT, METRICS, SUMMARY))
         ),
     ],
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=BACKFILL_MAX_PARTITIONS_PER_RUN),
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=backfill_days_per_run()),
     group_name=GROUP,
     pool=POOL,
     description="Meta insights for the partition dates (each ad account's own time zone), one day per unit: "
@@ -196,46 +188,21 @@ def meta_insights(
     clock: ClockResource,
 ) -> Any:
     engine = warehouse.engine()
-    dates = [date.fromisoformat(key) for key in context.partition_keys]
-    first = partitions_start()
+    dates = partition_dates(context)
     per_day: dict[date, dict[str, dict[str, Any]]] = {}
 
-    def on_day(result: sync.MetaRunResult, account: sync.AccountRun, day: date) -> None:
+    def on_day(result: sync.MetaResult, account: sync.AccountRun, day: date) -> None:
         # Computed as each day commits, while the next day's Meta call is in flight (bench P1).
-        if day >= first:
-            per_day[day] = _day_metadata(engine, day, result.touched().get(day, []))
+        per_day[day] = _day_metadata(engine, day, result.touched().get(day, []))
 
     result = sync.run_dates(
         engine, meta, dates, now=clock.now(), connection_id=config.connection_id, on_day=on_day,
         dagster_run_id=context.run.run_id, log=context.log.info, warn=context.log.warning,
     )  # fmt: skip
-    for day in dates:
-        if day >= first and day not in per_day:  # not committed: its figures as they stand
-            per_day[day] = _day_metadata(engine, day, [])
     context.log.info(f"meta_insights: {report.run_metadata(result)}")  # the run's totals
-    failed = set(result.failed_dates(dates))
-    committed = [d for d in result.touched() if d not in failed]
-    # daily_summary of a day is final once every account committed it, and only when this run
-    # or backfill does not materialize daily_summary itself (its own step then records it after
-    # the Shopify side of the day too).
-    summaries = [] if summary_is_targeted(context) else committed
-    if failed:
-        # Every day is its own unit: the days that committed are recorded as materialized, the
-        # failed ones stay failed in the backfill and re-runnable alone.
-        for day, values_by_key in sorted(per_day.items()):
-            if day in failed:
-                continue
-            for key, values in values_by_key.items():
-                yield dg.AssetMaterialization(asset_key=key, partition=day.isoformat(), metadata=values)
-        yield from summary_materializations(engine, summaries)
-        result.report.raise_if_failed(sync.JOB_ASSETS)
-        raise dg.Failure(
-            f"meta_insights: {len(failed)} day(s) failed: {', '.join(d.isoformat() for d in sorted(failed))}"
-        )
-    yield from summary_materializations(engine, summaries)
-    # One result per asset for the whole range; each partition carries its own day's figures only.
-    for day, values_by_key in sorted(per_day.items()):
-        for key, values in values_by_key.items():
-            context.add_asset_metadata(values, asset_key=key, partition_key=day.isoformat())
-    for key in (RAW, FACT, METRICS):
-        yield dg.MaterializeResult(asset_key=key)
+
+    def day_metadata(day: date) -> dict[str, dict[str, Any]]:
+        # A day not committed: its figures as they stand.
+        return per_day[day] if day in per_day else _day_metadata(engine, day, [])
+
+    yield from partition_range_outcome(context, engine, result, dates, (RAW, FACT, METRICS), day_metadata)

@@ -35,6 +35,7 @@ import httpx
 from pydantic import Field, PrivateAttr, field_validator
 
 from adspipe import settings as app_settings
+from adspipe.counters import SyncStats
 from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
 from adspipe.meta import settings
 from adspipe.meta.answers import Failure, classify
@@ -46,7 +47,6 @@ from adspipe.meta.options import (
     validate_statuses,
 )
 from adspipe.meta.usage import Usage, UsageMeter, pace_wait, parse_usage
-from adspipe.warehouse.sync_runs import SyncStats
 
 MAX_PAGES = 10_000  # a `next` chain longer than this is a loop, not data
 # Parameters Meta's `next` links may carry that the client sets itself on every call.

@@ -1,12 +1,16 @@
-"""The Meta package's Dagster definitions (merged into the code location by adspipe.definitions)."""
-
-import dagster as dg
+"""The Meta definitions: the partitioned asset chain, the two seed jobs, their schedule and
+sensor, the API resource (assembled from the registry's spec by adspipe.platform.definitions)."""
 
 from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
 from adspipe.meta.client import MetaClient
+from adspipe.meta.platform import SPEC
+from adspipe.platform.definitions import platform_definitions
 
-defs = dg.Definitions(
+DEFS = platform_definitions(
+    SPEC,
     assets=[meta_insights],
-    jobs=[meta_7d_fill, meta_fresh],
+    fill_job=meta_7d_fill,
+    fresh_job=meta_fresh,
     resources={"meta": MetaClient()},
 )
+defs = DEFS.as_definitions()

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection as Db
 
 from adspipe.meta import transforms
+from adspipe.meta.settings import PLATFORM
 from adspipe.warehouse.copydata import CopyData, copy_encoded
-from adspipe.warehouse.schema import daily_meta_metrics, fact_meta_daily, meta_insights_raw
+from adspipe.warehouse.schema import daily_ad_metrics, fact_meta_daily, meta_insights_raw
 from adspipe.warehouse.sql import money_ratio
 from adspipe.warehouse.types import Money
 from adspipe.warehouse.upsert import copy_applies, insert_new_rows, upsert_from_select
@@ -124,7 +125,8 @@ def rebuild_meta_metrics(
     timezone: str | None,
     currency: str | None,
 ) -> int:
-    """Recompute `daily_meta_metrics` for (account, dates) from facts and the account-level rows.
+    """Recompute Meta's `daily_ad_metrics` rows (the `daily_meta_metrics` view) for (account,
+    dates) from facts and the account-level rows.
 
     One INSERT … SELECT … ON CONFLICT over the facts; dates that have only the account-level row
     (every ad filtered out) still get a row, with zero ad-level figures and the full gap.
@@ -132,7 +134,7 @@ def rebuild_meta_metrics(
     dates_ = sorted(set(dates))
     if not dates_:
         return 0
-    f, raw, dmm = fact_meta_daily, meta_insights_raw, daily_meta_metrics
+    f, raw, dmm = fact_meta_daily, meta_insights_raw, daily_ad_metrics
     acct = account_spend_by_date(db, ad_account_id, dates_)
     keys = sa.union(
         sa.select(f.c.date).where(f.c.ad_account_id == ad_account_id, f.c.date.in_(dates_)),
@@ -163,6 +165,7 @@ def rebuild_meta_metrics(
     )
     select = sa.select(
         sa.literal(store_id),
+        sa.literal(PLATFORM),
         sa.literal(ad_account_id),
         keys.c.date,
         sa.literal(currency, sa.String),
@@ -178,13 +181,14 @@ def rebuild_meta_metrics(
         money_ratio(db.dialect.name, agg.c.purchase_value, agg.c.spend),
     ).select_from(keys.outerjoin(agg, agg.c.date == keys.c.date))
     columns = [
-        "store_id", "ad_account_id", "date", "currency", "timezone", "ads", "spend", "impressions",
+        "store_id", "platform", "ad_account_id", "date", "currency", "timezone", "ads", "spend", "impressions",
         "clicks", "purchases", "purchase_value", "account_spend", "spend_gap", "roas",
     ]  # fmt: skip
     written = upsert_from_select(db, dmm, select, columns)
     # Dates with neither facts nor an account-level row have no Meta activity any more.
     db.execute(
         sa.delete(dmm).where(
+            dmm.c.platform == PLATFORM,
             dmm.c.ad_account_id == ad_account_id,
             dmm.c.date.in_(dates_),
             ~sa.exists().where(f.c.ad_account_id == dmm.c.ad_account_id, f.c.date == dmm.c.date),

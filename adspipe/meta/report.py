@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.marts.metadata import UNKNOWN_CURRENCY
-from adspipe.meta.sync import MetaRunResult
+from adspipe.meta.sync import MetaResult, total_meter
 from adspipe.warehouse.schema import daily_meta_metrics
 
 _RATIO = Decimal("0.0001")
@@ -29,9 +29,9 @@ def _put(meta: dict[str, Any], key: str, value: float | None) -> None:
         meta[key] = value
 
 
-def run_metadata(result: MetaRunResult) -> dict[str, Any]:
+def run_metadata(result: MetaResult) -> dict[str, Any]:
     """Counters of the whole run (every account): rows, calls, throttling, usage high-water mark."""
-    stats, meter = result.report.stats, result.meter
+    stats, meter = result.report.stats, total_meter(result)
     versions = result.versions
     return {
         # the version pinned, and the one Meta's facebook-api-version header named (they differ
@@ -48,7 +48,7 @@ def run_metadata(result: MetaRunResult) -> dict[str, Any]:
         "transient_errors": meter.transient_errors,
         "limit_reductions": meter.limit_reductions,
         "usage_high_water_pct": round(meter.high_water_pct, 2),
-        "accounts": len(result.accounts),
+        "accounts": len(result.runs),
         "failed_accounts": len(result.report.failed),
         "dates": ", ".join(d.isoformat() for d in result.touched()) or "none",
     }

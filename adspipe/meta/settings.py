@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from adspipe.settings import backfill_days_per_run, meta_api_version
+from adspipe.settings import meta_api_version
 
 # Marketing API versions and their expiration dates as Meta publishes them (Marketing API version
 # history); None: not announced yet. A call to an expired version is refused (#2635).
@@ -26,6 +26,7 @@ SUPPORT_ENDS: dict[str, date | None] = {
 DEFAULT_API_VERSION = "v26.0"
 API_VERSION = meta_api_version(DEFAULT_API_VERSION)
 VERSION_HEADER = "facebook-api-version"
+PLATFORM = "meta"  # connections.platform, daily_ad_metrics.platform, the registry name
 POOL = "meta_api"  # the Dagster concurrency pool every Meta-calling step claims (limit 1)
 GROUP = "meta"
 
@@ -86,11 +87,6 @@ APPSECRET_PROOF_PARAM = "appsecret_proof"
 # of the excess, up to PACE_MAX_S just below 100 %.
 PACE_START_PCT = 75.0
 PACE_MAX_S = 20.0
-
-# The asset chain: consecutive days per backfill run (each day still its own calls and commit).
-BACKFILL_MAX_PARTITIONS_PER_RUN = (
-    backfill_days_per_run()
-)  # ADSPIPE_BACKFILL_DAYS_PER_RUN, default in adspipe.settings
 
 JOB_FILL = "meta_7d_fill"
 JOB_FRESH = "meta_fresh"

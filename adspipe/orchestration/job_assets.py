@@ -21,3 +21,20 @@ from dagster._core.definitions.assets.job.asset_layer import AssetLayer
 def refreshing(job: dg.JobDefinition, asset_keys: Iterable[str]) -> dg.JobDefinition:
     """`job`, declaring that its runs materialize (partitions of) these assets."""
     return job._copy(asset_layer=AssetLayer.for_external_job([dg.AssetKey(k) for k in asset_keys]))
+
+
+def seed_job(
+    name: str,
+    op: dg.OpDefinition,
+    description: str,
+    asset_keys: Iterable[str],
+    tags: dict[str, str] | None = None,
+) -> dg.JobDefinition:
+    """A platform's seed job (`<platform>_7d_fill`, `<platform>_fresh`): its one op, declaring the
+    assets it refreshes (so the asset pages list its schedule and sensor)."""
+
+    @dg.job(name=name, tags=tags, description=description)
+    def _job() -> None:
+        op()
+
+    return refreshing(_job, asset_keys)

@@ -7,19 +7,20 @@ ad account's insights for that date), so the key space is shared while the insta
 
 from __future__ import annotations
 
-import os
 from datetime import date
 
 import dagster as dg
 
-PARTITIONS_START_ENV = "ADSPIPE_PARTITIONS_START"
-DEFAULT_PARTITIONS_START = "2023-01-01"
+from adspipe.settings import DEFAULT_PARTITIONS_START, PARTITIONS_START_ENV, partitions_start
 
-
-def partitions_start() -> date:
-    return date.fromisoformat(os.environ.get(PARTITIONS_START_ENV, "").strip() or DEFAULT_PARTITIONS_START)
+__all__ = ["DEFAULT_PARTITIONS_START", "PARTITIONS_START_ENV", "daily_partitions", "partitions_start"]
 
 
 daily_partitions = dg.DailyPartitionsDefinition(
     start_date=partitions_start().isoformat(), timezone="UTC", end_offset=1
 )
+
+
+def partition_dates(context: dg.AssetExecutionContext) -> list[date]:
+    """The local dates of a run's partition range, oldest first: the one place a range becomes dates."""
+    return [date.fromisoformat(key) for key in context.partition_keys]

@@ -4,14 +4,21 @@ A tick is skipped while a run of the same job is queued or in progress, and ever
 carries the `adspipe/schedule` tag that dagster.yaml limits to one at a time per job.
 """
 
-import os
+from datetime import timedelta
 
 import dagster as dg
 from dagster import ScheduleEvaluationContext
 
-SHOPIFY_FRESH_MINUTES_ENV = "ADSPIPE_SHOPIFY_FRESH_MINUTES"
-META_FRESH_HOURS_ENV = "ADSPIPE_META_FRESH_HOURS"
-SCHEDULES_STATUS_ENV = "ADSPIPE_SCHEDULES"  # "running" (default) or "stopped"
+from adspipe import settings
+from adspipe.settings import META_FRESH_HOURS_ENV, SCHEDULES_STATUS_ENV, SHOPIFY_FRESH_MINUTES_ENV
+
+__all__ = [
+    "META_FRESH_HOURS_ENV",
+    "SCHEDULES_STATUS_ENV",
+    "SHOPIFY_FRESH_MINUTES_ENV",
+    "build_fresh_schedule",
+]
+
 SCHEDULE_TAG = "adspipe/schedule"
 
 _ACTIVE = [
@@ -22,28 +29,25 @@ _ACTIVE = [
 ]
 
 
-def _setting(name: str, default: int, low: int, high: int, unit: str) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number of {unit} (got {raw!r})") from None
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high} {unit} (got {value})")
-    return value
+def cron_every(interval: timedelta) -> str:
+    """The cron line of a fresh schedule: every N minutes below an hour, else every N hours."""
+    minutes = int(interval.total_seconds() // 60)
+    if minutes < 60:
+        return f"*/{minutes} * * * *"
+    return f"0 */{minutes // 60} * * *"
 
 
 def shopify_fresh_cron() -> str:
-    return f"*/{_setting(SHOPIFY_FRESH_MINUTES_ENV, 15, 15, 30, 'minutes')} * * * *"
+    return cron_every(timedelta(minutes=settings.shopify_fresh_minutes()))
 
 
 def meta_fresh_cron() -> str:
-    return f"0 */{_setting(META_FRESH_HOURS_ENV, 1, 1, 2, 'hours')} * * *"
+    return cron_every(timedelta(hours=settings.meta_fresh_hours()))
 
 
 def _default_status() -> dg.DefaultScheduleStatus:
-    stopped = os.environ.get(SCHEDULES_STATUS_ENV, "running").strip().lower() == "stopped"
-    return dg.DefaultScheduleStatus.STOPPED if stopped else dg.DefaultScheduleStatus.RUNNING
+    running = settings.schedules_running()
+    return dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
 
 
 def build_fresh_schedule(job: dg.JobDefinition, cron: str) -> dg.ScheduleDefinition:

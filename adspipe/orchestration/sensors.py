@@ -5,7 +5,6 @@ never launches a run key twice for a sensor), and a connection whose fill alread
 after that authorization is skipped (so a reset sensor does not refill).
 """
 
-import os
 import warnings
 from datetime import datetime
 
@@ -14,8 +13,10 @@ import sqlalchemy as sa
 from dagster import SensorEvaluationContext
 from sqlalchemy.engine import Engine
 
+from adspipe import settings
 from adspipe.orchestration.sync_request import CONNECTION_TAG
 from adspipe.resources import WarehouseResource
+from adspipe.settings import SENSORS_STATUS_ENV
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.schema import sync_runs
 from adspipe.warehouse.types import UtcDateTime
@@ -30,12 +31,12 @@ warnings.filterwarnings(
 )
 
 SENSOR_INTERVAL_S = 30
-SENSORS_STATUS_ENV = "ADSPIPE_SENSORS"  # "running" (default) or "stopped" (benchmarks, maintenance)
+__all__ = ["SENSORS_STATUS_ENV", "build_new_connection_sensor", "fill_run_key", "pending_fills"]
 
 
 def _default_status() -> dg.DefaultSensorStatus:
-    stopped = os.environ.get(SENSORS_STATUS_ENV, "running").strip().lower() == "stopped"
-    return dg.DefaultSensorStatus.STOPPED if stopped else dg.DefaultSensorStatus.RUNNING
+    running = settings.sensors_running()
+    return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
 
 
 def fill_run_key(platform: str, connection_id: int, authorized_at: datetime) -> str:

@@ -16,18 +16,17 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from adspipe.platform import registry
 from adspipe.settings import partitions_start
 from adspipe.warehouse import connections as conns
 
-PLATFORM_ASSETS: dict[str, list[str]] = {
-    "shopify": ["shopify_orders_raw", "fact_orders", "daily_shopify_metrics"],
-    "meta": ["meta_insights_raw", "fact_meta_daily", "daily_meta_metrics"],
-}
-FILL_JOBS = {"shopify": "shopify_7d_fill", "meta": "meta_7d_fill"}
-# The ops that take ScopeConfig (run config `ops: {<op>: {config: {connection_id: N}}}`). Named here
-# so `adspipe sync` needs no import of the definitions (seconds of start-up); a test checks them.
-ASSET_OPS = {"shopify": "shopify_orders_assets", "meta": "meta_insights"}
-FILL_OPS = {"shopify": "shopify_7d_fill_op", "meta": "meta_7d_fill_op"}
+# From the registry's specs. The ops that take ScopeConfig (run config `ops: {<op>: {config:
+# {connection_id: N}}}`) are named by the specs so `adspipe sync` needs no import of the definitions
+# (seconds of start-up); a test checks them against the definitions.
+PLATFORM_ASSETS: dict[str, list[str]] = {s.name: list(s.asset_keys) for s in registry.platforms()}
+FILL_JOBS = {s.name: s.fill_job for s in registry.platforms()}
+ASSET_OPS = {s.name: s.asset_op for s in registry.platforms()}
+FILL_OPS = {s.name: s.fill_op for s in registry.platforms()}
 CONNECTION_TAG = "adspipe/connection_id"
 
 

@@ -17,17 +17,18 @@ from dagster import AssetExecutionContext, OpExecutionContext
 from pydantic import Field
 from sqlalchemy.engine import Engine
 
-from adspipe.marts.metadata import UNKNOWN_CURRENCY, summary_is_targeted, summary_materializations
-from adspipe.orchestration.daystats import total
-from adspipe.orchestration.job_assets import refreshing
-from adspipe.orchestration.partitions import daily_partitions
+from adspipe.counters import total
+from adspipe.marts.metadata import UNKNOWN_CURRENCY, summary_materializations
+from adspipe.orchestration.job_assets import seed_job
+from adspipe.orchestration.outcome import partition_range_outcome, raise_if_failed
+from adspipe.orchestration.partitions import daily_partitions, partition_dates
 from adspipe.orchestration.scope import ScopeConfig
 from adspipe.resources import ClockResource, WarehouseResource
+from adspipe.settings import backfill_days_per_run
 from adspipe.shopify import settings, sync
 from adspipe.shopify.client import ShopifyClient
 
 RAW, FACT, METRICS, SUMMARY = "shopify_orders_raw", "fact_orders", "daily_shopify_metrics", "daily_summary"
-MAX_PARTITIONS_PER_RUN = settings.MAX_PARTITIONS_PER_RUN
 
 
 class ShopifySyncConfig(ScopeConfig):
@@ -43,12 +44,12 @@ class ShopifySyncConfig(ScopeConfig):
     )
 
 
-def version_metadata(result: sync.JobResult) -> dict[str, Any]:
+def version_metadata(result: sync.ShopifyResult) -> dict[str, Any]:
     """The Admin API version asked for and the one(s) Shopify's headers said served the run."""
-    served = sorted({s.calls.api_version_served for s in result.shops if s.calls.api_version_served})
-    deprecated = sorted({r for s in result.shops for r in s.calls.deprecated_reasons})
+    served = sorted({s.calls.api_version_served for s in result.runs if s.calls.api_version_served})
+    deprecated = sorted({r for s in result.runs for r in s.calls.deprecated_reasons})
     metadata: dict[str, Any] = {
-        "api_version": next((s.calls.api_version for s in result.shops if s.calls.api_version), ""),
+        "api_version": next((s.calls.api_version for s in result.runs if s.calls.api_version), ""),
         "api_version_served": ", ".join(served),
     }
     if deprecated:
@@ -56,9 +57,9 @@ def version_metadata(result: sync.JobResult) -> dict[str, Any]:
     return metadata
 
 
-def run_metadata(result: sync.JobResult) -> dict[str, Any]:
+def run_metadata(result: sync.ShopifyResult) -> dict[str, Any]:
     """Run-level numbers: rows, pages, API calls, cost, throttling, dates touched, API versions."""
-    shops = result.shops
+    shops = result.runs
     dates = sorted({d for s in shops for d in s.dates})
     return version_metadata(result) | {
         "rows": sum(s.orders_written for s in shops),
@@ -79,16 +80,16 @@ def run_metadata(result: sync.JobResult) -> dict[str, Any]:
     }
 
 
-def day_metadata(result: sync.JobResult, day: date) -> dict[str, Any]:
+def day_metadata(result: sync.ShopifyResult, day: date) -> dict[str, Any]:
     """One date's own rows, calls and waits (every shop of the run that touched it)."""
-    stats = total([shop.day_stats[day] for shop in result.shops if day in shop.day_stats])
-    return {**stats.metadata(), "shops": sum(1 for shop in result.shops if day in shop.day_stats)}
+    stats = total([shop.day_stats[day] for shop in result.runs if day in shop.day_stats])
+    return {**stats.metadata(), "shops": sum(1 for shop in result.runs if day in shop.day_stats)}
 
 
-def mart_metadata(result: sync.JobResult, day: date) -> dict[str, Any]:
+def mart_metadata(result: sync.ShopifyResult, day: date) -> dict[str, Any]:
     """Numeric metadata for one date of the mart, per currency (Dagster plots it across partitions)."""
     by_currency: dict[str, tuple[int, Decimal]] = defaultdict(lambda: (0, Decimal(0)))
-    for shop in result.shops:
+    for shop in result.runs:
         totals = shop.totals.get(day)
         if totals is None:
             continue
@@ -103,7 +104,7 @@ def mart_metadata(result: sync.JobResult, day: date) -> dict[str, Any]:
 
 
 def day_materializations(
-    engine: Engine, result: sync.JobResult, days: list[date], *, summary: bool
+    engine: Engine, result: sync.ShopifyResult, days: list[date], *, summary: bool
 ) -> Iterator[dg.AssetMaterialization]:
     """One materialization per asset per committed date, each with that date's own figures; then
     daily_summary's (when `summary`), once the run's every shop committed the date."""
@@ -116,9 +117,9 @@ def day_materializations(
         yield from summary_materializations(engine, days)
 
 
-def log_touched_partitions(context: OpExecutionContext, engine: Engine, result: sync.JobResult) -> int:
+def log_touched_partitions(context: OpExecutionContext, engine: Engine, result: sync.ShopifyResult) -> int:
     """One runtime materialization per asset per touched date (raw, fact, mart, daily_summary)."""
-    dates = sorted({d for s in result.shops for d in s.dates})
+    dates = sorted({d for s in result.runs for d in s.dates})
     for event in day_materializations(engine, result, dates, summary=True):
         context.log_event(event)
     shared = run_metadata(result)
@@ -150,7 +151,7 @@ def shopify_7d_fill_op(
         time_budget_s=config.time_budget_s, dagster_run_id=context.run.run_id, log=context.log.warning,
     )  # fmt: skip
     log_touched_partitions(context, warehouse.engine(), result)
-    result.report.raise_if_failed(settings.JOB_FILL)
+    raise_if_failed(result.report, settings.JOB_FILL)
     yield dg.Output(None, metadata=run_metadata(result))  # the run's totals, on the step
 
 
@@ -172,40 +173,24 @@ def shopify_fresh_op(
         time_budget_s=config.time_budget_s, dagster_run_id=context.run.run_id, log=context.log.warning,
     )  # fmt: skip
     log_touched_partitions(context, warehouse.engine(), result)
-    result.report.raise_if_failed(settings.JOB_FRESH)
+    raise_if_failed(result.report, settings.JOB_FRESH)
     yield dg.Output(None, metadata=run_metadata(result))  # the run's totals, on the step
 
 
-@dg.job(
-    name=settings.JOB_FILL,
-    tags=_OP_TAGS,
-    description=(
-        "shopify_7d_fill: orders created in the last 7 days (from the local midnight of now − 7 days), "
-        "sorted by CREATED_AT; raw, facts, daily_shopify_metrics and daily_summary of the dates touched; "
-        "sets the cursor when it is empty. One connection (config) or every active one."
-    ),
-)
-def _shopify_7d_fill() -> None:
-    shopify_7d_fill_op()
-
-
 # The asset pages list the jobs' sensor and schedule (see adspipe.orchestration.job_assets).
-shopify_7d_fill_job = refreshing(_shopify_7d_fill, (RAW, FACT, METRICS, SUMMARY))
-
-
-@dg.job(
-    name=settings.JOB_FRESH,
-    tags=_OP_TAGS,
-    description=(
-        "shopify_fresh: orders with updated_at >= cursor sorted by UPDATED_AT; marts rebuilt for the "
-        "order dates touched; the cursor advances after each committed page; stops at its time budget."
-    ),
-)
-def _shopify_fresh() -> None:
-    shopify_fresh_op()
-
-
-shopify_fresh_job = refreshing(_shopify_fresh, (RAW, FACT, METRICS, SUMMARY))
+shopify_7d_fill = seed_job(
+    settings.JOB_FILL, shopify_7d_fill_op,
+    "shopify_7d_fill: orders created in the last 7 days (from the local midnight of now − 7 days), "
+    "sorted by CREATED_AT; raw, facts, daily_shopify_metrics and daily_summary of the dates touched; "
+    "sets the cursor when it is empty. One connection (config) or every active one.",
+    (RAW, FACT, METRICS, SUMMARY), tags=_OP_TAGS,
+)  # fmt: skip
+shopify_fresh = seed_job(
+    settings.JOB_FRESH, shopify_fresh_op,
+    "shopify_fresh: orders with updated_at >= cursor sorted by UPDATED_AT; marts rebuilt for the "
+    "order dates touched; the cursor advances after each committed page; stops at its time budget.",
+    (RAW, FACT, METRICS, SUMMARY), tags=_OP_TAGS,
+)  # fmt: skip
 
 
 @dg.multi_asset(
@@ -233,7 +218,7 @@ shopify_fresh_job = refreshing(_shopify_fresh, (RAW, FACT, METRICS, SUMMARY))
         ),
     ],
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=backfill_days_per_run()),
 )
 def shopify_orders_assets(
     context: AssetExecutionContext,
@@ -241,32 +226,16 @@ def shopify_orders_assets(
     warehouse: WarehouseResource,
     shopify: ShopifyClient,
 ) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
-    keys = daily_partitions.get_partition_keys_in_range(context.partition_key_range)
-    days = [date.fromisoformat(k) for k in keys]
+    days = partition_dates(context)
+    engine = warehouse.engine()
     result = sync.sync_days(
-        warehouse.engine(), shopify, days, connection_id=config.connection_id,
+        engine, shopify, days, connection_id=config.connection_id,
         dagster_run_id=context.run.run_id, log=context.log.warning,
     )  # fmt: skip
-    failed = result.failed_dates(days)
-    committed = sorted({d for shop in result.shops for d in shop.dates} & set(days) - set(failed))
-    engine = warehouse.engine()
     context.log.info(f"{settings.JOB_PARTITIONS}: {run_metadata(result)}")  # the run's totals
-    # daily_summary: recorded here only when this run or backfill does not materialize it itself.
-    summary = not summary_is_targeted(context)
-    if failed:
-        # Every day is its own unit: the days that committed are recorded as materialized, the
-        # failed ones stay failed in the backfill and re-runnable alone.
-        yield from day_materializations(engine, result, committed, summary=summary)
-        result.report.raise_if_failed(settings.JOB_PARTITIONS)
-        raise dg.Failure(
-            f"{settings.JOB_PARTITIONS}: day(s) failed: {', '.join(d.isoformat() for d in failed)}"
-        )
-    if summary:
-        yield from summary_materializations(engine, committed)
-    for day in days:
-        key = day.isoformat()
-        context.add_asset_metadata(day_metadata(result, day), asset_key=RAW, partition_key=key)
-        context.add_asset_metadata(day_metadata(result, day), asset_key=FACT, partition_key=key)
-        context.add_asset_metadata(mart_metadata(result, day), asset_key=METRICS, partition_key=key)
-    for asset in (RAW, FACT, METRICS):
-        yield dg.MaterializeResult(asset_key=asset)
+
+    def metadata(day: date) -> dict[str, dict[str, Any]]:
+        per_day = day_metadata(result, day)
+        return {RAW: per_day, FACT: per_day, METRICS: mart_metadata(result, day)}
+
+    yield from partition_range_outcome(context, engine, result, days, (RAW, FACT, METRICS), metadata)

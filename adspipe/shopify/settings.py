@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from adspipe.settings import backfill_days_per_run, shopify_api_version
+from adspipe.settings import shopify_api_version
 
 # Shopify releases a version every quarter and supports each for 12 months; a request to a version
 # past its end is served, silently, by the oldest supported one (shopify.dev/docs/api/usage/versioning).
@@ -75,9 +75,6 @@ FILL_TIME_BUDGET_S = 300.0
 FILL_UNIT_MAX_S = 10.0
 # Orders per write inside a unit: few statements per unit, memory bounded by this many orders.
 WRITE_BATCH_ORDERS = 2_000
-
-# Partitioned assets: consecutive days per run in a backfill (the orchestration issue tunes it).
-MAX_PARTITIONS_PER_RUN = backfill_days_per_run()  # ADSPIPE_BACKFILL_DAYS_PER_RUN, default in adspipe.settings
 
 JOB_FILL = "shopify_7d_fill"
 JOB_FRESH = "shopify_fresh"

@@ -17,10 +17,9 @@ cursor that never covers uncommitted data.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,9 +27,10 @@ from sqlalchemy.engine import Engine
 
 from adspipe import clock
 from adspipe.clock import parse_instant
-from adspipe.errors import PermanentApiError, TransientApiError
-from adspipe.orchestration.daystats import DayStats
-from adspipe.orchestration.runner import RunReport, days_failed_error, run_per_connection
+from adspipe.counters import DayStats, SyncStats
+from adspipe.errors import DayUnavailable
+from adspipe.marts import connections as store_changes
+from adspipe.platform.engine import ConnectionRun, SyncResult, commit_days, run_connections
 from adspipe.shopify import load, queries, settings
 from adspipe.shopify.client import (
     CallStats,
@@ -41,14 +41,14 @@ from adspipe.shopify.client import (
     TimeBudgetExceeded,
     version_mismatch_message,
 )
-from adspipe.shopify.transforms import OrderRows, local_date, order_rows, zone
+from adspipe.shopify.platform import SPEC
+from adspipe.shopify.scopes import check_scopes, missing_all_orders_error, oldest_readable_day
+from adspipe.shopify.transforms import OrderRows, local_date, local_midnight, order_rows
 from adspipe.shopify.unit import Unit
 from adspipe.streams import read_ahead
-from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors
 from adspipe.warehouse.connections import Connection
-from adspipe.warehouse.schema import sync_runs
-from adspipe.warehouse.sync_runs import Coverage, SyncStats, coverage
+from adspipe.warehouse.sync_runs import Coverage, coverage
 
 
 class FillIncomplete(Exception):
@@ -56,10 +56,9 @@ class FillIncomplete(Exception):
 
 
 @dataclass
-class ShopResult:
-    """What one connection's sync did: Dagster metadata and materializations are built from it."""
+class ShopRun(ConnectionRun):
+    """What one shop's sync did: Dagster metadata and materializations are built from it."""
 
-    connection: Connection
     shop: ShopInfo | None = None
     orders_read: int = 0
     orders_written: int = 0
@@ -70,38 +69,12 @@ class ShopResult:
     cursor_after: datetime | None = None
     stopped_at_budget: bool = False
     totals: dict[date, load.DayTotals] = field(default_factory=dict)
-    failed_days: dict[date, str] = field(default_factory=dict)
-    # Each order date's own rows, calls and waits (see adspipe.orchestration.daystats).
-    day_stats: dict[date, DayStats] = field(default_factory=dict)
+
+    def committed(self) -> set[date]:
+        return self.dates
 
 
-@dataclass
-class JobResult:
-    job: str
-    report: RunReport
-    shops: list[ShopResult]
-
-    @property
-    def succeeded(self) -> list[ShopResult]:
-        ok = {o.connection.connection_id for o in self.report.outcomes if o.status == "success"}
-        return [s for s in self.shops if s.connection.connection_id in ok]
-
-    def failed_dates(self, requested: Sequence[date]) -> list[date]:
-        """Requested dates some shop did not commit (a failed day, or a shop that stopped early)."""
-        ok = {o.connection.connection_id for o in self.report.outcomes if o.status == "success"}
-        failed: set[date] = set()
-        for shop in self.shops:
-            failed.update(shop.failed_days)
-            if shop.connection.connection_id not in ok:
-                failed.update(set(requested) - shop.dates)
-        return sorted(failed & set(requested))
-
-
-def local_midnight(day: date, timezone: str) -> datetime:
-    """The first instant of a local date (zoneinfo resolves a skipped midnight to the gap's end)."""
-    naive = datetime.combine(day, time(0))
-    aware = naive.replace(tzinfo=zone(timezone))
-    return aware.astimezone(zone("UTC"))
+ShopifyResult = SyncResult[ShopRun]
 
 
 def fill_window(now: datetime, timezone: str) -> tuple[date, date]:
@@ -113,7 +86,7 @@ def _commit(
     connection: Connection,
     shop: ShopInfo,
     nodes: Sequence[dict[str, Any]],
-    result: ShopResult,
+    result: ShopRun,
     *,
     skip_unchanged: bool,
     advance_cursor: bool,
@@ -138,7 +111,7 @@ def _calls(stats: CallStats) -> DayStats:
     )  # fmt: skip
 
 
-def _charge(result: ShopResult, dates: Sequence[date], calls: DayStats) -> None:
+def _charge(result: ShopRun, dates: Sequence[date], calls: DayStats) -> None:
     """A page's orders count for their dates; its calls for the earliest date it holds."""
     for day in dates:
         result.day_stats.setdefault(day, DayStats()).rows += 1
@@ -167,13 +140,15 @@ def _start(
     return client.session(connection.account_id, connection.token(), deadline=deadline), deadline
 
 
-def _store_shop(engine: Engine, connection: Connection, shop: ShopInfo, result: ShopResult) -> None:
+def _store_shop(engine: Engine, connection: Connection, shop: ShopInfo, result: ShopRun) -> None:
     with engine.begin() as db:
-        conns.set_account_info(db, connection.connection_id, timezone=shop.timezone, currency=shop.currency)
+        store_changes.set_account_info(
+            db, connection.connection_id, timezone=shop.timezone, currency=shop.currency
+        )
     result.shop = shop
 
 
-def _finish(engine: Engine, result: ShopResult, session: ShopSession, stats: SyncStats) -> None:
+def _finish(engine: Engine, result: ShopRun, session: ShopSession, stats: SyncStats) -> None:
     result.calls = session.stats
     stats.api_version = session.stats.api_version
     stats.api_version_served = session.stats.api_version_served
@@ -187,60 +162,9 @@ def _finish(engine: Engine, result: ShopResult, session: ShopSession, stats: Syn
             result.totals = load.mart_totals(db, result.connection.store_id, result.dates)
 
 
-def check_scopes(session: ShopSession) -> frozenset[str]:
-    """The granted scopes; without read_orders nothing can be read (PermanentApiError)."""
-    scopes = session.access_scopes()
-    if settings.ORDERS_SCOPE not in scopes:
-        raise PermanentApiError(
-            f"{session.shop_domain}: the app is missing the {settings.ORDERS_SCOPE} scope (granted: "
-            f"{', '.join(sorted(scopes)) or 'none'}); re-install or re-authorize it with {settings.ORDERS_SCOPE}"
-        )
-    return scopes
-
-
-def oldest_readable_day(scopes: frozenset[str], now: datetime, timezone: str) -> date | None:
-    """The oldest local date whose orders Shopify returns in full (None: every date).
-
-    Without read_all_orders Shopify returns no order created more than 60 days before now, and
-    says nothing: a date that started before that instant would load short, silently.
-    """
-    if settings.ALL_ORDERS_SCOPE in scopes:
-        return None
-    limit = now - settings.RECENT_ORDERS_WINDOW
-    day = local_date(limit, timezone)
-    return day if local_midnight(day, timezone) >= limit else day + timedelta(days=1)
-
-
-def missing_all_orders_error(day: date, oldest: date) -> str:
-    return (
-        f"{day.isoformat()} is older than 60 days and the app lacks the {settings.ALL_ORDERS_SCOPE} scope: "
-        f"Shopify returns only the last 60 days of orders without it (oldest readable date {oldest.isoformat()}); "
-        f"nothing was written for this day; grant {settings.ALL_ORDERS_SCOPE} and re-run it"
-    )
-
-
-def record_window(
-    engine: Engine, job: str, connection_id: int, window: tuple[date, date], dagster_run_id: str | None
-) -> None:
-    """Fill in the window of this connection's open `sync_runs` row once its time zone is known
-    (a new connection's zone is only read from the shop inside the run)."""
-    latest = sa.select(sa.func.max(sync_runs.c.sync_run_id)).where(
-        sync_runs.c.job == job, sync_runs.c.connection_id == connection_id, sync_runs.c.status == "running"
-    )
-    if dagster_run_id:
-        latest = latest.where(sync_runs.c.dagster_run_id == dagster_run_id)
-    with engine.begin() as db:
-        db.execute(
-            sa.update(sync_runs)
-            .where(sync_runs.c.sync_run_id == latest.scalar_subquery())
-            .values(window_start=window[0], window_end=window[1])
-        )
-
-
 def fill_connection(
     engine: Engine, client: ShopifyClient, connection: Connection, now: datetime, stats: SyncStats,
-    result: ShopResult, *, budget_s: float = settings.FILL_TIME_BUDGET_S,
-    on_window: Callable[[tuple[date, date]], None] | None = None,
+    result: ShopRun, *, budget_s: float = settings.FILL_TIME_BUDGET_S,
 ) -> None:  # fmt: skip
     session, deadline = _start(engine, client, connection, budget_s)
     try:
@@ -248,8 +172,7 @@ def fill_connection(
         _store_shop(engine, connection, shop, result)
         check_scopes(session)  # the 7-day window never needs read_all_orders
         window = fill_window(now, shop.timezone)
-        if on_window:
-            on_window(window)
+        result.window = window  # the sync_runs window, once the shop's time zone is known
         since = local_midnight(window[0], shop.timezone)
         latest: datetime | None = None
 
@@ -315,7 +238,7 @@ def covered(db: sa.Connection, connection_id: int) -> Coverage | None:
 
 def fresh_connection(
     engine: Engine, client: ShopifyClient, connection: Connection, now: datetime, stats: SyncStats,
-    result: ShopResult, *, budget_s: float = settings.FRESH_TIME_BUDGET_S,
+    result: ShopRun, *, budget_s: float = settings.FRESH_TIME_BUDGET_S,
 ) -> None:  # fmt: skip
     with engine.connect() as db:
         result.cursor_before = cursors.get_datetime_cursor(
@@ -358,7 +281,7 @@ def fresh_connection(
 
 def days_connection(
     engine: Engine, client: ShopifyClient, connection: Connection, days: Sequence[date], stats: SyncStats,
-    result: ShopResult, *, now: datetime, budget_s: float = settings.FILL_TIME_BUDGET_S,
+    result: ShopRun, *, now: datetime, budget_s: float = settings.FILL_TIME_BUDGET_S,
 ) -> None:  # fmt: skip
     """Local dates of one shop, oldest first, each its own unit: every page of the day, one commit.
 
@@ -370,34 +293,32 @@ def days_connection(
         shop = session.shop_info()
         _store_shop(engine, connection, shop, result)
         oldest = oldest_readable_day(check_scopes(session), now, shop.timezone)
-        for day in sorted(days):
+
+        def fetch(day: date) -> tuple[list[dict[str, Any]], DayStats]:
             if oldest is not None and day < oldest:
-                result.failed_days[day] = missing_all_orders_error(day, oldest)
-                continue
+                raise DayUnavailable(missing_all_orders_error(day, oldest))
             start = local_midnight(day, shop.timezone)
             end = local_midnight(day + timedelta(days=1), shop.timezone)
             search = (
                 f"{queries.search_since('created_at', start)} AND {queries.search_before('created_at', end)}"
             )
             before = _calls(session.stats)
-            try:
-                nodes = [n for page in session.orders(search, "CREATED_AT") for n in page.orders]
-            except TransientApiError as exc:
-                # Like one job per day: a day that failed after its retries does not stop the
-                # next days; it stays visible as failed and re-runnable alone.
-                result.failed_days[day] = str(exc)
-                continue
+            nodes = [n for page in session.orders(search, "CREATED_AT") for n in page.orders]
             # The search bounds are whole seconds: keep exactly the orders of this local date.
             nodes = [n for n in nodes if local_date(_instant(n, "createdAt"), shop.timezone) == day]
+            return nodes, _calls(session.stats).minus(before)
+
+        def write(day: date, fetched: tuple[list[dict[str, Any]], DayStats]) -> None:
+            nodes, calls = fetched
             _commit(
                 engine, connection, shop, nodes, result,
                 skip_unchanged=False, advance_cursor=False, rebuild_dates=[day],
             )  # fmt: skip
             day_stats = result.day_stats.setdefault(day, DayStats())  # a day with no order too
-            day_stats.add(_calls(session.stats).minus(before))
+            day_stats.add(calls)
             day_stats.rows += len(nodes)
-        if result.failed_days:
-            raise days_failed_error(result.failed_days, len(days))
+
+        commit_days(result, sorted(days), fetch, write, job=settings.JOB_PARTITIONS)
     finally:
         _finish(engine, result, session, stats)
 
@@ -406,52 +327,39 @@ def _instant(node: dict[str, Any], field_name: str = "updatedAt") -> datetime:
     return parse_instant(str(node[field_name]))
 
 
-Work = Callable[[Connection, SyncStats, ShopResult], None]
-
-
-def _call(work: Work, result: ShopResult, connection: Connection, stats: SyncStats) -> None:
-    work(connection, stats, result)
+Work = Callable[[ShopRun, SyncStats], None]
 
 
 def _run(
     engine: Engine, job: str, connection_id: int | None, work: Work, *,
     window: Callable[[Connection], tuple[date, date] | None], dagster_run_id: str | None,
     log: Callable[[str], None] | None,
-) -> JobResult:  # fmt: skip
-    with engine.connect() as db:
-        targets = conns.active_connections(db, "shopify", connection_id)
-    results: list[ShopResult] = []
-    report = RunReport()
+) -> ShopifyResult:  # fmt: skip
     warned: set[tuple[str, str]] = set()
-    for connection in targets:
-        result = ShopResult(connection)
-        results.append(result)
-        # One runner call per connection: each gets its own sync_runs window (its own time zone).
-        one = run_per_connection(
-            engine, job, [connection], functools.partial(_call, work, result),
-            window=window(connection), dagster_run_id=dagster_run_id, log=log,
-        )  # fmt: skip
-        report.outcomes.extend(one.outcomes)
-        calls = result.calls
+
+    def warn_version(run: ShopRun) -> None:
+        calls = run.calls
         if log and calls.version_mismatch and calls.api_version_served:
             pair = (calls.api_version, calls.api_version_served)
             if pair not in warned:  # once per run, not once per shop
                 warned.add(pair)
                 log(f"{job}: {version_mismatch_message(*pair)}")
-    return JobResult(job, report, results)
+
+    # Each connection gets its own sync_runs row and window (its own time zone).
+    return run_connections(
+        engine, SPEC.name, job, ShopRun, work, connection_id=connection_id, window=window,
+        dagster_run_id=dagster_run_id, log=log, after_each=warn_version, settle_window=True,
+    )  # fmt: skip
 
 
 def shopify_7d_fill(
     engine: Engine, client: ShopifyClient, now: datetime, *, connection_id: int | None = None,
     time_budget_s: float | None = None, dagster_run_id: str | None = None, log: Callable[[str], None] | None = None,
-) -> JobResult:  # fmt: skip
+) -> ShopifyResult:  # fmt: skip
     budget = time_budget_s or settings.FILL_TIME_BUDGET_S
 
-    def work(connection: Connection, stats: SyncStats, result: ShopResult) -> None:
-        def on_window(window: tuple[date, date]) -> None:
-            record_window(engine, settings.JOB_FILL, connection.connection_id, window, dagster_run_id)
-
-        fill_connection(engine, client, connection, now, stats, result, budget_s=budget, on_window=on_window)
+    def work(run: ShopRun, stats: SyncStats) -> None:
+        fill_connection(engine, client, run.connection, now, stats, run, budget_s=budget)
 
     return _run(
         engine, settings.JOB_FILL, connection_id, work, dagster_run_id=dagster_run_id, log=log,
@@ -462,11 +370,11 @@ def shopify_7d_fill(
 def shopify_fresh(
     engine: Engine, client: ShopifyClient, now: datetime, *, connection_id: int | None = None,
     time_budget_s: float | None = None, dagster_run_id: str | None = None, log: Callable[[str], None] | None = None,
-) -> JobResult:  # fmt: skip
+) -> ShopifyResult:  # fmt: skip
     budget = time_budget_s or settings.FRESH_TIME_BUDGET_S
 
-    def work(connection: Connection, stats: SyncStats, result: ShopResult) -> None:
-        fresh_connection(engine, client, connection, now, stats, result, budget_s=budget)
+    def work(run: ShopRun, stats: SyncStats) -> None:
+        fresh_connection(engine, client, run.connection, now, stats, run, budget_s=budget)
 
     return _run(
         engine, settings.JOB_FRESH, connection_id, work, dagster_run_id=dagster_run_id, log=log,
@@ -477,14 +385,14 @@ def shopify_fresh(
 def sync_days(
     engine: Engine, client: ShopifyClient, days: list[date], *, connection_id: int | None = None,
     now: datetime | None = None, dagster_run_id: str | None = None, log: Callable[[str], None] | None = None,
-) -> JobResult:  # fmt: skip
+) -> ShopifyResult:  # fmt: skip
     """A partition range: every day its own unit (own calls, own commit), oldest first. `now`
     (default: `adspipe.clock.now()`) decides which dates are past Shopify's 60-day window."""
     ordered = sorted(days)
     at = now or clock.now()
 
-    def work(connection: Connection, stats: SyncStats, result: ShopResult) -> None:
-        days_connection(engine, client, connection, ordered, stats, result, now=at)
+    def work(run: ShopRun, stats: SyncStats) -> None:
+        days_connection(engine, client, run.connection, ordered, stats, run, now=at)
 
     return _run(
         engine, settings.JOB_PARTITIONS, connection_id, work, dagster_run_id=dagster_run_id, log=log,

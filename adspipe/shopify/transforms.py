@@ -8,7 +8,7 @@ read raises `BadOrderPayload` naming the order: a wrong row is worse than a fail
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
@@ -161,3 +161,10 @@ def order_rows(
         "is_test": bool(node.get("test")),
     }
     return OrderRows(order_id, order_date, updated_at, customer_id, raw, fact)
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    """The first instant of a local date (zoneinfo resolves a skipped midnight to the gap's end)."""
+    naive = datetime.combine(day, time(0))
+    aware = naive.replace(tzinfo=zone(timezone))
+    return aware.astimezone(zone("UTC"))

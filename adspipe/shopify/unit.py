@@ -26,7 +26,7 @@ from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.sync_runs import Coverage
 
 if TYPE_CHECKING:
-    from adspipe.shopify.sync import ShopResult
+    from adspipe.shopify.sync import ShopRun
 
 
 class Unit:
@@ -37,7 +37,7 @@ class Unit:
         engine: Engine,
         connection: Connection,
         shop: ShopInfo,
-        result: ShopResult,
+        result: ShopRun,
         *,
         skip_unchanged: bool,
         whole_days: Coverage | None = None,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,11 +15,10 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as DbConnection
 
-from adspipe.warehouse.schema import connections, daily_summary, stores
+from adspipe import settings
+from adspipe.warehouse.schema import connections, stores
 from adspipe.warehouse.upsert import dialect_insert
 
-SHOP_DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\.myshopify\.com$")
-AD_ACCOUNT_RE = re.compile(r"^act_[0-9]{1,20}$")
 ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 DEFAULT_ATTRIBUTION_WINDOW_DAYS = 7
 
@@ -67,7 +65,7 @@ class Connection:
         var = self.app_secret_env
         if var is None:
             return None
-        value = os.environ.get(var, "")
+        value = settings.env_value(var)
         if not value:
             raise TokenUnavailable(
                 f"connection {self.connection_id} ({self.account_id}): environment variable "
@@ -87,7 +85,7 @@ class Connection:
 
     def token(self) -> str:
         """The access token, read from the environment now. Never log or store it."""
-        value = os.environ.get(self.token_env, "")
+        value = settings.env_value(self.token_env)
         if not value:
             raise TokenUnavailable(
                 f"connection {self.connection_id} ({self.account_id}): environment variable "
@@ -107,20 +105,6 @@ def validate_store_name(name: str) -> str:
     return cleaned
 
 
-def validate_shop_domain(shop: str) -> str:
-    domain = shop.strip().lower()
-    if not SHOP_DOMAIN_RE.match(domain):
-        raise ConnectionInputError(f"shop must look like NAME.myshopify.com (got {shop!r})")
-    return domain
-
-
-def validate_ad_account(account: str) -> str:
-    value = account.strip()
-    if not AD_ACCOUNT_RE.match(value):
-        raise ConnectionInputError(f"ad account must look like act_1234567890 (got {account!r})")
-    return value
-
-
 def validate_window(days: int) -> int:
     if not 1 <= days <= 28:
         raise ConnectionInputError(f"attribution window must be between 1 and 28 days (got {days})")
@@ -130,7 +114,7 @@ def validate_window(days: int) -> int:
 def validate_token_env(var: str) -> str:
     if not ENV_VAR_RE.match(var):
         raise ConnectionInputError(f"--token-env must be an environment variable name (got {var!r})")
-    if not os.environ.get(var):
+    if not settings.env_value(var):
         raise ConnectionInputError(
             f"environment variable {var} is not set; export the access token in it first"
         )
@@ -160,6 +144,7 @@ def connect(
 
     Inputs must be validated first (the `validate_*` functions). Connecting the same account again
     updates its row: store, token reference, window, status back to active, a new `authorized_at`.
+    The marts are not touched: `adspipe.marts.connections.connect` also refreshes the stores' flags.
     """
     now = datetime.now(UTC)
     store_id = _ensure_store(conn, store)
@@ -192,8 +177,6 @@ def connect(
     conn.execute(stmt)
     found = find_connection(conn, platform=platform, account_id=account_id)
     assert found is not None
-    for affected in {store_id, previous_store} - {None}:  # a re-activated or moved account
-        refresh_store_summary(conn, int(affected))  # type: ignore[arg-type]
     return found, not existed
 
 
@@ -292,24 +275,10 @@ def set_status(conn: DbConnection, connection_id: int, status: str, reason: str 
 
 
 def disconnect(conn: DbConnection, connection_id: int) -> Connection:
+    """The connection as it was; see `adspipe.marts.connections.disconnect` for the marts."""
     found = get_connection(conn, connection_id)
     set_status(conn, connection_id, "disconnected", "disconnected by user")
-    refresh_store_summary(conn, found.store_id)
     return found
-
-
-def refresh_store_summary(conn: DbConnection, store_id: int) -> None:
-    """Rebuild the store's existing `daily_summary` rows: their currency / time-zone mismatch flags
-    (and so ROAS / MER) follow the store's live connections, which just changed. Without this, a
-    date no job touches again would keep the flags of before (e.g. a Shopify-only day of a store
-    whose ad account's time zone became known later)."""
-    from adspipe.marts.daily_summary import rebuild_daily_summary  # the mart builds on this module
-
-    dates = list(
-        conn.execute(sa.select(daily_summary.c.date).where(daily_summary.c.store_id == store_id)).scalars()
-    )
-    if dates:
-        rebuild_daily_summary(conn, [store_id], dates)
 
 
 def mark_needs_reauth(conn: DbConnection, connection_id: int, reason: str) -> None:
@@ -322,10 +291,11 @@ def mark_needs_reauth(conn: DbConnection, connection_id: int, reason: str) -> No
     )
 
 
-def set_account_info(conn: DbConnection, connection_id: int, *, timezone: str, currency: str) -> None:
+def set_account_info(conn: DbConnection, connection_id: int, *, timezone: str, currency: str) -> int | None:
     """Store the time zone and currency read from the platform (they can change; keep them current).
 
-    A change refreshes the store's daily_summary flags (see `refresh_store_summary`)."""
+    Returns the store id when they changed (its daily_summary flags are then stale: see
+    `adspipe.marts.connections.set_account_info`), else None."""
     changed = conn.execute(
         sa.update(connections)
         .where(connections.c.connection_id == connection_id)
@@ -338,5 +308,4 @@ def set_account_info(conn: DbConnection, connection_id: int, *, timezone: str, c
         .values(timezone=timezone, currency=currency, updated_at=datetime.now(UTC))
         .returning(connections.c.store_id)
     ).scalar_one_or_none()
-    if changed is not None:
-        refresh_store_summary(conn, int(changed))
+    return None if changed is None else int(changed)

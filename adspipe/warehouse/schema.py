@@ -21,7 +21,7 @@ metadata = sa.MetaData(
     }
 )
 
-PLATFORMS = ("shopify", "meta")
+PLATFORMS = ("shopify", "meta", "google_ads")  # the connections.platform CHECK (migration 0004)
 CONNECTION_STATUSES = ("active", "needs_reauth", "disconnected")
 SYNC_STATUSES = ("running", "success", "failed", "rate_limited")
 
@@ -62,7 +62,7 @@ connections = sa.Table(
     # Set on connect and on every re-authorization: the new-connection sensor keys on it.
     sa.Column("authorized_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("platform", "account_id"),
-    sa.CheckConstraint("platform IN ('shopify', 'meta')", name="platform"),
+    sa.CheckConstraint("platform IN ('shopify', 'meta', 'google_ads')", name="platform"),
     sa.CheckConstraint("status IN ('active', 'needs_reauth', 'disconnected')", name="status"),
     sa.CheckConstraint(
         "attribution_window_days IS NULL OR attribution_window_days BETWEEN 1 AND 28",
@@ -206,10 +206,11 @@ fact_meta_daily = sa.Table(
     comment="Grain: one row per ad account, ad and date (ad account time zone).",
 )
 
-daily_meta_metrics = sa.Table(
-    "daily_meta_metrics",
+daily_ad_metrics = sa.Table(
+    "daily_ad_metrics",
     metadata,
     sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.store_id"), primary_key=True),
+    sa.Column("platform", sa.String(16), primary_key=True),
     sa.Column("ad_account_id", sa.String(64), primary_key=True),
     sa.Column("date", sa.Date, primary_key=True),
     sa.Column("currency", sa.String(8), nullable=True),
@@ -223,10 +224,36 @@ daily_meta_metrics = sa.Table(
     sa.Column("account_spend", Money, nullable=True),
     sa.Column("spend_gap", Money, nullable=True),
     sa.Column("roas", Money, nullable=True),
+    sa.Index(None, "store_id", "date"),
     comment=(
-        "Grain: one row per store, ad account and date (account time zone). Per account rather "
-        "than per store, because a store's accounts may differ in currency or time zone."
+        "Grain: one row per store, ad platform, ad account and date (account time zone). Per "
+        "account rather than per store, because a store's accounts may differ in currency or time "
+        "zone; every ad platform's accounts are rows here, not tables."
     ),
+)
+
+# Views (not in `metadata`: migrations create them, and Alembic compares tables only).
+views = sa.MetaData()
+
+# Meta's rows of daily_ad_metrics, as the table of that name held them before migration 0004.
+daily_meta_metrics = sa.Table(
+    "daily_meta_metrics",
+    views,
+    sa.Column("store_id", sa.Integer, primary_key=True),
+    sa.Column("ad_account_id", sa.String(64), primary_key=True),
+    sa.Column("date", sa.Date, primary_key=True),
+    sa.Column("currency", sa.String(8), nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=True),
+    sa.Column("ads", sa.Integer, nullable=False),
+    sa.Column("spend", Money, nullable=False),
+    sa.Column("impressions", sa.BigInteger, nullable=False),
+    sa.Column("clicks", sa.BigInteger, nullable=False),
+    sa.Column("purchases", sa.BigInteger, nullable=False),
+    sa.Column("purchase_value", Money, nullable=False),
+    sa.Column("account_spend", Money, nullable=True),
+    sa.Column("spend_gap", Money, nullable=True),
+    sa.Column("roas", Money, nullable=True),
+    comment="View: daily_ad_metrics WHERE platform = 'meta' (platform column left out).",
 )
 
 daily_summary = sa.Table(
@@ -252,4 +279,27 @@ daily_summary = sa.Table(
     comment="Grain: one row per store and local date. See docs/metrics.md.",
 )
 
+daily_summary_platform = sa.Table(
+    "daily_summary_platform",
+    metadata,
+    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.store_id"), primary_key=True),
+    sa.Column("date", sa.Date, primary_key=True),
+    sa.Column("platform", sa.String(16), primary_key=True),
+    sa.Column("accounts", sa.Integer, nullable=False),
+    sa.Column("spend", Money, nullable=False),
+    sa.Column("purchases", sa.BigInteger, nullable=False),
+    sa.Column("purchase_value", Money, nullable=False),
+    sa.Column("roas", Money, nullable=True),
+    comment=(
+        "Grain: one row per store, local date and ad platform: that platform's share of "
+        "daily_summary (spend, purchases, ROAS). A new ad platform adds rows, not columns."
+    ),
+)
+
 ALL_TABLES = [t.name for t in metadata.sorted_tables]
+
+
+def table_or_view(name: str) -> sa.Table:
+    """A table of the schema, or one of its views (read-only: `daily_meta_metrics`), by name."""
+    found = metadata.tables.get(name)
+    return found if found is not None else views.tables[name]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from adspipe.counters import SyncStats
 from adspipe.warehouse.schema import sync_runs
 
 MAX_ERROR_CHARS = 2_000
@@ -20,48 +21,27 @@ ABANDONED_ERROR = (
     "abandoned: the run ended without closing this record (killed or crashed); its committed data stays"
 )
 
-_SECRET_PATTERNS = [
+# Shapes any API's secrets take; each platform adds its tokens' shapes (its spec's token_patterns,
+# passed in by adspipe.platform.secrets: the warehouse knows no platform).
+_GENERIC_PATTERNS = [
     (re.compile(r"(access_token=)[^&\s\"']+", re.I), r"\1***"),
-    (re.compile(r"(X-Shopify-Access-Token[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", re.I), r"\1***"),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I), r"\1***"),
     (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),  # passwords in URLs
-    (re.compile(r"\b(shpat_|shpca_|shppa_|EAA)[A-Za-z0-9]{6,}"), r"\1***"),  # token shapes
 ]
 
 
-def sanitize_error(message: str, secrets: Iterable[str] = ()) -> str:
-    """A message safe to store or log: known secrets and token-shaped strings masked, length capped."""
+def sanitize_error(
+    message: str, secrets: Iterable[str] = (), patterns: Iterable[tuple[re.Pattern[str], str]] = ()
+) -> str:
+    """A message safe to store or log: known secrets, the generic secret shapes and the given
+    token `patterns` masked, length capped."""
     text = message
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    for pattern, replacement in _SECRET_PATTERNS:
+    for pattern, replacement in (*patterns, *_GENERIC_PATTERNS):
         text = pattern.sub(replacement, text)
     return text[:MAX_ERROR_CHARS]
-
-
-@dataclass
-class SyncStats:
-    """What a sync accumulates while it runs; written to `sync_runs` and to Dagster metadata."""
-
-    rows: int = 0
-    api_calls: int = 0
-    throttled: int = 0
-    throttle_wait_s: float = 0.0
-    dates: set[date] = field(default_factory=set)
-    api_version: str | None = None  # the API version asked for
-    api_version_served: str | None = None  # the version the platform's response headers named
-
-    def merge(self, other: SyncStats) -> None:
-        self.api_version = self.api_version or other.api_version
-        self.api_version_served = self.api_version_served or other.api_version_served
-        self.rows += other.rows
-        self.api_calls += other.api_calls
-        self.throttled += other.throttled
-        self.throttle_wait_s += other.throttle_wait_s
-        self.dates |= other.dates
-        self.api_version = self.api_version or other.api_version
-        self.api_version_served = self.api_version_served or other.api_version_served
 
 
 def start_sync_run(
@@ -109,17 +89,23 @@ def finish_sync_run(
     stats: SyncStats,
     error: str | None = None,
     secrets: Iterable[str] = (),
+    patterns: Iterable[tuple[re.Pattern[str], str]] = (),
+    window: tuple[date, date] | None = None,
     api_version: str | None = None,
     api_version_served: str | None = None,
 ) -> None:
-    """Close a run's row. `api_version` is the version asked for, `api_version_served` the one the
-    platform's response headers named (they differ when a pinned version left support)."""
+    """Close a run's row. `window`: the dates the run settled on (e.g. once the account's time zone
+    was read), replacing the one it opened with; `api_version` is the version asked for,
+    `api_version_served` the one the platform's response headers named (they differ when a pinned
+    version left support)."""
     if status not in ("success", "failed", "rate_limited"):
         raise ValueError(f"unknown sync status {status!r}")
+    settled = {"window_start": window[0], "window_end": window[1]} if window else {}
     conn.execute(
         sa.update(sync_runs)
         .where(sync_runs.c.sync_run_id == sync_run_id)
         .values(
+            **settled,
             status=status,
             finished_at=datetime.now(UTC),
             rows=stats.rows,
@@ -127,7 +113,7 @@ def finish_sync_run(
             throttled=stats.throttled,
             throttle_wait_s=round(stats.throttle_wait_s, 3),
             dates=sorted(d.isoformat() for d in stats.dates),
-            error=sanitize_error(error, secrets) if error else None,
+            error=sanitize_error(error, secrets, patterns) if error else None,
             api_version=api_version,
             api_version_served=api_version_served,
         )

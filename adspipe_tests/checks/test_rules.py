@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.checks import rules
+from adspipe.counters import SyncStats
 from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors, schema
-from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, start_sync_run
+from adspipe.warehouse.sync_runs import finish_sync_run, start_sync_run
 from adspipe.warehouse.upsert import upsert_rows
 
 D = date(2026, 3, 1)
@@ -134,8 +135,8 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
                     }
                 ],
             )
-        upsert_rows(db, schema.daily_meta_metrics, [{
-            "store_id": shop.store_id, "ad_account_id": "act_1", "date": D, "currency": "USD", "timezone": "UTC",
+        upsert_rows(db, schema.daily_ad_metrics, [{
+            "store_id": shop.store_id, "platform": "meta", "ad_account_id": "act_1", "date": D, "currency": "USD", "timezone": "UTC",
             "ads": 2, "spend": Decimal("20.00"), "impressions": 200, "clicks": 10, "purchases": 2,
             "purchase_value": Decimal("60.00"), "account_spend": Decimal("20.00"), "spend_gap": Decimal("0.00"),
             "roas": Decimal("3.0000"),
@@ -151,7 +152,7 @@ def _run(engine: Engine, check: str) -> rules.CheckOutcome:
 
 def test_all_checks_pass_on_a_consistent_warehouse(engine: Engine, world: dict[str, int]) -> None:
     with engine.connect() as db:
-        outcomes = rules.run_all(db, T, shopify_every=timedelta(minutes=15), meta_every=timedelta(hours=1))
+        outcomes = rules.run_all(db, T, {"shopify": timedelta(minutes=15), "meta": timedelta(hours=1)})
     failing = {o.name: o.problems for o in outcomes if not o.passed}
     assert failing == {
         "freshness": [
@@ -218,7 +219,7 @@ def test_spend_cross_check_warns_with_the_missing_amount(engine: Engine, world: 
     assert _run(engine, "meta_spend_cross_check").passed
     with engine.begin() as db:
         db.execute(
-            sa.update(schema.daily_meta_metrics).values(
+            sa.update(schema.daily_ad_metrics).values(
                 account_spend=Decimal("27.25"), spend_gap=Decimal("7.25")
             )
         )
@@ -252,6 +253,9 @@ def test_cursor_ahead_is_an_error_and_behind_a_warning(engine: Engine, world: di
     )
 
 
+EVERY = {"shopify": timedelta(minutes=15), "meta": timedelta(hours=1)}
+
+
 def test_freshness_within_twice_the_schedule(engine: Engine, world: dict[str, int]) -> None:
     with engine.begin() as db:
         for job, cid in (("shopify_fresh", world["shop"]), ("meta_fresh", world["acct"])):
@@ -263,18 +267,28 @@ def test_freshness_within_twice_the_schedule(engine: Engine, world: dict[str, in
         ok = rules.freshness(
             db,
             now + timedelta(minutes=29),
-            shopify_every=timedelta(minutes=15),
-            meta_every=timedelta(hours=1),
+            EVERY,
         )
         late = rules.freshness(
             db,
             now + timedelta(minutes=31),
-            shopify_every=timedelta(minutes=15),
-            meta_every=timedelta(hours=1),
+            EVERY,
         )
     assert ok.passed
     assert not late.passed and late.problems[0].startswith("s.myshopify.com: last shopify_fresh success")
     assert len(late.problems) == 1  # meta's 2-hour allowance still holds
+
+
+def test_freshness_names_a_platform_without_a_schedule(engine: Engine, world: dict[str, int]) -> None:
+    """A platform the registry gives no period is reported, never judged by another platform's."""
+    with engine.begin() as db:
+        for job, cid in (("shopify_fresh", world["shop"]), ("meta_fresh", world["acct"])):
+            finish_sync_run(
+                db, start_sync_run(db, job=job, connection_id=cid), status="success", stats=SyncStats()
+            )
+    with engine.connect() as db:
+        outcome = rules.freshness(db, datetime.now(UTC), {"shopify": timedelta(minutes=15)})
+    assert outcome.problems == ["act_1: no fresh schedule known for platform meta"]
 
 
 def test_currency_and_timezone_mismatch(engine: Engine, world: dict[str, int]) -> None:

@@ -37,7 +37,8 @@ from adspipe.meta import sync as meta_sync
 from adspipe.simulator.faults import Faults
 from adspipe.warehouse import connections as conns
 from adspipe_tests.ci import unavailable
-from adspipe_tests.faults.harness import TOKEN_ENV, VirtualTime, meta_client
+from adspipe_tests.clocks import FakeClock
+from adspipe_tests.faults.harness import TOKEN_ENV, meta_client
 from adspipe_tests.simulator_fixtures import RunningSimulator
 
 SDK_VERSION = "26.0.3"
@@ -191,8 +192,8 @@ def sync_requests(
             conns.connect(db, store="Pioneer Botanicals", platform="meta", account_id=LA, token_env=TOKEN_ENV,
                           **options)  # fmt: skip
         recording = Recording()
-        client = meta_client(VirtualTime(), page_limit=settings.MIN_PAGE_LIMIT)
-        client.with_io(transport=recording, sleep=VirtualTime().sleep)
+        client = meta_client(FakeClock(), page_limit=settings.MIN_PAGE_LIMIT)
+        client.with_io(transport=recording, sleep=FakeClock().sleep)
         result = meta_sync.run_dates(engine, client, DAYS, now=running.sim.clock.now())
         assert [o.status for o in result.report.outcomes] == ["success"], result.report.outcomes[0].error
         return recording.sent

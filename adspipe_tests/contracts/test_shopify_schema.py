@@ -25,8 +25,9 @@ from sqlalchemy.engine import Engine
 
 from adspipe.shopify import connect, settings, sync
 from adspipe.shopify.client import ShopifyClient
+from adspipe_tests.clocks import FakeClock
 from adspipe_tests.contracts.vendor_npm import NpmPackage, member_or_skip
-from adspipe_tests.faults.harness import TOKEN_ENV, VirtualTime, local_today, register
+from adspipe_tests.faults.harness import TOKEN_ENV, local_today, register
 from adspipe_tests.simulator_fixtures import FIXED_NOW, TOKEN, RunningSimulator
 
 # Pinned artefact: bump the version and its integrity together (docs/architecture.md, "Contract tests").
@@ -74,7 +75,7 @@ def sent(
 ) -> Iterator[list[Sent]]:
     """The client's documents from a fill, a fresh run, a 2-day range, the connect scope read and
     line-items completions (one line item inline: the simulator's orders have up to four)."""
-    vt = VirtualTime()
+    vt = FakeClock()
     running = make_simulator(now=FIXED_NOW, monotonic=vt.monotonic, stores=1)
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     world = register(engine, running.sim, meta=False)

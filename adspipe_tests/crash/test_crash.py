@@ -159,7 +159,7 @@ def test_shopify_fresh_killed_mid_loop_resumes_to_truth(
 
     sim.faults.update(shopify_latency_s=0.0)
     resumed = shopify_sync.shopify_fresh(engine, ShopifyClient(page_size=10), t1)
-    assert resumed.report.failed == [] and not resumed.shops[0].stopped_at_budget
+    assert resumed.report.failed == [] and not resumed.runs[0].stopped_at_budget
     after = _cursor(engine, connection.connection_id, cursors.SHOPIFY_UPDATED_AT)
     assert after is not None and after >= at_kill
     _consistent(engine)
@@ -167,7 +167,7 @@ def test_shopify_fresh_killed_mid_loop_resumes_to_truth(
     check_orders(engine, sim, shop, since, until, compared)
     assert compared.diffs == []
     _figures(record_property, suite="shopify_fresh", kill_after_pages=pages, extra_s=extra_s, served=served,
-             cursor_before=before, cursor_at_kill=at_kill, cursor_after=after, pages_resumed=resumed.shops[0].calls.pages,
+             cursor_before=before, cursor_at_kill=at_kill, cursor_after=after, pages_resumed=resumed.runs[0].calls.pages,
              sync_runs=_run_statuses(engine, connection.connection_id),
              rows_compared=compared.rows)  # fmt: skip
 

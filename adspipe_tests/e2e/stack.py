@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
-import sqlalchemy as sa
 import yaml
+
+from adspipe_tests.scratch_pg import scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -61,14 +61,14 @@ def dagster_stack(
     pg_url: str, home: Path, env: dict[str, str], *, instance_overrides: dict[str, object] | None = None
 ) -> Iterator[DagsterStack]:
     """Start webserver + daemon against a fresh Postgres database for the instance storage."""
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
     # Unique per stack: xdist workers (and other checkouts on the same server) each have a `dagster_home0`.
-    name = f"dagster_{uuid.uuid4().hex[:8]}_{home.name}".lower().replace("-", "_")[:60]
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    instance_url = (
-        sa.make_url(pg_url).set(drivername="postgresql", database=name).render_as_string(hide_password=False)
-    )
+    with scratch_database(pg_url, f"dagster_{home.name}", drivername="postgresql") as instance_url:
+        yield from _stack(home, env, instance_url, instance_overrides)
+
+
+def _stack(
+    home: Path, env: dict[str, str], instance_url: str, instance_overrides: dict[str, object] | None
+) -> Iterator[DagsterStack]:
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(
         yaml.safe_dump(_instance_yaml(ROOT / "dagster.yaml", instance_overrides or {}))
@@ -111,7 +111,4 @@ def dagster_stack(
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
         shutil.rmtree(home, ignore_errors=True)

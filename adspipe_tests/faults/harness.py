@@ -3,7 +3,7 @@ clients, clients tuned for a test, connections for the simulator's world, and th
 truth assertions (compare.py plus row counts and key uniqueness).
 
 Virtual time: the simulator's Shopify bucket and Meta usage meters refill on `monotonic`, and
-the clients wait with `sleep`; giving both the same `VirtualTime` makes every pacing, throttle
+the clients wait with `sleep`; giving both the same `FakeClock` makes every pacing, throttle
 and backoff wait instantaneous in real time yet exact in the simulator's eyes. Only the
 injected hangs (timeouts) cost real time: the clients' read timeout is set just below
 `timeout_hang_s`.
@@ -12,8 +12,7 @@ injected hangs (timeouts) cost real time: the clients' read timeout is set just 
 from __future__ import annotations
 
 import random
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -29,44 +28,15 @@ from adspipe.simulator.server import Simulator
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.schema import fact_meta_daily, fact_orders, meta_insights_raw, shopify_orders_raw
-from adspipe_tests.clocks import FAKE_MONOTONIC_START
+from adspipe_tests.clocks import FakeClock
 
 TOKEN_ENV = "FAULT_SIM_TOKEN"
 SEED = 20260415  # the fault draws and the clients' jitter
 FAULT_KINDS = ("5xx", "timeout", "drop", "malformed", "internal", "throttled")
 
 
-class VirtualTime:
-    """A monotonic clock that only moves when someone sleeps (thread-safe)."""
-
-    def __init__(self, start: float = FAKE_MONOTONIC_START) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-        self.slept = 0.0
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return self._now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self._now += max(0.0, seconds)
-            self.slept += max(0.0, seconds)
-
-    def slowed(self, rate: float) -> Callable[[], float]:
-        """The same clock running at `rate` × speed: given to the simulator with rate < 1, its
-        buckets and meters refill slower than the clients expect — as when another consumer
-        shares the quota — so proactive pacing falls short and real throttle answers come back."""
-        start = self._now
-
-        def monotonic() -> float:
-            return start + (self.monotonic() - start) * rate
-
-        return monotonic
-
-
 def shopify_client(
-    vt: VirtualTime,
+    vt: FakeClock,
     *,
     read_timeout_s: float = 30.0,
     page_size: int = 250,
@@ -82,7 +52,7 @@ def shopify_client(
 # Meta's per-run wait budget (180 s by default) guards real time; in this suite waits are virtual
 # and the usage is driven far above anything real, so the budget is an hour of virtual time.
 def meta_client(
-    vt: VirtualTime, *, read_timeout_s: float = 60.0, max_transient_retries: int = 4,
+    vt: FakeClock, *, read_timeout_s: float = 60.0, max_transient_retries: int = 4,
     wait_budget_s: float = 3600.0, page_limit: int = 500, seed: int = SEED,
 ) -> MetaClient:  # fmt: skip
     client = MetaClient(read_timeout_s=read_timeout_s, max_transient_retries=max_transient_retries,

@@ -31,11 +31,11 @@ from adspipe.checks import rules
 from adspipe.meta import sync as meta_sync
 from adspipe.shopify import sync as shopify_sync
 from adspipe.simulator.faults import META_THROTTLE_CODES, Faults
+from adspipe_tests.clocks import FakeClock
 from adspipe_tests.faults.harness import (
     SEED,
     TOKEN_ENV,
     Compared,
-    VirtualTime,
     check_meta,
     check_orders,
     check_summary,
@@ -85,16 +85,18 @@ def _ok(report: Any, job: str = "") -> None:
     assert bad == [], (job, bad)
 
 
-def _shopify_retries(result: shopify_sync.JobResult) -> tuple[int, int]:
-    return sum(s.calls.retries for s in result.shops), sum(s.calls.throttled for s in result.shops)
+def _shopify_retries(result: shopify_sync.ShopifyResult) -> tuple[int, int]:
+    return sum(s.calls.retries for s in result.runs), sum(s.calls.throttled for s in result.runs)
 
 
-def _meta_retries(result: meta_sync.MetaRunResult) -> tuple[int, int]:
-    return result.meter.transient_errors, sum(o.stats.throttled for o in result.report.outcomes)
+def _meta_retries(result: meta_sync.MetaResult) -> tuple[int, int]:
+    return meta_sync.total_meter(result).transient_errors, sum(
+        o.stats.throttled for o in result.report.outcomes
+    )
 
 
 def run_everything(
-    engine: Engine, running: RunningSimulator, vt: VirtualTime, monkeypatch: pytest.MonkeyPatch, *,
+    engine: Engine, running: RunningSimulator, vt: FakeClock, monkeypatch: pytest.MonkeyPatch, *,
     max_attempts: int, range_days: int, page_size: int,
 ) -> Figures:  # fmt: skip
     """Both platforms: the 7-day fills at T0, the fresh runs 6 h later, then a partition range of
@@ -135,7 +137,7 @@ def run_everything(
     fresh = shopify_sync.shopify_fresh(engine, shopify, t1)
     _ok(fresh.report, "shopify_fresh")
     count("shopify", _shopify_retries(fresh))
-    assert not any(s.stopped_at_budget for s in fresh.shops)
+    assert not any(s.stopped_at_budget for s in fresh.runs)
     mfresh = meta_sync.run_fresh(engine, meta, now=t1)
     _ok(mfresh.report, "meta_fresh")
     count("meta", _meta_retries(mfresh))
@@ -175,7 +177,7 @@ def test_every_job_under_faults_equals_truth(
     engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch,
     record_property: Callable[[str, object], None],
 ) -> None:  # fmt: skip
-    vt = VirtualTime()
+    vt = FakeClock()
     faults = fault_knobs(shopify_plan="Basic", shopify_bucket_scale=0.05, meta_throttle_intensity=40.0)
     running = make_simulator(
         seed=SEED, stores=2, faults=faults, monotonic=vt.slowed(SHARED_QUOTA_RATE), now=FIXED_NOW
@@ -199,7 +201,7 @@ def test_heavy_faults_over_more_days_equal_truth(
 ) -> None:  # fmt: skip
     """Twice the rates (20 % 5xx, 10 % timeouts, 6 % drops, 6 % truncated, 4 % internal), a
     tighter bucket, faster Meta usage, and a 14-day partition range."""
-    vt = VirtualTime()
+    vt = FakeClock()
     faults = fault_knobs(
         scale=2.0, shopify_plan="Basic", shopify_bucket_scale=0.05, meta_throttle_intensity=30.0
     )
@@ -225,7 +227,7 @@ def test_meta_rides_out_each_throttle_code(
 ) -> None:  # fmt: skip
     """Usage rising 60× faster than normal: the client paces, waits out the throttles of this code
     (HTTP 400 + code, or a plain 429) and every day equals the truth."""
-    vt = VirtualTime()
+    vt = FakeClock()
     faults = Faults(meta_throttle_intensity=60.0, meta_throttle_code=code, meta_plain_429=plain_429)
     running = make_simulator(
         seed=SEED, stores=1, faults=faults, monotonic=vt.slowed(SHARED_QUOTA_RATE), ads_per_account=30
@@ -257,7 +259,7 @@ def test_shopify_rides_out_a_tight_bucket(
 ) -> None:  # fmt: skip
     """A Basic plan's bucket 20× smaller (100 points, 5 points/s), refilling at a fifth of the
     rate the client expects: THROTTLED answers, waited out on the bucket's own figures."""
-    vt = VirtualTime()
+    vt = FakeClock()
     faults = Faults(shopify_bucket_scale=0.05, shopify_plan="Basic")
     running = make_simulator(seed=SEED, stores=1, faults=faults, monotonic=vt.slowed(SHARED_QUOTA_RATE))
     monkeypatch.setenv(TOKEN_ENV, "sim-token")

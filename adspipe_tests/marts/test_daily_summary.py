@@ -32,8 +32,8 @@ def _setup(engine: Engine, monkeypatch: pytest.MonkeyPatch, *, acct_currency: st
              "refunds": Decimal("10.01"), "net_revenue": Decimal("89.99"), "aov": Decimal("33.33"),
              "new_customers": 2, "returning_customers": 1},
         ])  # fmt: skip
-        upsert_rows(conn, schema.daily_meta_metrics, [
-            {"store_id": shop.store_id, "ad_account_id": "act_1", "date": d, "currency": acct_currency,
+        upsert_rows(conn, schema.daily_ad_metrics, [
+            {"store_id": shop.store_id, "platform": "meta", "ad_account_id": "act_1", "date": d, "currency": acct_currency,
              "timezone": acct_tz, "ads": 2, "spend": Decimal("30.00"), "impressions": 1000, "clicks": 10,
              "purchases": 4, "purchase_value": Decimal("120.50"), "account_spend": Decimal("31.00"),
              "spend_gap": Decimal("1.00"), "roas": None}
@@ -75,8 +75,8 @@ def test_mer_falls_back_to_ad_level_spend_without_an_account_level_row(
     store_id = _setup(engine, monkeypatch, acct_currency="USD", acct_tz="America/New_York")
     with engine.begin() as conn:
         conn.execute(
-            sa.update(schema.daily_meta_metrics)
-            .where(schema.daily_meta_metrics.c.date == D1)
+            sa.update(schema.daily_ad_metrics)
+            .where(schema.daily_ad_metrics.c.date == D1)
             .values(account_spend=None, spend_gap=None)
         )
         rebuild_daily_summary(conn, [store_id], [D1])
@@ -108,6 +108,6 @@ def test_rebuild_is_idempotent_and_drops_vanished_dates(
         rebuild_daily_summary(conn, [store_id], [D1, D2])
     assert _summary(engine) == first
     with engine.begin() as conn:
-        conn.execute(sa.delete(schema.daily_meta_metrics).where(schema.daily_meta_metrics.c.date == D2))
+        conn.execute(sa.delete(schema.daily_ad_metrics).where(schema.daily_ad_metrics.c.date == D2))
         rebuild_daily_summary(conn, [store_id], [D2])
     assert set(_summary(engine)) == {D1}

@@ -13,10 +13,10 @@ import httpx
 import pydantic
 import pytest
 
+from adspipe.counters import SyncStats
 from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
 from adspipe.meta import settings
 from adspipe.meta.client import MetaClient, MetaSession, Usage, UsageMeter, pace_wait, parse_usage
-from adspipe.warehouse.sync_runs import SyncStats
 
 BASE = "http://graph.test"
 TOKEN = "EAAsecret-token-123456"

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from adspipe.counters import SyncStats
 from adspipe.errors import PermanentApiError
 from adspipe.meta import settings, transforms
 from adspipe.meta.client import MetaClient, MetaSession
@@ -24,7 +25,6 @@ from adspipe.meta.options import (
     validate_statuses,
 )
 from adspipe.meta.usage import UsageMeter
-from adspipe.warehouse.sync_runs import SyncStats
 
 BASE = "http://graph.test"
 TOKEN = "EAAtoken-for-proof-0123456789"

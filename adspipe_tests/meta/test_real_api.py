@@ -34,7 +34,8 @@ from adspipe.warehouse.schema import (
     fact_meta_daily,
     sync_runs,
 )
-from adspipe_tests.faults.harness import TOKEN_ENV, VirtualTime, meta_client
+from adspipe_tests.clocks import FakeClock
+from adspipe_tests.faults.harness import TOKEN_ENV, meta_client
 from adspipe_tests.simulator_fixtures import FIXED_NOW, RunningSimulator
 
 LA = "act_719948244808154"
@@ -53,14 +54,14 @@ def _setup(
         connection, _ = conns.connect(
             db, store="Pioneer Botanicals", platform="meta", account_id=LA, token_env=TOKEN_ENV, **options
         )
-    return running, meta_client(VirtualTime()), connection
+    return running, meta_client(FakeClock()), connection
 
 
-def _run(engine: Engine, client: MetaClient, running: RunningSimulator, **kw: Any) -> meta_sync.MetaRunResult:
+def _run(engine: Engine, client: MetaClient, running: RunningSimulator, **kw: Any) -> meta_sync.MetaResult:
     return meta_sync.run_dates(engine, client, DAYS, now=running.sim.clock.now(), **kw)
 
 
-def _ok(result: meta_sync.MetaRunResult) -> None:
+def _ok(result: meta_sync.MetaResult) -> None:
     assert [(o.status, o.error) for o in result.report.outcomes] == [("success", None)]
 
 
@@ -191,7 +192,7 @@ def test_an_expired_version_fails_naming_the_version_and_the_setting(
 ) -> None:
     now = datetime(2026, 11, 30, 12, tzinfo=UTC)  # v24.0 expired on 2026-11-10
     running, _, connection = _setup(engine, make_simulator, monkeypatch, now=now)
-    old = MetaClient(api_version="v24.0").with_io(sleep=VirtualTime().sleep)
+    old = MetaClient(api_version="v24.0").with_io(sleep=FakeClock().sleep)
     result = meta_sync.run_dates(engine, old, [now.date() - timedelta(days=1)], now=now)
     ((status, error),) = [(o.status, o.error) for o in result.report.outcomes]
     assert status == "failed" and error is not None
@@ -207,7 +208,7 @@ def test_an_expired_version_fails_naming_the_version_and_the_setting(
     # One call, refused: no retry of a version that will not come back.
     assert [r.status for r in running.sim.request_log("meta")] == [400]
     # The pinned version is still served on that date.
-    _ok(meta_sync.run_dates(engine, meta_client(VirtualTime()), [now.date() - timedelta(days=1)], now=now))
+    _ok(meta_sync.run_dates(engine, meta_client(FakeClock()), [now.date() - timedelta(days=1)], now=now))
 
 
 # -- 4. appsecret_proof --------------------------------------------------------------------------

@@ -31,7 +31,8 @@ from adspipe.simulator.faults import Faults
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.schema import daily_meta_metrics, fact_meta_daily, meta_insights_raw, sync_runs
-from adspipe_tests.faults.harness import TOKEN_ENV, VirtualTime, meta_client
+from adspipe_tests.clocks import FakeClock
+from adspipe_tests.faults.harness import TOKEN_ENV, meta_client
 from adspipe_tests.simulator_fixtures import RunningSimulator
 
 LA, BERLIN = "act_719948244808154", "act_381676873269249"
@@ -47,7 +48,7 @@ STATUSES = ("ACTIVE", "PAUSED")
 class Env:
     engine: Engine
     running: RunningSimulator
-    vt: VirtualTime
+    vt: FakeClock
     client: MetaClient
     accounts: dict[str, Connection] = field(default_factory=dict)
 
@@ -58,14 +59,14 @@ class Env:
     def now(self) -> datetime:
         return self.sim.clock.now()
 
-    def fill(self, client: MetaClient | None = None) -> meta_sync.MetaRunResult:
+    def fill(self, client: MetaClient | None = None) -> meta_sync.MetaResult:
         return _ok(meta_sync.run_fill(self.engine, client or self.client, now=self.now()))
 
-    def fresh(self, client: MetaClient | None = None) -> meta_sync.MetaRunResult:
+    def fresh(self, client: MetaClient | None = None) -> meta_sync.MetaResult:
         return _ok(meta_sync.run_fresh(self.engine, client or self.client, now=self.now()))
 
 
-def _ok(result: meta_sync.MetaRunResult) -> meta_sync.MetaRunResult:
+def _ok(result: meta_sync.MetaResult) -> meta_sync.MetaResult:
     bad = [
         (o.connection.account_id, o.status, o.error) for o in result.report.outcomes if o.status != "success"
     ]
@@ -80,7 +81,7 @@ def make_env(
     def make(*, now: datetime = T0, accounts: tuple[str, ...] = (LA, BERLIN), quota_rate: float = 1.0,
              wait_budget_s: float = 3600.0, ad_statuses: tuple[str, ...] | None = None,
              attribution_windows: tuple[str, ...] | None = None, **kwargs: Any) -> Env:  # fmt: skip
-        vt = VirtualTime()
+        vt = FakeClock()
         running = make_simulator(now=now, monotonic=vt.slowed(quota_rate), **kwargs)
         monkeypatch.setenv(TOKEN_ENV, "sim-token")
         env = Env(engine, running, vt, meta_client(vt, wait_budget_s=wait_budget_s))
@@ -131,7 +132,7 @@ def test_meta_marts_equal_truth_through_late_conversions(make_env: Callable[...,
             today = _today(account, env)
             back = 7 if job == "fill" else WINDOWS[account] - 1
             window = _days(today - timedelta(days=back), today - timedelta(days=1))
-            done = next(a for a in result.accounts if a.connection.account_id == account)
+            done = next(a for a in result.runs if a.connection.account_id == account)
             assert done.dates == window, (job, account, done.dates, window)
             # The request log proves which days were pulled: the window and nothing older.
             ad_days, account_days = _pulled(env, account)

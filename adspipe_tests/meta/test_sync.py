@@ -179,7 +179,7 @@ def test_fresh_pulls_only_each_account_window_and_advances_the_cursor(
         f"2026-03-0{d}" for d in range(3, 9)
     ]  # N = 7: [today-6 … yesterday]
     assert graph.insights_days("act_2") == ["2026-03-08", "2026-03-09"]  # N = 3: [today-2 … yesterday]
-    assert {a.connection.account_id: a.window for a in result.accounts} == {
+    assert {a.connection.account_id: a.window for a in result.runs} == {
         "act_1": (date(2026, 3, 3), date(2026, 3, 8)),
         "act_2": (date(2026, 3, 8), date(2026, 3, 9)),
     }
@@ -245,7 +245,7 @@ def test_exhausted_rate_limit_leaves_whole_days_and_rate_limited(
     assert "act_1: Meta HTTP 400, code 80000: too many calls; still throttled after 3 retries" in (
         outcome.error or ""
     )
-    assert result.accounts[0].dates == [date(2026, 3, 4)]
+    assert result.runs[0].dates == [date(2026, 3, 4)]
     assert _snapshot(engine, date(2026, 3, 5)) == before
     assert _snapshot(engine, date(2026, 3, 6))["fact_meta_daily"] == []
     run = _runs(engine)[-1]
@@ -340,7 +340,7 @@ def test_on_day_runs_after_each_commit_in_date_order_per_account(
     days = [date(2026, 3, 3), date(2026, 3, 4), date(2026, 3, 5)]
     seen: list[tuple[str, date, int, list[str]]] = []
 
-    def on_day(result: sync.MetaRunResult, account: sync.AccountRun, day: date) -> None:
+    def on_day(result: sync.MetaResult, account: sync.AccountRun, day: date) -> None:
         with engine.connect() as db:  # the day is committed: another connection sees its facts
             facts = db.execute(
                 sa.select(sa.func.count())

@@ -6,11 +6,12 @@ import dagster as dg
 import pytest
 from sqlalchemy.engine import Engine
 
+from adspipe.counters import SyncStats
 from adspipe.orchestration import schedules, sensors
 from adspipe.orchestration.scope import ScopeConfig
 from adspipe.resources import WarehouseResource
 from adspipe.warehouse import connections as conns
-from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, start_sync_run
+from adspipe.warehouse.sync_runs import finish_sync_run, start_sync_run
 
 
 @dg.op

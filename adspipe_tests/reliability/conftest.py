@@ -52,7 +52,7 @@ class MetaEnv:
     act1: Connection
     act2: Connection
 
-    def run_dates(self, days: list[date] = META_DAYS, **kwargs: object) -> meta_sync.MetaRunResult:
+    def run_dates(self, days: list[date] = META_DAYS, **kwargs: object) -> meta_sync.MetaResult:
         return meta_sync.run_dates(self.engine, self.client, days, now=META_NOW, **kwargs)  # type: ignore[arg-type]
 
 

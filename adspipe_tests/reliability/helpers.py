@@ -32,7 +32,7 @@ LOG_TABLES = {"sync_runs"}
 def dump_table(engine: Engine, name: str, *, exclude: frozenset[str] = frozenset()) -> list[tuple[Any, ...]]:
     """Every row of a warehouse table ordered by its primary key, canonical values (Decimal as
     normalised text, datetimes ISO, JSON with sorted keys) so that equal data dumps equal."""
-    table = schema.metadata.tables[name]
+    table = schema.table_or_view(name)
     columns = [c for c in table.columns if c.name not in exclude]
     with engine.connect() as conn:
         rows = conn.execute(sa.select(*columns).order_by(*table.primary_key.columns)).all()
@@ -53,7 +53,7 @@ def counts(engine: Engine) -> dict[str, int]:
 
 
 def rows_where(engine: Engine, name: str, **equals: Any) -> list[dict[str, Any]]:
-    table = schema.metadata.tables[name]
+    table = schema.table_or_view(name)
     query = sa.select(table).order_by(*table.primary_key.columns)
     for column, value in equals.items():
         query = query.where(table.c[column] == value)

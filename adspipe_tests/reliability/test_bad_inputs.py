@@ -343,7 +343,7 @@ def _seed(env: Env) -> dict[str, Any]:
     return _west_state(env)
 
 
-def _fresh_and_check_east(env: Env) -> shopify_sync.JobResult:
+def _fresh_and_check_east(env: Env) -> shopify_sync.ShopifyResult:
     result = env.fresh(now=NOW + timedelta(minutes=15))
     (east,) = [o for o in result.report.outcomes if o.connection.connection_id == env.east.connection_id]
     assert east.status == "success", east.error
@@ -351,7 +351,7 @@ def _fresh_and_check_east(env: Env) -> shopify_sync.JobResult:
     return result
 
 
-def _west_outcome(env: Env, result: shopify_sync.JobResult) -> Any:
+def _west_outcome(env: Env, result: shopify_sync.ShopifyResult) -> Any:
     (west,) = [o for o in result.report.outcomes if o.connection.connection_id == env.west.connection_id]
     return west
 
@@ -444,7 +444,7 @@ def test_shopify_throttled_without_end_stops_cleanly_and_keeps_the_cursor(
     env.shopify.always[WEST] = answer
     result = _fresh_and_check_east(env)
     west = _west_outcome(env, result)
-    (shop,) = [s for s in result.shops if s.connection.connection_id == env.west.connection_id]
+    (shop,) = [s for s in result.runs if s.connection.connection_id == env.west.connection_id]
     assert (west.status, west.error, shop.stopped_at_budget) == ("success", None, True)
     run = last_sync_run(env.engine, env.west.connection_id)
     assert run["status"] == "success" and run["throttled"] >= 10 and run["rows"] == 0

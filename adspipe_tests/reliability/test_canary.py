@@ -35,12 +35,13 @@ from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
 from adspipe.meta.client import MetaClient
 from adspipe.meta.options import appsecret_proof
 from adspipe.resources import ClockResource, WarehouseResource
-from adspipe.shopify.assets import shopify_7d_fill_job, shopify_fresh_job, shopify_orders_assets
+from adspipe.shopify.assets import shopify_7d_fill, shopify_fresh, shopify_orders_assets
 from adspipe.warehouse import connections as conns
+from adspipe_tests.clocks import FakeClock
 from adspipe_tests.meta.fake_graph import FakeAccount
 from adspipe_tests.reliability.helpers import ScriptedGraph, ScriptedShopify, set_status
 from adspipe_tests.shopify.conftest import RoutedShopifyClient
-from adspipe_tests.shopify.fakes import FakeTime, graphql_error, order
+from adspipe_tests.shopify.fakes import graphql_error, order
 
 CORE = "7f3a9c41d2e84b6f"  # the random core of every canary: a partial leak still contains it
 SHOP_CANARY = f"shpat_CANARY_{CORE}"
@@ -145,7 +146,7 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     monkeypatch.setattr(MetaClient, "http", lambda self: httpx.Client(transport=graph.transport()))
     monkeypatch.setattr(meta_client_module, "_default_sleep", lambda seconds: None)
     monkeypatch.setattr(RoutedShopifyClient, "handler", shopify)
-    monkeypatch.setattr(RoutedShopifyClient, "clock", FakeTime())
+    monkeypatch.setattr(RoutedShopifyClient, "clock", FakeClock())
     ids: dict[str, int] = {}
     with engine.begin() as db:
         for shop in SHOPS:
@@ -200,9 +201,9 @@ def _run_every_job(world: dict[str, Any]) -> list[dg.ExecuteInProcessResult]:
     }
     scoped = {"ops": {"shopify_fresh_op": {"config": {"connection_id": ids["west.myshopify.com"]}}}}
     runs: list[Any] = [
-        lambda: shopify_7d_fill_job.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
-        lambda: shopify_fresh_job.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
-        lambda: shopify_fresh_job.execute_in_process(
+        lambda: shopify_7d_fill.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
+        lambda: shopify_fresh.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
+        lambda: shopify_fresh.execute_in_process(
             instance=instance, resources=_resources(), run_config=scoped, raise_on_error=False
         ),
         lambda: meta_7d_fill.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),

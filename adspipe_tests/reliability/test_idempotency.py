@@ -29,9 +29,10 @@ from adspipe.shopify import sync as shopify_sync
 from adspipe.shopify.client import ShopifyClient
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import schema
+from adspipe_tests.clocks import FakeClock
 from adspipe_tests.meta.fake_graph import FakeAccount
 from adspipe_tests.reliability.helpers import ScriptedGraph, ScriptedShopify
-from adspipe_tests.shopify.fakes import TOKEN, FakeTime, money, order
+from adspipe_tests.shopify.fakes import TOKEN, money, order
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 WEST, EAST = "west.myshopify.com", "east.myshopify.com"
@@ -43,7 +44,7 @@ RANGE = [date(2026, 3, 5) + timedelta(days=i) for i in range(3)]  # 5..7 March
 
 
 def table_bytes(engine: Engine, name: str) -> bytes:
-    table = schema.metadata.tables[name]
+    table = schema.table_or_view(name)
     columns = [c for c in table.columns if c.name not in RUN_TIMESTAMPS.get(name, set())]
     with engine.connect() as conn:
         rows = conn.execute(sa.select(*columns).order_by(*table.primary_key.columns)).all()
@@ -118,7 +119,7 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> World:
     shopify.add_shop(WEST, "America/New_York", "USD")
     shopify.add_shop(EAST, "Europe/Berlin", "EUR")
     _orders(shopify)
-    clock = FakeTime()
+    clock = FakeClock()
     client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json", page_size=50)
     client.use_transport(httpx.MockTransport(shopify))
     client._sleep, client._monotonic = clock.sleep, clock.monotonic

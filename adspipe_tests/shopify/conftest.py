@@ -15,7 +15,8 @@ from adspipe.shopify import sync
 from adspipe.shopify.client import ShopifyClient
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
-from adspipe_tests.shopify.fakes import TOKEN, FakeShopify, FakeTime
+from adspipe_tests.clocks import FakeClock
+from adspipe_tests.shopify.fakes import TOKEN, FakeShopify
 
 WEST, EAST = "west.myshopify.com", "east.myshopify.com"
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -26,7 +27,7 @@ class RoutedShopifyClient(ShopifyClient):
     state, so the test transport and clock are found through the class instead."""
 
     handler: ClassVar[Callable[[httpx.Request], httpx.Response] | None] = None
-    clock: ClassVar[FakeTime | None] = None
+    clock: ClassVar[FakeClock | None] = None
 
     def model_post_init(self, context: Any) -> None:
         # The fake clock goes in when the resource is built, before a sync reads its deadline:
@@ -46,14 +47,14 @@ class Env:
     engine: Engine
     shopify: FakeShopify
     client: ShopifyClient
-    clock: FakeTime
+    clock: FakeClock
     west: Connection
     east: Connection
 
-    def fill(self, now: datetime = NOW, **kwargs: Any) -> sync.JobResult:
+    def fill(self, now: datetime = NOW, **kwargs: Any) -> sync.ShopifyResult:
         return sync.shopify_7d_fill(self.engine, self.client, now, **kwargs)
 
-    def fresh(self, now: datetime = NOW, **kwargs: Any) -> sync.JobResult:
+    def fresh(self, now: datetime = NOW, **kwargs: Any) -> sync.ShopifyResult:
         return sync.shopify_fresh(self.engine, self.client, now, **kwargs)
 
     def dagster_client(self) -> ShopifyClient:
@@ -64,7 +65,7 @@ class Env:
 def make_env(engine: Engine, monkeypatch: pytest.MonkeyPatch, shopify: FakeShopify) -> Env:
     """West (New York, USD) and East (Berlin, EUR) connected over `shopify`, a fake clock."""
     monkeypatch.setenv("SHOP_TOKEN", TOKEN)
-    clock = FakeTime()
+    clock = FakeClock()
     shopify.add_shop(WEST, "America/New_York", "USD")
     shopify.add_shop(EAST, "Europe/Berlin", "EUR")
     client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json")

@@ -11,23 +11,10 @@ import httpx
 
 from adspipe.shopify import connect
 from adspipe.shopify.client import ShopifyClient
-from adspipe_tests.clocks import FAKE_MONOTONIC_START
+from adspipe_tests.clocks import FakeClock
 
 TOKEN = "shpat_supersecret0123456789"
 SHOP = "acme.myshopify.com"
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = FAKE_MONOTONIC_START
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def cost(requested: float = 10, actual: float | None = 5, available: float = 1990, maximum: float = 2000,
@@ -129,7 +116,7 @@ class Script:
         return answer
 
 
-def client_with(script: Script, clock: FakeTime, **fields: Any) -> ShopifyClient:
+def client_with(script: Script, clock: FakeClock, **fields: Any) -> ShopifyClient:
     client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json", **fields)
     client.use_transport(httpx.MockTransport(script))
     client._sleep = clock.sleep

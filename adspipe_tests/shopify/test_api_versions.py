@@ -19,8 +19,9 @@ from adspipe.shopify import settings, sync
 from adspipe.shopify.assets import run_metadata
 from adspipe.shopify.client import ShopifyClient
 from adspipe.simulator.shopify_api import served_version, supported_versions
-from adspipe_tests.faults.harness import TOKEN_ENV, VirtualTime, register, shopify_client
-from adspipe_tests.shopify.fakes import SHOP, TOKEN, FakeTime, Script, client_with, ok
+from adspipe_tests.clocks import FakeClock
+from adspipe_tests.faults.harness import TOKEN_ENV, register, shopify_client
+from adspipe_tests.shopify.fakes import SHOP, TOKEN, Script, client_with, ok
 from adspipe_tests.shopify.helpers import sync_runs
 from adspipe_tests.simulator_fixtures import RunningSimulator
 
@@ -45,7 +46,7 @@ def test_every_response_is_read_and_a_mismatch_warned_once(caplog: pytest.LogCap
         return response
 
     script = Script([answer, answer, answer])
-    client = client_with(script, FakeTime(), api_version=OLD)
+    client = client_with(script, FakeClock(), api_version=OLD)
     caplog.set_level(logging.WARNING, logger="adspipe.shopify.client")
     first, second = client.session(SHOP, TOKEN, deadline=None), client.session(SHOP, TOKEN, deadline=None)
     first.shop_info()
@@ -68,7 +69,7 @@ def test_matching_version_is_kept_without_a_warning(caplog: pytest.LogCaptureFix
         response.headers[settings.VERSION_HEADER] = settings.API_VERSION
         return response
 
-    client = client_with(Script([answer]), FakeTime())
+    client = client_with(Script([answer]), FakeClock())
     session = client.session(SHOP, TOKEN, deadline=None)
     caplog.set_level(logging.WARNING, logger="adspipe.shopify.client")
     session.shop_info()
@@ -85,7 +86,7 @@ def test_an_old_version_served_as_another_is_warned_and_recorded(
     caplog: pytest.LogCaptureFixture,
     job: str,
 ) -> None:
-    vt = VirtualTime()
+    vt = FakeClock()
     running = make_simulator(now=NOW, monotonic=vt.monotonic, stores=3)
     monkeypatch.setenv(TOKEN_ENV, "sim-token")
     world = register(engine, running.sim, meta=False)
@@ -118,7 +119,7 @@ def test_an_old_version_served_as_another_is_warned_and_recorded(
 def test_the_pinned_version_is_served_as_itself(
     engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    vt = VirtualTime()
+    vt = FakeClock()
     running = make_simulator(now=NOW, monotonic=vt.monotonic, stores=1)
     monkeypatch.setenv(TOKEN_ENV, "sim-token")
     register(engine, running.sim, meta=False)

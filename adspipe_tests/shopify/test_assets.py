@@ -14,11 +14,10 @@ import sqlalchemy as sa
 
 from adspipe.definitions import defs
 from adspipe.resources import ClockResource, WarehouseResource
-from adspipe.settings import NOW_ENV
+from adspipe.settings import NOW_ENV, backfill_days_per_run
 from adspipe.shopify.assets import (
-    MAX_PARTITIONS_PER_RUN,
-    shopify_7d_fill_job,
-    shopify_fresh_job,
+    shopify_7d_fill,
+    shopify_fresh,
     shopify_orders_assets,
 )
 from adspipe_tests.shopify.conftest import EAST, NOW, WEST, Env
@@ -52,7 +51,7 @@ def test_fill_job_materializes_exactly_the_touched_dates(env: Env, monkeypatch: 
     monkeypatch.setenv(NOW_ENV, NOW.isoformat())
     _orders(env)
     with dg.DagsterInstance.ephemeral() as instance:
-        result = shopify_7d_fill_job.execute_in_process(instance=instance, resources=_resources(env))
+        result = shopify_7d_fill.execute_in_process(instance=instance, resources=_resources(env))
     assert result.success
     mats = _materializations(result)
     for asset in ("shopify_orders_raw", "fact_orders", "daily_shopify_metrics", "daily_summary"):
@@ -101,11 +100,11 @@ def test_fresh_job_idle_logs_nothing_and_scope_config_limits_to_one_shop(
     _orders(env)
     config = {"ops": {"shopify_fresh_op": {"config": {"connection_id": env.west.connection_id}}}}
     with dg.DagsterInstance.ephemeral() as instance:
-        first = shopify_fresh_job.execute_in_process(
+        first = shopify_fresh.execute_in_process(
             instance=instance, resources=_resources(env), run_config=config
         )
         monkeypatch.setenv(NOW_ENV, (NOW + timedelta(minutes=15)).isoformat())
-        second = shopify_fresh_job.execute_in_process(
+        second = shopify_fresh.execute_in_process(
             instance=instance, resources=_resources(env), run_config=config
         )
     assert sorted(_materializations(first)["daily_shopify_metrics"]) == ["2026-03-05", "2026-03-07"]
@@ -120,7 +119,7 @@ def test_a_failed_shop_fails_the_step_after_logging_the_others(
     _orders(env)
     env.shopify.fail[WEST] = httpx.Response(401, json={"errors": "[API] Invalid API key or access token"})
     with dg.DagsterInstance.ephemeral() as instance:
-        result = shopify_7d_fill_job.execute_in_process(
+        result = shopify_7d_fill.execute_in_process(
             instance=instance, resources=_resources(env), raise_on_error=False
         )
         # A failed step's result omits its materializations; the instance's event log keeps them.
@@ -169,7 +168,7 @@ def test_definitions_register_the_shopify_assets_jobs_and_resource() -> None:
     assert defs.resolve_job_def("shopify_7d_fill") and defs.resolve_job_def("shopify_fresh")
     assert "shopify" in (defs.resources or {})
     spec = defs.resolve_assets_def("daily_shopify_metrics")
-    assert spec.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
+    assert spec.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=backfill_days_per_run())
     assert spec.group_names_by_key[dg.AssetKey("daily_shopify_metrics")] == "shopify"
 
 

@@ -9,10 +9,10 @@ from adspipe.clock import parse_instant
 from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
 from adspipe.shopify import queries
 from adspipe.shopify.client import TimeBudgetExceeded
+from adspipe_tests.clocks import FakeClock
 from adspipe_tests.shopify.fakes import (
     SHOP,
     TOKEN,
-    FakeTime,
     Script,
     client_with,
     cost,
@@ -26,7 +26,7 @@ SHOP_DATA = {"shop": {"ianaTimezone": "Europe/Berlin", "currencyCode": "EUR", "m
 
 
 def test_shop_info_posts_graphql_with_token_header_to_versioned_endpoint() -> None:
-    script, clock = Script([ok(SHOP_DATA)]), FakeTime()
+    script, clock = Script([ok(SHOP_DATA)]), FakeClock()
     session = client_with(script, clock, api_version="2025-04").session(SHOP, TOKEN)
     info = session.shop_info()
     assert (info.timezone, info.currency) == ("Europe/Berlin", "EUR")
@@ -38,7 +38,7 @@ def test_shop_info_posts_graphql_with_token_header_to_versioned_endpoint() -> No
 
 
 def test_timeouts_are_explicit() -> None:
-    client = client_with(Script([]), FakeTime(), connect_timeout_s=3, read_timeout_s=12)
+    client = client_with(Script([]), FakeClock(), connect_timeout_s=3, read_timeout_s=12)
     timeout = client.http().timeout
     assert (timeout.connect, timeout.read) == (3, 12)
 
@@ -49,7 +49,7 @@ def test_paces_until_bucket_holds_the_expected_cost() -> None:
         orders_data([order(1)], has_next=True, end_cursor="c1"), requested=150, actual=20, available=40
     )
     page2 = ok(orders_data([order(2)]), requested=150, actual=20, available=1900)
-    script, clock = Script([page1, page2]), FakeTime()
+    script, clock = Script([page1, page2]), FakeClock()
     session = client_with(script, clock).session(SHOP, TOKEN)
     pages = list(session.orders("created_at:>='2026-03-01T00:00:00Z'", "CREATED_AT"))
     assert [len(p.orders) for p in pages] == [1, 1]
@@ -62,7 +62,7 @@ def test_paces_until_bucket_holds_the_expected_cost() -> None:
 
 def test_bucket_refill_over_elapsed_time_avoids_waiting() -> None:
     page1 = ok(orders_data([order(1)], has_next=True, end_cursor="c1"), requested=150, available=40)
-    script, clock = Script([page1, ok(orders_data([]))]), FakeTime()
+    script, clock = Script([page1, ok(orders_data([]))]), FakeClock()
     session = client_with(script, clock).session(SHOP, TOKEN)
     pages = session.orders("q", "CREATED_AT")
     next(pages)
@@ -75,7 +75,7 @@ def test_throttled_answer_waits_requested_minus_available_over_rate_and_retries(
     throttled = graphql_error(
         "THROTTLED", "Throttled", with_cost=cost(requested=862, actual=None, available=100)
     )
-    script, clock = Script([throttled, ok(SHOP_DATA)]), FakeTime()
+    script, clock = Script([throttled, ok(SHOP_DATA)]), FakeClock()
     session = client_with(script, clock).session(SHOP, TOKEN)
     assert session.shop_info().currency == "EUR"
     assert clock.sleeps == [pytest.approx((862 - 100 + 1) / 100)]
@@ -85,7 +85,7 @@ def test_throttled_answer_waits_requested_minus_available_over_rate_and_retries(
 
 def test_throttled_past_the_cap_is_rate_limit_exhausted() -> None:
     throttled = graphql_error("THROTTLED", with_cost=cost(requested=500, actual=None, available=0))
-    script, clock = Script([throttled] * 4), FakeTime()
+    script, clock = Script([throttled] * 4), FakeClock()
     session = client_with(script, clock, max_throttle_retries=3).session(SHOP, TOKEN)
     with pytest.raises(RateLimitExhausted, match="still throttled after 4 attempts"):
         session.shop_info()
@@ -93,7 +93,7 @@ def test_throttled_past_the_cap_is_rate_limit_exhausted() -> None:
 
 
 def test_http_429_counts_as_throttle_and_honours_retry_after() -> None:
-    script, clock = Script([httpx.Response(429, headers={"Retry-After": "2.5"}), ok(SHOP_DATA)]), FakeTime()
+    script, clock = Script([httpx.Response(429, headers={"Retry-After": "2.5"}), ok(SHOP_DATA)]), FakeClock()
     session = client_with(script, clock).session(SHOP, TOKEN)
     session.shop_info()
     assert clock.sleeps == [2.5] and session.stats.throttled == 1
@@ -113,7 +113,7 @@ def test_http_429_counts_as_throttle_and_honours_retry_after() -> None:
     ids=["503", "502", "internal", "malformed", "timeout", "dropped", "connect"],
 )
 def test_transient_failures_back_off_with_jitter_then_succeed(failure: httpx.Response | Exception) -> None:
-    script, clock = Script([failure, failure, ok(SHOP_DATA)]), FakeTime()
+    script, clock = Script([failure, failure, ok(SHOP_DATA)]), FakeClock()
     client = client_with(script, clock, backoff_base_s=1.0, backoff_cap_s=1.5)
     session = client.session(SHOP, TOKEN)
     assert session.shop_info().timezone == "Europe/Berlin"
@@ -123,7 +123,7 @@ def test_transient_failures_back_off_with_jitter_then_succeed(failure: httpx.Res
 
 
 def test_transient_failures_give_up_after_max_attempts_without_the_token() -> None:
-    script, clock = Script([httpx.Response(500)] * 3), FakeTime()
+    script, clock = Script([httpx.Response(500)] * 3), FakeClock()
     session = client_with(script, clock, max_attempts=3).session(SHOP, TOKEN)
     with pytest.raises(TransientApiError) as info:
         session.shop_info()
@@ -133,7 +133,7 @@ def test_transient_failures_give_up_after_max_attempts_without_the_token() -> No
 
 def test_401_is_auth_error_at_once_with_what_to_do() -> None:
     body = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
-    script, clock = Script([httpx.Response(401, json=body)]), FakeTime()
+    script, clock = Script([httpx.Response(401, json=body)]), FakeClock()
     session = client_with(script, clock).session(SHOP, TOKEN)
     with pytest.raises(AuthError, match="re-authorized") as info:
         session.shop_info()
@@ -144,14 +144,14 @@ def test_401_is_auth_error_at_once_with_what_to_do() -> None:
 def test_404_is_shop_not_found() -> None:
     script = Script([httpx.Response(404, json={"errors": "Not Found"})])
     with pytest.raises(PermanentApiError, match=f"shop not found: {SHOP}"):
-        client_with(script, FakeTime()).session(SHOP, TOKEN).shop_info()
+        client_with(script, FakeClock()).session(SHOP, TOKEN).shop_info()
     assert len(script.requests) == 1
 
 
 @pytest.mark.parametrize(("status", "text"), [(402, "frozen"), (403, "forbidden"), (423, "locked")])
 def test_other_4xx_are_permanent(status: int, text: str) -> None:
     with pytest.raises(PermanentApiError, match=text):
-        client_with(Script([httpx.Response(status)]), FakeTime()).session(SHOP, TOKEN).shop_info()
+        client_with(Script([httpx.Response(status)]), FakeClock()).session(SHOP, TOKEN).shop_info()
 
 
 def test_access_denied_names_the_missing_scope() -> None:
@@ -160,7 +160,7 @@ def test_access_denied_names_the_missing_scope() -> None:
     )
     script = Script([denied])
     with pytest.raises(PermanentApiError, match="missing the read_orders scope"):
-        list(client_with(script, FakeTime()).session(SHOP, TOKEN).orders("q", "UPDATED_AT"))
+        list(client_with(script, FakeClock()).session(SHOP, TOKEN).orders("q", "UPDATED_AT"))
     assert len(script.requests) == 1
 
 
@@ -169,7 +169,7 @@ def test_max_cost_exceeded_halves_the_page_and_keeps_it_small() -> None:
         "MAX_COST_EXCEEDED", "Query cost is 1262, which exceeds the single query max cost limit"
     )
     page1 = ok(orders_data([order(1)], has_next=True, end_cursor="c1"))
-    script, clock = Script([too_big, page1, ok(orders_data([order(2)]))]), FakeTime()
+    script, clock = Script([too_big, page1, ok(orders_data([order(2)]))]), FakeClock()
     session = client_with(script, clock, page_size=250).session(SHOP, TOKEN)
     pages = list(session.orders("q", "CREATED_AT"))
     assert [b["variables"]["first"] for b in script.bodies()] == [250, 125, 125]
@@ -179,14 +179,14 @@ def test_max_cost_exceeded_halves_the_page_and_keeps_it_small() -> None:
 def test_requested_cost_above_the_bucket_size_shrinks_the_page() -> None:
     never = graphql_error("THROTTLED", with_cost=cost(requested=2400, actual=None, available=2000))
     script = Script([never, ok(orders_data([]))])
-    session = client_with(script, FakeTime(), page_size=200).session(SHOP, TOKEN)
+    session = client_with(script, FakeClock(), page_size=200).session(SHOP, TOKEN)
     list(session.orders("q", "CREATED_AT"))
     assert [b["variables"]["first"] for b in script.bodies()] == [200, 100]
 
 
 def test_orders_query_sends_quoted_search_and_sort_key() -> None:
     script = Script([ok(orders_data([order(1)]))])
-    session = client_with(script, FakeTime(), page_size=50).session(SHOP, TOKEN)
+    session = client_with(script, FakeClock(), page_size=50).session(SHOP, TOKEN)
     search = queries.search_since("updated_at", parse_instant("2026-03-01T00:00:00.999Z"))
     pages = list(session.orders(search, "UPDATED_AT"))
     variables = script.bodies()[0]["variables"]
@@ -209,14 +209,14 @@ def test_line_items_beyond_the_inline_page_are_fetched() -> None:
         }
     }
     script = Script([ok(orders_data([big])), ok(more)])
-    pages = list(client_with(script, FakeTime()).session(SHOP, TOKEN).orders("q", "CREATED_AT"))
+    pages = list(client_with(script, FakeClock()).session(SHOP, TOKEN).orders("q", "CREATED_AT"))
     assert len(pages[0].orders[0]["lineItems"]["nodes"]) == 5
     assert script.bodies()[1]["variables"] == {"id": "gid://shopify/Order/1", "first": 250, "after": "li2"}
 
 
 def test_a_wait_past_the_deadline_stops_cleanly() -> None:
     throttled = graphql_error("THROTTLED", with_cost=cost(requested=1000, actual=None, available=0))
-    clock = FakeTime()
+    clock = FakeClock()
     session = client_with(Script([throttled]), clock).session(SHOP, TOKEN, deadline=clock.now + 5)
     with pytest.raises(TimeBudgetExceeded):
         session.shop_info()
@@ -226,7 +226,7 @@ def test_a_wait_past_the_deadline_stops_cleanly() -> None:
 def test_graphql_errors_without_known_code_are_permanent() -> None:
     bad = httpx.Response(200, json={"errors": [{"message": "Field 'nope' doesn't exist on type 'Order'"}]})
     with pytest.raises(PermanentApiError, match="Field 'nope'"):
-        client_with(Script([bad]), FakeTime()).session(SHOP, TOKEN).shop_info()
+        client_with(Script([bad]), FakeClock()).session(SHOP, TOKEN).shop_info()
 
 
 def test_search_terms_are_quoted_and_validated() -> None:

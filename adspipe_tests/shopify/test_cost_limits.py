@@ -20,11 +20,11 @@ from adspipe.shopify import settings, sync
 from adspipe.shopify.client import ShopifyClient
 from adspipe.simulator.compare import orders_differences, shopify_metrics_differences
 from adspipe.warehouse.schema import shopify_orders_raw
-from adspipe_tests.faults.harness import TOKEN_ENV, VirtualTime, local_today, register
+from adspipe_tests.clocks import FakeClock
+from adspipe_tests.faults.harness import TOKEN_ENV, local_today, register
 from adspipe_tests.shopify.fakes import (
     SHOP,
     TOKEN,
-    FakeTime,
     Script,
     client_with,
     graphql_error,
@@ -58,7 +58,7 @@ def _line_items(request: httpx.Request, limit: int) -> httpx.Response:
 def test_max_cost_exceeded_on_line_items_halves_the_page_and_keeps_every_row() -> None:
     answer: Callable[[httpx.Request], httpx.Response] = lambda r: _line_items(r, limit=100)  # noqa: E731
     script = Script([ok(orders_data([_big_order(), _big_order()])), answer, answer, answer, answer])
-    session = client_with(script, FakeTime()).session(SHOP, TOKEN)
+    session = client_with(script, FakeClock()).session(SHOP, TOKEN)
     pages = list(session.orders("q", "CREATED_AT"))
     assert [len(o["lineItems"]["nodes"]) for o in pages[0].orders] == [5, 5]
     firsts = [b["variables"]["first"] for b in script.bodies()[1:]]
@@ -70,7 +70,7 @@ def test_max_cost_exceeded_on_line_items_halves_the_page_and_keeps_every_row() -
 def test_still_too_costly_at_the_floor_fails_with_a_clear_message() -> None:
     answer: Callable[[httpx.Request], httpx.Response] = lambda r: _line_items(r, limit=0)  # noqa: E731
     script = Script([ok(orders_data([_big_order()]))] + [answer] * 10)
-    session = client_with(script, FakeTime()).session(SHOP, TOKEN)
+    session = client_with(script, FakeClock()).session(SHOP, TOKEN)
     with pytest.raises(PermanentApiError) as failed:
         list(session.orders("q", "CREATED_AT"))
     firsts = [b["variables"]["first"] for b in script.bodies()[1:]]
@@ -84,7 +84,7 @@ def test_still_too_costly_at_the_floor_fails_with_a_clear_message() -> None:
 def test_simulated_cost_limit_smaller_pages_same_rows(
     engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    vt = VirtualTime()
+    vt = FakeClock()
     running = make_simulator(now=FIXED_NOW, monotonic=vt.monotonic, stores=1)
     # A line item weighs 100: 250 of them cost 1,003 > 1,000 (MAX_COST_EXCEEDED); 125 cost 503.
     running.sim.faults.update(shopify_line_item_cost=100)

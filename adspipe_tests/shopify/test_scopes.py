@@ -20,7 +20,8 @@ from adspipe.shopify import settings, sync
 from adspipe.simulator.compare import orders_differences, shopify_metrics_differences
 from adspipe.warehouse import db
 from adspipe.warehouse.schema import connections, daily_shopify_metrics, fact_orders, shopify_orders_raw
-from adspipe_tests.faults.harness import TOKEN_ENV, VirtualTime, local_today, register, shopify_client
+from adspipe_tests.clocks import FakeClock
+from adspipe_tests.faults.harness import TOKEN_ENV, local_today, register, shopify_client
 from adspipe_tests.shopify.helpers import sync_runs
 from adspipe_tests.simulator_fixtures import FIXED_NOW, TOKEN, RunningSimulator
 
@@ -39,7 +40,7 @@ def _rows(engine: Engine, table: sa.Table, shop: str) -> int:
 def test_a_90_day_range_without_read_all_orders_fails_the_30_oldest_days_alone(
     engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    vt = VirtualTime()
+    vt = FakeClock()
     running = make_simulator(now=FIXED_NOW, monotonic=vt.monotonic, stores=1)
     running.sim.faults.update(shopify_no_read_all_orders_shops=[SHOP])
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
@@ -53,7 +54,7 @@ def test_a_90_day_range_without_read_all_orders_fails_the_30_oldest_days_alone(
     failed = [d for d in days if d < oldest]
     assert len(failed) == 30 and failed[-1].isoformat() == "2026-02-14"
     assert result.failed_dates(days) == failed
-    (shop,) = result.shops
+    (shop,) = result.runs
     assert sorted(shop.failed_days) == failed
     for message in shop.failed_days.values():
         assert "lacks the read_all_orders scope" in message and "nothing was written" in message
@@ -82,7 +83,7 @@ def test_a_90_day_range_without_read_all_orders_fails_the_30_oldest_days_alone(
 def test_with_read_all_orders_the_same_range_loads_whole(
     engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    vt = VirtualTime()
+    vt = FakeClock()
     running = make_simulator(now=FIXED_NOW, monotonic=vt.monotonic, stores=1)
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     world = register(engine, running.sim, meta=False)
@@ -98,7 +99,7 @@ def test_with_read_all_orders_the_same_range_loads_whole(
 def test_missing_read_orders_fails_the_shop_naming_the_scope_and_writes_nothing(
     engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch, job: str
 ) -> None:
-    vt = VirtualTime()
+    vt = FakeClock()
     running = make_simulator(now=FIXED_NOW, monotonic=vt.monotonic, stores=1)
     running.sim.faults.update(shopify_missing_scope_shops=[SHOP])
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
@@ -114,7 +115,7 @@ def test_missing_read_orders_fails_the_shop_naming_the_scope_and_writes_nothing(
     assert outcome.error is not None and "missing the read_orders scope (granted: none)" in outcome.error
     assert (_rows(engine, shopify_orders_raw, SHOP), _rows(engine, fact_orders, SHOP)) == (0, 0)
     # The orders query was never sent: the scope read came first.
-    assert result.shops[0].calls.api_calls == 2  # shop info, access scopes
+    assert result.runs[0].calls.api_calls == 2  # shop info, access scopes
 
 
 # ---- adspipe connect shopify ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from adspipe.orchestration.outcome import raise_if_failed
 from adspipe.shopify import load as load_module
 from adspipe.shopify import settings, sync
 from adspipe.shopify import unit as unit_module
@@ -20,8 +21,9 @@ from adspipe.shopify.client import ShopifyClient
 from adspipe.shopify.transforms import order_rows
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors, schema
+from adspipe_tests.clocks import FakeClock
 from adspipe_tests.shopify.conftest import EAST, NOW, WEST, Env
-from adspipe_tests.shopify.fakes import TOKEN, FakeTime, order
+from adspipe_tests.shopify.fakes import TOKEN, order
 from adspipe_tests.shopify.helpers import cursor, facts, mart, summary, sync_runs, table_digests
 
 D = date  # short alias for readable expectations
@@ -121,7 +123,7 @@ def test_refund_three_days_later_changes_the_order_date_not_the_refund_date(env:
     )
     before = mart(env.engine, env.west.store_id)
     result = env.fresh(later + timedelta(minutes=5))
-    assert result.shops[0].dates == {D(2026, 3, 5)}
+    assert result.runs[0].dates == {D(2026, 3, 5)}
     after = mart(env.engine, env.west.store_id)
     assert after[D(2026, 3, 5)]["refunds"] == Decimal("10.00")
     assert after[D(2026, 3, 5)]["net_revenue"] == Decimal("10.05")
@@ -141,12 +143,12 @@ def test_idle_fresh_makes_one_request_and_rewrites_nothing(env: Env) -> None:
     result = env.fresh(NOW + timedelta(minutes=15))
     # One request per shop: the orders query (which also reads the shop's zone and currency).
     assert len(env.shopify.requests) - requests == 2
-    assert [s.dates for s in result.shops] == [set(), set()]
-    assert [s.orders_written for s in result.shops] == [0, 0] and [s.mart_rows for s in result.shops] == [
+    assert [s.dates for s in result.runs] == [set(), set()]
+    assert [s.orders_written for s in result.runs] == [0, 0] and [s.mart_rows for s in result.runs] == [
         0,
         0,
     ]
-    assert result.shops[0].orders_read == 1  # the order at the inclusive cursor, unchanged
+    assert result.runs[0].orders_read == 1  # the order at the inclusive cursor, unchanged
     assert table_digests(env.engine) == before
 
 
@@ -171,7 +173,7 @@ def test_fresh_stops_at_its_time_budget_and_the_next_run_continues(env: Env) -> 
     env.client._sleep, env.client._monotonic = env.clock.sleep, env.clock.monotonic
 
     first = env.fresh(connection_id=env.west.connection_id, time_budget_s=15)
-    shop = first.shops[0]
+    shop = first.runs[0]
     # Page 1 ends at +10 s (< 15: go on), page 2 at +20 s: stop with more pages left.
     assert shop.stopped_at_budget and shop.calls.pages == 2 and shop.orders_written == 4
     assert cursor(env.engine, env.west.connection_id) == datetime(2026, 3, 9, 4, tzinfo=UTC)
@@ -179,10 +181,10 @@ def test_fresh_stops_at_its_time_budget_and_the_next_run_continues(env: Env) -> 
     assert not first.report.failed
 
     second = env.fresh(connection_id=env.west.connection_id, time_budget_s=15)
-    assert not second.shops[0].stopped_at_budget
+    assert not second.runs[0].stopped_at_budget
     assert sorted(facts(env.engine, WEST)) == [1, 2, 3, 4, 5]
     assert cursor(env.engine, env.west.connection_id) == datetime(2026, 3, 9, 5, tzinfo=UTC)
-    assert second.shops[0].dates == {D(2026, 3, 5)}
+    assert second.runs[0].dates == {D(2026, 3, 5)}
 
 
 def test_an_older_version_never_overwrites_a_newer_one(env: Env) -> None:
@@ -211,7 +213,7 @@ def test_401_marks_needs_reauth_and_the_other_shop_still_syncs(env: Env) -> None
     assert [r["status"] for r in rows] == ["failed", "success"] and TOKEN not in (rows[0]["error"] or "")
     assert len([r for d, r in env.shopify.requests if d == WEST]) == 1  # no retry loop
     with pytest.raises(Exception, match=r"1 of 2 connection\(s\) failed"):
-        result.report.raise_if_failed("shopify_7d_fill")
+        raise_if_failed(result.report, "shopify_7d_fill")
 
 
 @pytest.mark.parametrize(
@@ -270,7 +272,7 @@ def test_cancelling_a_first_order_moves_new_customer_to_the_next_order(env: Env)
     )
     result = env.fresh(cancel_at)
     # Order 2's own date, plus the date where customer 7's first counted order now is.
-    assert result.shops[0].dates == {D(2026, 3, 3), D(2026, 3, 5)}
+    assert result.runs[0].dates == {D(2026, 3, 3), D(2026, 3, 5)}
     got = mart(env.engine, env.west.store_id)
     # 03-03 keeps a row (it has facts) with zeros; 03-05: customers 7 and 8 are both new now.
     assert (got[D(2026, 3, 3)]["orders"], got[D(2026, 3, 3)]["gross_revenue"], got[D(2026, 3, 3)]["aov"]) == (
@@ -287,7 +289,7 @@ def test_an_order_whose_date_moves_leaves_no_stale_row(env: Env) -> None:
     env.shopify.shops[WEST]["ianaTimezone"] = "Europe/Berlin"
     env.shopify.put(WEST, order(61, created="2026-03-06T03:00:00Z", updated="2026-03-10T12:30:00Z"))
     result = env.fresh(NOW + timedelta(hours=1), connection_id=env.west.connection_id)
-    assert result.shops[0].dates == {D(2026, 3, 5), D(2026, 3, 6)}
+    assert result.runs[0].dates == {D(2026, 3, 5), D(2026, 3, 6)}
     assert sorted(mart(env.engine, env.west.store_id)) == [D(2026, 3, 6)]
     assert sorted(summary(env.engine, env.west.store_id)) == [D(2026, 3, 6)]
 
@@ -322,7 +324,7 @@ def _iso(at: datetime) -> str:
 
 
 def _slow(
-    inner: Callable[[httpx.Request], httpx.Response], clock: FakeTime, seconds: float
+    inner: Callable[[httpx.Request], httpx.Response], clock: FakeClock, seconds: float
 ) -> Callable[[httpx.Request], httpx.Response]:
     def handler(request: httpx.Request) -> httpx.Response:
         clock.now += seconds
@@ -384,7 +386,7 @@ def test_fill_commits_a_unit_per_local_day_with_marts_that_agree_with_its_facts(
     monkeypatch.setattr(unit_module.Unit, "commit", checked_commit)
     result = env.fill(connection_id=env.west.connection_id)
     assert not result.report.failed
-    shop = result.shops[0]
+    shop = result.runs[0]
     assert (shop.calls.pages, shop.orders_written) == (8, 15)
     # 8 pages of 2 over 3 local dates: a commit when a page reaches a later date, one at the end
     # (not one per page); each commit holds whole earlier dates.
@@ -403,7 +405,7 @@ def test_fill_at_its_time_budget_commits_what_it_read_and_the_next_fill_finishes
     assert len(failed) == 1 and "time budget" in (failed[0].error or "")
     stored = sorted(facts(env.engine, WEST))
     assert 2 <= len(stored) < 15 and stored == list(range(1, len(stored) + 1))  # whole pages, oldest first
-    assert first.shops[0].orders_written == len(stored)
+    assert first.runs[0].orders_written == len(stored)
     _mart_orders_agree_with_facts(env)
 
     second = env.fill(connection_id=env.west.connection_id, time_budget_s=3600)

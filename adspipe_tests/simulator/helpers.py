@@ -11,18 +11,7 @@ from adspipe.shopify.settings import API_VERSION
 from adspipe.simulator.clock import SimClock
 from adspipe.simulator.server import Simulator
 from adspipe.simulator.shopify_api import ApiResponse
-from adspipe_tests.clocks import FAKE_MONOTONIC_START
 from adspipe_tests.simulator_fixtures import FIXED_NOW, TOKEN
-
-
-class FakeMonotonic:
-    """A monotonic clock the test moves by hand (Shopify bucket, Meta usage decay)."""
-
-    def __init__(self) -> None:
-        self.t = FAKE_MONOTONIC_START
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def make_sim(now: datetime = FIXED_NOW, **kwargs: Any) -> Simulator:

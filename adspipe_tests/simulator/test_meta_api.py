@@ -13,7 +13,8 @@ from adspipe.meta.settings import API_VERSION
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.meta_api import REDUCE
 from adspipe.simulator.util import local_date
-from adspipe_tests.simulator.helpers import FakeMonotonic, make_sim, meta
+from adspipe_tests.clocks import FakeClock
+from adspipe_tests.simulator.helpers import make_sim, meta
 from adspipe_tests.simulator_fixtures import FIXED_NOW
 
 FIELDS = "ad_id,adset_id,campaign_id,account_currency,spend,impressions,clicks,reach,actions,action_values"
@@ -83,7 +84,7 @@ def test_paging_next_url_and_cursors() -> None:
 
 
 def test_usage_headers_rise_with_calls_and_fall_with_time() -> None:
-    clock = FakeMonotonic()
+    clock = FakeClock()
     sim = make_sim(faults=Faults(meta_usage_per_call=10, meta_usage_window_s=60), monotonic=clock)
     acct = sim.world.accounts[0]
     seen = []
@@ -94,14 +95,14 @@ def test_usage_headers_rise_with_calls_and_fall_with_time() -> None:
         buc = json.loads(response.headers["x-business-use-case-usage"])[acct.business_id][0]
         seen.append((usage["acc_id_util_pct"], app["call_count"], buc["call_count"]))
     assert seen[0] < seen[1] < seen[2] and seen[2][0] == 30
-    clock.t += 30  # half the window: -50 points, floored at 0
+    clock.now += 30  # half the window: -50 points, floored at 0
     response, _ = meta(sim, acct.id, None, fields="currency")
     assert json.loads(response.headers["x-ad-account-usage"])["acc_id_util_pct"] == 10
 
 
 @pytest.mark.parametrize("code", [4, 17, 613, 80000, 80004, 32])
 def test_each_throttle_code_is_http_400(code: int) -> None:
-    clock = FakeMonotonic()
+    clock = FakeClock()
     sim = make_sim(faults=Faults(meta_usage_per_call=60, meta_throttle_code=code), monotonic=clock)
     acct = sim.world.accounts[0]
     outcomes = [meta(sim, acct.id, **day_params(FIXED_NOW.date())) for _ in range(3)]
@@ -114,12 +115,12 @@ def test_each_throttle_code_is_http_400(code: int) -> None:
     )
     buc = json.loads(response.headers["x-business-use-case-usage"])[acct.business_id][0]
     assert buc["estimated_time_to_regain_access"] >= 1  # minutes
-    clock.t += 60
+    clock.now += 60
     assert meta(sim, acct.id, **day_params(FIXED_NOW.date()))[0].status == 200
 
 
 def test_plain_429_switch() -> None:
-    sim = make_sim(faults=Faults(meta_usage_per_call=100, meta_plain_429=True), monotonic=FakeMonotonic())
+    sim = make_sim(faults=Faults(meta_usage_per_call=100, meta_plain_429=True), monotonic=FakeClock())
     acct = sim.world.accounts[0]
     assert [meta(sim, acct.id, None)[0].status for _ in range(2)] == [200, 429]
 

@@ -11,13 +11,13 @@ import httpx
 import pytest
 
 from adspipe import clock, settings
+from adspipe.counters import SyncStats
 from adspipe.errors import AuthError
 from adspipe.meta.client import MetaClient
 from adspipe.meta.settings import API_VERSION
 from adspipe.shopify import queries
 from adspipe.shopify.client import ShopifyClient
 from adspipe.simulator.faults import FaultInjector, Faults
-from adspipe.warehouse.sync_runs import SyncStats
 from adspipe_tests.simulator_fixtures import FIXED_NOW, RunningSimulator
 
 ACCOUNT_FIELDS = {"fields": "currency"}

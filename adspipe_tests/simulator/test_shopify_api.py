@@ -13,7 +13,8 @@ from adspipe.shopify import queries, settings
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.shopify_api import BAD_TOKEN
 from adspipe.simulator.util import local_date
-from adspipe_tests.simulator.helpers import FakeMonotonic, gql, make_sim, utc
+from adspipe_tests.clocks import FakeClock
+from adspipe_tests.simulator.helpers import gql, make_sim, utc
 from adspipe_tests.simulator_fixtures import FIXED_NOW, TOKEN
 
 MONEY = re.compile(r"^-?\d+\.\d{1,2}$")
@@ -152,7 +153,7 @@ def test_answers_are_as_of_the_clock() -> None:
 
 
 def test_bucket_throttled_is_http_200_and_restores_with_real_time() -> None:
-    clock = FakeMonotonic()
+    clock = FakeClock()
     sim = make_sim(faults=Faults(shopify_plan="Basic", shopify_bucket_scale=0.05), monotonic=clock)
     shop = sim.world.stores[0].domain
     variables = {"first": 250, "query": queries.search_since("created_at", FIXED_NOW - timedelta(days=2)),
@@ -169,7 +170,7 @@ def test_bucket_throttled_is_http_200_and_restores_with_real_time() -> None:
     cost = throttled["extensions"]["cost"]
     assert cost["actualQueryCost"] is None and cost["requestedQueryCost"] == requested
     wait = (requested - cost["throttleStatus"]["currentlyAvailable"]) / cost["throttleStatus"]["restoreRate"]
-    clock.t += wait + 0.5
+    clock.now += wait + 0.5
     again, body = gql(sim, shop, queries.ORDERS_QUERY, variables)
     assert "errors" not in body and body["data"]["orders"]["nodes"]
 

@@ -10,10 +10,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adspipe.counters import SyncStats
+from adspipe.platform import registry
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors, db, schema
 from adspipe.warehouse import upsert as upsert_module
-from adspipe.warehouse.sync_runs import SyncStats, finish_sync_run, start_sync_run
+from adspipe.warehouse.sync_runs import finish_sync_run, start_sync_run
 from adspipe.warehouse.upsert import insert_new_rows, upsert_rows
 
 
@@ -224,6 +226,7 @@ def test_sync_run_start_and_finish(engine: Engine, monkeypatch: pytest.MonkeyPat
         finish_sync_run(
             conn, run_id, status="failed", stats=stats,
             error="boom access_token=EAAsecretsecret shpat_abcdefgh12 TOPSECRET", secrets=["TOPSECRET"],
+            patterns=registry.token_patterns(),
         )  # fmt: skip
         row = conn.execute(sa.select(schema.sync_runs)).one()._mapping
     assert row["status"] == "failed" and row["rows"] == 5 and row["api_calls"] == 2 and row["throttled"] == 1
@@ -308,3 +311,17 @@ def test_postgres_sessions_run_without_jit_and_keep_the_urls_options(engine: Eng
         assert conn.execute(sa.text("SHOW jit")).scalar() == "off"
         # The test URL carries its own `options` (a per-test schema t_…): still in force.
         assert str(conn.execute(sa.text("SELECT current_schema()")).scalar()).startswith("t_")
+
+
+def test_token_shapes_come_from_the_platform_specs() -> None:
+    """The warehouse masks only generic secret shapes; each platform's token shape is its spec's."""
+    from adspipe.platform.secrets import sanitize
+    from adspipe.warehouse.sync_runs import sanitize_error
+
+    message = "shop said shpat_abcdefgh12, meta said EAAabcdefgh12, url postgresql://u:pw@h/db"
+    assert (
+        sanitize_error(message)
+        == "shop said shpat_abcdefgh12, meta said EAAabcdefgh12, url postgresql://u:***@h/db"
+    )
+    assert sanitize(message) == "shop said shpat_***, meta said EAA***, url postgresql://u:***@h/db"
+    assert {spec.name for spec in registry.platforms() if spec.token_patterns} == {"shopify", "meta"}

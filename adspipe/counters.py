@@ -1,4 +1,6 @@
-"""Per-day counters of a sync: what one local date cost, for that date partition's metadata.
+"""The counters a sync keeps: a run's totals (`SyncStats`, written to sync_runs) and each local
+date's own cost (`DayStats`, that date partition's metadata). Plain data, shared by the platform
+clients, the engine, the warehouse's sync_runs and the Dagster layer (none of them owns it).
 
 A run's totals (every day, every account) stay on the run; a partition shows its own day's rows,
 calls and waits. Each platform's sync charges a day where it reads and commits it: a Meta day is
@@ -9,7 +11,8 @@ range call for all the run's days) stay in the run's totals only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from datetime import date
 from typing import Any
 
 
@@ -43,3 +46,27 @@ def total(days: list[DayStats]) -> DayStats:
     for day in days:
         out.add(day)
     return out
+
+
+@dataclass
+class SyncStats:
+    """What a sync accumulates while it runs; written to `sync_runs` and to Dagster metadata."""
+
+    rows: int = 0
+    api_calls: int = 0
+    throttled: int = 0
+    throttle_wait_s: float = 0.0
+    dates: set[date] = field(default_factory=set)
+    api_version: str | None = None  # the API version asked for
+    api_version_served: str | None = None  # the version the platform's response headers named
+
+    def merge(self, other: SyncStats) -> None:
+        self.api_version = self.api_version or other.api_version
+        self.api_version_served = self.api_version_served or other.api_version_served
+        self.rows += other.rows
+        self.api_calls += other.api_calls
+        self.throttled += other.throttled
+        self.throttle_wait_s += other.throttle_wait_s
+        self.dates |= other.dates
+        self.api_version = self.api_version or other.api_version
+        self.api_version_served = self.api_version_served or other.api_version_served
