@@ -97,6 +97,37 @@ def _version(env: str, default: str, pattern: str, shape: str) -> str:
     return value
 
 
+GOOGLE_ADS_API_VERSION_ENV = "ADSPIPE_GOOGLE_ADS_API_VERSION"
+GOOGLE_ADS_URL_ENV = "ADSPIPE_GOOGLE_ADS_URL"
+GOOGLE_OAUTH_URL_ENV = "ADSPIPE_GOOGLE_OAUTH_URL"
+DEFAULT_GOOGLE_ADS_URL = "https://googleads.googleapis.com"
+DEFAULT_GOOGLE_OAUTH_URL = "https://oauth2.googleapis.com/token"
+
+
+def google_ads_api_version(default: str) -> str:
+    """The Google Ads API version to pin: ADSPIPE_GOOGLE_ADS_API_VERSION, else the code's default."""
+    return _version(GOOGLE_ADS_API_VERSION_ENV, default, r"^v[0-9]{2,3}$", "vNN")
+
+
+def google_ads_url() -> str:
+    """The Google Ads API's base URL (the simulator's `/google-ads` in tests and the demo)."""
+    return (env_value(GOOGLE_ADS_URL_ENV) or DEFAULT_GOOGLE_ADS_URL).rstrip("/")
+
+
+def google_oauth_url() -> str:
+    """The OAuth 2.0 token endpoint a Google refresh token is exchanged at."""
+    return env_value(GOOGLE_OAUTH_URL_ENV) or DEFAULT_GOOGLE_OAUTH_URL
+
+
+COLUMNS_ENV = "COLUMNS"
+
+
+def terminal_columns() -> int | None:
+    """$COLUMNS when set to a width (rich reads it too); None otherwise."""
+    raw = env_value(COLUMNS_ENV)
+    return int(raw) if raw.isdigit() else None
+
+
 def meta_graph_url() -> str:
     return (os.environ.get(META_GRAPH_URL_ENV, "").strip() or DEFAULT_META_GRAPH_URL).rstrip("/")
 

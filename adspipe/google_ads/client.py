@@ -17,7 +17,6 @@ An error may come alone or wrapped in the stream's array (also after some batche
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import httpx
 from pydantic import Field, PrivateAttr, field_validator
 
 from adspipe import jsonio
+from adspipe import settings as app_settings
 from adspipe.errors import PermanentApiError, TransientApiError
 from adspipe.google_ads import settings
 from adspipe.google_ads.transforms import AdRow, ad_row, normalize_customer_id
@@ -159,7 +159,7 @@ def classify_oauth(response: httpx.Response) -> Outcome[dict[str, Any]]:
 
 
 def _env(name: str, what: str) -> str:
-    value = os.environ.get(name, "")
+    value = app_settings.env_value(name)
     if not value:
         raise TokenUnavailable(
             f"environment variable {name} ({what}) is not set; export it where the job runs"
@@ -253,7 +253,7 @@ class GoogleAdsSession:
         """Every credential value that could be echoed, read now (never kept)."""
         c = self.client
         names = (c.developer_token_env, c.client_id_env, c.client_secret_env, self.refresh_token_env)
-        values = [os.environ.get(n, "") for n in names]
+        values = [app_settings.env_value(n) for n in names]
         return [*values, *(token for token, _ in c._tokens.values())]
 
     # -- OAuth ---------------------------------------------------------------------------------

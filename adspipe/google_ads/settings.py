@@ -7,11 +7,10 @@ Google's REST docs; the contract tests check the GAQL fields against that librar
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
 
-from adspipe.settings import SettingsError
+from adspipe import settings as app_settings
 
 # Major versions and their sunsets. v20–v22 are past (every request fails after a sunset). v23–v26
 # are Google's projected, tentative months ("more frequent releases", Ads dev blog 2025-09-04):
@@ -28,36 +27,17 @@ SUPPORT_ENDS: dict[str, date | None] = {
 # v26 is the newest version of the google-ads library (34.0.0) the contract tests read.
 DEFAULT_API_VERSION = "v26"
 
-# Environment settings. They move to adspipe/settings.py (the platform settings) at integration;
-# read here for now so this package stands alone.
-API_VERSION_ENV = "ADSPIPE_GOOGLE_ADS_API_VERSION"
-API_URL_ENV = "ADSPIPE_GOOGLE_ADS_URL"
-OAUTH_URL_ENV = "ADSPIPE_GOOGLE_OAUTH_URL"
-DEFAULT_API_URL = "https://googleads.googleapis.com"
-DEFAULT_OAUTH_URL = "https://oauth2.googleapis.com/token"
+# Environment settings, read in adspipe/settings.py like every other setting.
+API_VERSION_ENV = app_settings.GOOGLE_ADS_API_VERSION_ENV
+API_URL_ENV = app_settings.GOOGLE_ADS_URL_ENV
+OAUTH_URL_ENV = app_settings.GOOGLE_OAUTH_URL_ENV
+DEFAULT_API_URL = app_settings.DEFAULT_GOOGLE_ADS_URL
+DEFAULT_OAUTH_URL = app_settings.DEFAULT_GOOGLE_OAUTH_URL
+api_url = app_settings.google_ads_url
+oauth_url = app_settings.google_oauth_url
 
 
-def api_version(default: str = DEFAULT_API_VERSION) -> str:
-    """ADSPIPE_GOOGLE_ADS_API_VERSION, else the code's default (`vNN`)."""
-    value = os.environ.get(API_VERSION_ENV, "").strip()
-    if not value:
-        return default
-    if not re.fullmatch(r"v[0-9]{2,3}", value):
-        raise SettingsError(f"{API_VERSION_ENV} must look like vNN, got {value!r}")
-    return value
-
-
-def api_url() -> str:
-    """The API's base URL (the simulator's `/google-ads` in tests and the demo)."""
-    return (os.environ.get(API_URL_ENV, "").strip() or DEFAULT_API_URL).rstrip("/")
-
-
-def oauth_url() -> str:
-    """The OAuth 2.0 token endpoint the refresh token is exchanged at."""
-    return os.environ.get(OAUTH_URL_ENV, "").strip() or DEFAULT_OAUTH_URL
-
-
-API_VERSION = api_version()
+API_VERSION = app_settings.google_ads_api_version(DEFAULT_API_VERSION)
 # No response header names the serving version: the URL path is the version, and a sunset version
 # fails every request (it is never silently served by another). An error body's
 # `@type` (google.ads.googleads.vNN.errors.GoogleAdsFailure) does name it; the client reads that.

@@ -2,7 +2,8 @@
 
 Money never adds up across currencies: every amount is keyed by its currency (`net_revenue_USD`,
 `spend_EUR`, `mer_NZD`), so Dagster's plots chart one currency per line. Revenue and orders come
-from `daily_summary` (the shop's currency), spend and purchase value from `daily_meta_metrics` (the
+from `daily_summary` (the shop's currency), spend and purchase value from `daily_ad_metrics`, every ad
+platform's rows (the
 ad account's currency); ROAS is computed within one currency, and MER only over the stores whose
 own MER is defined that day (shop and ad accounts in one currency and time zone), with the mart's
 denominator (account-level spend): a USD ad account of an NZD shop never enters `mer_USD`. A
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from adspipe.orchestration.partitions import partitions_start
-from adspipe.warehouse.schema import daily_meta_metrics, daily_shopify_metrics, daily_summary, stores
+from adspipe.warehouse.schema import daily_ad_metrics, daily_shopify_metrics, daily_summary, stores
 
 _RATIO = Decimal("0.0001")
 UNKNOWN_CURRENCY = "unknown"  # a shop or an ad account whose currency is not read yet
@@ -52,7 +53,7 @@ class DaySummary:
     day: date
     rows: list[Any] = field(default_factory=list)  # daily_summary rows joined with the store name
     shopify_stores: int = 0  # stores with a daily_shopify_metrics row that day
-    meta_accounts: int = 0  # ad accounts with a daily_meta_metrics row that day
+    ad_accounts: int = 0  # ad accounts (every ad platform) with a daily_ad_metrics row that day
     by_currency: dict[str, _Currency] = field(default_factory=dict)
 
     @property
@@ -63,9 +64,10 @@ class DaySummary:
         """Why the day has no row: what the warehouse lacks for it."""
         return (
             f"daily_summary {self.day}: the warehouse holds no upstream data for this date "
-            f"(daily_shopify_metrics: {self.shopify_stores} store(s), daily_meta_metrics: "
-            f"{self.meta_accounts} ad account(s)); materialize shopify_orders_raw/fact_orders/"
-            "daily_shopify_metrics and meta_insights_raw/fact_meta_daily/daily_meta_metrics for it first"
+            f"(daily_shopify_metrics: {self.shopify_stores} store(s), daily_ad_metrics: "
+            f"{self.ad_accounts} ad account(s)); materialize shopify_orders_raw/fact_orders/"
+            "daily_shopify_metrics and the ad platforms' assets (meta_insights_raw/fact_meta_daily/"
+            "daily_meta_metrics, …) for it first"
         )
 
     def metadata(self) -> dict[str, Any]:
@@ -74,7 +76,7 @@ class DaySummary:
             "rows": len(self.rows),
             "stores": len({r.store_id for r in self.rows}),
             "shopify_stores": self.shopify_stores,
-            "meta_accounts": self.meta_accounts,
+            "ad_accounts": self.ad_accounts,
             "currencies": ", ".join(sorted(self.by_currency)) or "none",
         }
         for code, figures in sorted(self.by_currency.items()):
@@ -96,7 +98,7 @@ class DaySummary:
 
 def read_day(conn: Connection, day: date) -> DaySummary:
     """The day's `daily_summary` rows, per-currency totals, and how many sources it has."""
-    ds, dsm, dmm = daily_summary, daily_shopify_metrics, daily_meta_metrics
+    ds, dsm, dmm = daily_summary, daily_shopify_metrics, daily_ad_metrics
     summary = DaySummary(day)
     summary.rows = list(
         conn.execute(
@@ -122,7 +124,7 @@ def read_day(conn: Connection, day: date) -> DaySummary:
         figures.has_ads = True
         figures.spend += row.spend
         figures.purchase_value += row.purchase_value
-        summary.meta_accounts += 1
+        summary.ad_accounts += 1
     # MER within a currency: only the stores whose own MER is defined (no currency or time-zone
     # mismatch, some spend), over the same account-level spend the mart divides by.
     mer_stores = {r.store_id: r for r in summary.rows if r.mer is not None}

@@ -174,7 +174,7 @@ def test_a_daily_summary_partition_without_upstream_data_fails_saying_what_is_mi
     (failure,) = result.get_step_failure_events()
     message = str(failure.event_specific_data.error)
     assert "daily_summary 2026-03-05: the warehouse holds no upstream data for this date" in message
-    assert "daily_shopify_metrics: 0 store(s), daily_meta_metrics: 0 ad account(s)" in message
+    assert "daily_shopify_metrics: 0 store(s), daily_ad_metrics: 0 ad account(s)" in message
     assert {k: v.value for k, v in (status or {}).items()} == {"2026-03-05": "FAILED"}
 
 

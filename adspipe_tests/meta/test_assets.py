@@ -97,7 +97,7 @@ def test_meta_fresh_records_exactly_the_touched_partitions(engine: Engine, accou
     assert seen["meta_insights_raw"]["2026-03-08"]["api_calls"] == 2  # one call per account that day
     assert seen["fact_meta_daily"]["2026-03-08"]["spend_USD"] == 15.0
     summary = seen["daily_summary"]["2026-03-08"]
-    assert (summary["spend_USD"], summary["rows"], summary["meta_accounts"]) == (15.0, 2, 2)
+    assert (summary["spend_USD"], summary["rows"], summary["ad_accounts"]) == (15.0, 2, 2)
     assert "spend" not in summary and "orders_USD" not in summary  # no Shopify data: no revenue keys
     output = result.get_step_success_events()[0]
     (out,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
