@@ -196,6 +196,20 @@ class HttpClientBase(dg.ConfigurableResource):
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.close()
 
+    def describe(self, session: HttpSession, outcome: Outcome[Any], tries: int = 0) -> str:
+        """The message of the error raised for `outcome` after `tries` answers like it.
+
+        A platform may override it to word its own messages (they are masked either way)."""
+        where = f"{session.label}: {outcome.description}"
+        if outcome.kind == "throttle":
+            return (
+                f"{where}; still throttled after {tries - 1} retries "
+                f"({session.waited_s:.1f} s waited); the next run continues"
+            )
+        if outcome.kind == "transient":
+            return f"{where}; gave up after {tries} attempts"
+        return where
+
     def http_session(
         self,
         label: str,
@@ -231,6 +245,10 @@ class HttpSession:
 
     def __repr__(self) -> str:
         return f"HttpSession({self.label!r})"
+
+    @property
+    def waited_s(self) -> float:
+        return self._waited
 
     @property
     def budget_left_s(self) -> float:
@@ -284,21 +302,16 @@ class HttpSession:
                 return outcome.value  # type: ignore[return-value]
             where = f"{self.label}: {outcome.description}"
             if outcome.kind == "auth":
-                raise AuthError(self.mask(where))
+                raise AuthError(self.mask(self.client.describe(self, outcome)))
             if outcome.kind == "permanent":
-                raise PermanentApiError(self.mask(where))
+                raise PermanentApiError(self.mask(self.client.describe(self, outcome)))
             if outcome.kind == "caller":
-                raise CallerOutcome(self.mask(where), outcome)
+                raise CallerOutcome(self.mask(self.client.describe(self, outcome)), outcome)
             if outcome.kind == "throttle":
                 throttles += 1
                 self.stats.throttled += 1
                 if throttles > self.client.max_throttle_retries:
-                    raise RateLimitExhausted(
-                        self.mask(
-                            f"{where}; still throttled after {throttles - 1} retries "
-                            f"({self._waited:.1f} s waited); the next run continues"
-                        )
-                    )
+                    raise RateLimitExhausted(self.mask(self.client.describe(self, outcome, throttles)))
                 backoff = full_jitter(
                     self.client._rng, throttles, self.client.backoff_base_s, self.client.backoff_cap_s
                 )
@@ -311,7 +324,7 @@ class HttpSession:
                 continue
             transients += 1
             if transients > self.client.max_transient_retries:
-                raise TransientApiError(self.mask(f"{where}; gave up after {transients} attempts"))
+                raise TransientApiError(self.mask(self.client.describe(self, outcome, transients)))
             self.stats.retries += 1
             seconds = full_jitter(
                 self.client._rng, transients, self.client.backoff_base_s, self.client.backoff_cap_s
