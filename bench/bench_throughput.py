@@ -225,7 +225,7 @@ def insights(engine: Engine, meta: Connection, ads: int, repeat: int, baseline_r
     total = ads * len(days)
 
     def fill() -> None:
-        client = MetaClient(graph_url="http://graph.bench").with_io(transport=api.transport())
+        client = MetaClient(graph_url="http://graph.bench").with_transport(transport=api.transport())
         try:
             result = meta_sync.run_fill(engine, client, now=NOW)
         finally:

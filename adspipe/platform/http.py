@@ -177,6 +177,10 @@ class HttpClientBase(dg.ConfigurableResource):
         """The clock deadlines are measured on (injectable)."""
         return self._monotonic()
 
+    def sleep(self, seconds: float) -> None:
+        """Every wait ends here (a test may patch it on the class when Dagster builds the resource)."""
+        self._sleep(seconds)
+
     def http(self) -> httpx.Client:
         if self._http is None:
             timeout = httpx.Timeout(
@@ -209,6 +213,13 @@ class HttpClientBase(dg.ConfigurableResource):
         if outcome.kind == "transient":
             return f"{where}; gave up after {tries} attempts"
         return where
+
+    def over_budget(self, session: HttpSession, seconds: float, kind: WaitKind, why: str, tries: int) -> str:
+        """The message when a wait of `seconds` would pass the session's wait budget."""
+        return (
+            f"{session.label}: {why}; a {seconds:.1f} s wait would pass the {session.wait_budget_s:.0f} s "
+            f"wait budget ({session.waited_s:.1f} s spent); the next run continues"
+        )
 
     def http_session(
         self,
@@ -258,8 +269,10 @@ class HttpSession:
         secrets = self._secrets() if callable(self._secrets) else self._secrets
         return sanitize_error(message, list(secrets))
 
-    def wait(self, seconds: float, kind: WaitKind, why: str) -> None:
-        """Sleep `seconds` unless that passes the deadline or the wait budget (then raise)."""
+    def wait(self, seconds: float, kind: WaitKind, why: str, tries: int = 0) -> None:
+        """Sleep `seconds` unless that passes the deadline or the wait budget (then raise).
+
+        `tries`: the answers of this kind so far (for the platform's message)."""
         if seconds <= 0:
             return
         if self.deadline is not None and self.client.monotonic() + seconds > self.deadline:
@@ -267,14 +280,11 @@ class HttpSession:
                 self.mask(f"{self.label}: time budget reached before a {seconds:.1f} s wait ({why})")
             )
         if self._waited + seconds > self.wait_budget_s:
-            message = self.mask(
-                f"{self.label}: {why}; a {seconds:.1f} s wait would pass the {self.wait_budget_s:.0f} s "
-                f"wait budget ({self._waited:.1f} s spent); the next run continues"
-            )
+            message = self.mask(self.client.over_budget(self, seconds, kind, why, tries))
             raise TransientApiError(message) if kind == "backoff" else RateLimitExhausted(message)
         self._waited += seconds
         self.stats.add_wait(kind, seconds)
-        self.client._sleep(seconds)
+        self.client.sleep(seconds)
 
     def request(
         self,
@@ -320,7 +330,7 @@ class HttpSession:
                 else:
                     seconds = max(outcome.wait_s, backoff) if outcome.backoff_too else outcome.wait_s
                 logger.info(self.mask(f"{where}; waiting {seconds:.1f} s (throttle {throttles})"))
-                self.wait(seconds, "throttle", outcome.description)
+                self.wait(seconds, "throttle", outcome.description, throttles)
                 continue
             transients += 1
             if transients > self.client.max_transient_retries:
@@ -330,7 +340,7 @@ class HttpSession:
                 self.client._rng, transients, self.client.backoff_base_s, self.client.backoff_cap_s
             )
             logger.info(self.mask(f"{where}; retrying in {seconds:.1f} s (attempt {transients + 1})"))
-            self.wait(seconds, "backoff", outcome.description)
+            self.wait(seconds, "backoff", outcome.description, transients)
 
     def _send(
         self,

@@ -57,7 +57,7 @@ def meta_client(
 ) -> MetaClient:  # fmt: skip
     client = MetaClient(read_timeout_s=read_timeout_s, max_transient_retries=max_transient_retries,
                         wait_budget_s=wait_budget_s, page_limit=page_limit)  # fmt: skip
-    return client.with_io(sleep=vt.sleep, rng=random.Random(seed))
+    return client.with_transport(sleep=vt.sleep, rng=random.Random(seed))
 
 
 @dataclass

@@ -123,7 +123,7 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> World:
     client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json", page_size=50)
     client.with_transport(httpx.MockTransport(shopify), sleep=clock.sleep, monotonic=clock.monotonic)
     graph = ScriptedGraph(_ads())
-    meta = MetaClient(graph_url="http://graph.test", page_limit=25).with_io(
+    meta = MetaClient(graph_url="http://graph.test", page_limit=25).with_transport(
         transport=graph.transport(), sleep=lambda seconds: None
     )
     with engine.begin() as db:
