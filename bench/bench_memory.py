@@ -93,7 +93,7 @@ def child(url: str, orders: int, out: Path, ddl: list[str] | None = None, autova
             conn, store="bench", platform="shopify", account_id=payloads.SHOP, token_env="BENCH_TOKEN"
         )
     client = ShopifyClient(endpoint_template="http://shopify.bench/{shop}/{version}/graphql.json")
-    client.use_transport(api.transport())
+    client.with_transport(api.transport())
     if autovacuum:
         threading.Thread(target=autovacuum_analyze, args=(engine, stop), daemon=True).start()
     load_began = time.perf_counter()

@@ -163,7 +163,7 @@ def orders(engine: Engine, shop: Connection, total: int, repeat: int, baseline_r
 
     def fill(budget_s: float = 3600.0) -> int:
         client = ShopifyClient(endpoint_template="http://shopify.bench/{shop}/{version}/graphql.json")
-        client.use_transport(api.transport())
+        client.with_transport(api.transport())
         try:
             result = shopify_7d_fill(engine, client, NOW, time_budget_s=budget_s)
         finally:
@@ -225,7 +225,7 @@ def insights(engine: Engine, meta: Connection, ads: int, repeat: int, baseline_r
     total = ads * len(days)
 
     def fill() -> None:
-        client = MetaClient(graph_url="http://graph.bench").with_io(transport=api.transport())
+        client = MetaClient(graph_url="http://graph.bench").with_transport(transport=api.transport())
         try:
             result = meta_sync.run_fill(engine, client, now=NOW)
         finally:

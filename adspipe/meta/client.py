@@ -21,24 +21,20 @@ What happens on each kind of answer:
 from __future__ import annotations
 
 import json
-import random
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import dagster as dg
 import httpx
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, field_validator
 
 from adspipe import settings as app_settings
 from adspipe.counters import SyncStats
-from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
+from adspipe.errors import PermanentApiError, TransientApiError
 from adspipe.meta import settings
-from adspipe.meta.answers import Failure, classify
+from adspipe.meta.answers import classify
 from adspipe.meta.options import (
     VersionWatch,
     appsecret_proof,
@@ -47,12 +43,15 @@ from adspipe.meta.options import (
     validate_statuses,
 )
 from adspipe.meta.usage import Usage, UsageMeter, pace_wait, parse_usage
+from adspipe.platform.http import CallerOutcome, HttpClientBase, HttpSession, Outcome, WaitKind
 
 MAX_PAGES = 10_000  # a `next` chain longer than this is a loop, not data
 # Parameters Meta's `next` links may carry that the client sets itself on every call.
 _OWN_PARAMS = frozenset({"access_token", settings.APPSECRET_PROOF_PARAM})
 
-__all__ = ["AccountInfo", "InsightsDay", "MetaClient", "MetaSession", "validate_attribution_windows"]
+__all__ = [
+    "AccountInfo", "InsightsDay", "MetaClient", "MetaSession", "Usage", "validate_attribution_windows"
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -75,11 +74,7 @@ class InsightsDay:
     limit: int  # the page size that finally worked
 
 
-def _default_sleep(seconds: float) -> None:
-    time.sleep(seconds)
-
-
-class MetaClient(dg.ConfigurableResource):
+class MetaClient(HttpClientBase):
     """Meta Marketing API settings and the HTTP client (resource key "meta")."""
 
     api_version: str = Field(
@@ -89,8 +84,6 @@ class MetaClient(dg.ConfigurableResource):
         default=None,
         description="Base URL of the Graph API; empty means ADSPIPE_META_GRAPH_URL or graph.facebook.com.",
     )
-    connect_timeout_s: float = Field(default=10.0, gt=0)
-    read_timeout_s: float = Field(default=60.0, gt=0)
     page_limit: int = Field(default=settings.DEFAULT_PAGE_LIMIT, ge=settings.MIN_PAGE_LIMIT, le=5000)
     statuses: list[str] = Field(
         default_factory=lambda: list(settings.DEFAULT_STATUSES),
@@ -117,11 +110,6 @@ class MetaClient(dg.ConfigurableResource):
     pace_start_pct: float = Field(default=settings.PACE_START_PCT, ge=0, le=100)
     pace_max_s: float = Field(default=settings.PACE_MAX_S, ge=0)
 
-    _http: httpx.Client | None = PrivateAttr(default=None)
-    _transport: httpx.BaseTransport | None = PrivateAttr(default=None)
-    _sleep: Callable[[float], None] | None = PrivateAttr(default=None)
-    _rng: random.Random | None = PrivateAttr(default=None)
-
     @field_validator("attribution_windows")
     @classmethod
     def _windows(cls, value: list[str] | None) -> list[str] | None:
@@ -139,42 +127,36 @@ class MetaClient(dg.ConfigurableResource):
             raise ValueError("purchase_action_type must not be empty")
         return value.strip()
 
-    def with_io(
-        self,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] | None = None,
-        rng: random.Random | None = None,
-    ) -> MetaClient:
-        """Swap the network, the clock used for waiting, or the jitter source (tests, simulator)."""
-        self.close()
-        self._transport, self._sleep, self._rng = transport, sleep, rng
-        return self
-
     def base_url(self) -> str:
         return (self.graph_url or app_settings.meta_graph_url()).rstrip("/")
 
-    def http(self) -> httpx.Client:
-        if self._http is None:
-            timeout = httpx.Timeout(self.read_timeout_s, connect=self.connect_timeout_s)
-            self._http = httpx.Client(timeout=timeout, transport=self._transport)
-        return self._http
+    def describe(self, session: HttpSession, outcome: Outcome[Any], tries: int = 0) -> str:
+        """Every message names the account and Meta (timeouts come from the base without "Meta")."""
+        if outcome.kind in ("throttle", "transient"):
+            return self.over_budget(
+                session,
+                0.0,
+                "backoff" if outcome.kind == "transient" else "throttle",
+                outcome.description,
+                tries,
+            )
+        return f"{session.label}: Meta {outcome.description}"
 
-    def sleep(self, seconds: float) -> None:
-        (self._sleep or _default_sleep)(seconds)
-
-    def rng(self) -> random.Random:
-        if self._rng is None:
-            self._rng = random.Random()
-        return self._rng
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        self.close()
+    def over_budget(self, session: HttpSession, seconds: float, kind: WaitKind, why: str, tries: int) -> str:
+        """Meta's words for a wait past the run's wait budget (or, for a throttle, past the retries)."""
+        label, budget = session.label, session.wait_budget_s
+        if kind == "pace":
+            high = session.stats.high_water_pct if isinstance(session.stats, UsageMeter) else 0.0
+            return (
+                f"{label}: Meta usage at {high:.0f} % asks for a {seconds:.0f} s pause, "
+                f"beyond the {budget:.0f} s wait budget; the next run continues"
+            )
+        if kind == "throttle":
+            return (
+                f"{label}: Meta {why}; still throttled after {tries - 1} retries and {session.waited_s:.0f} s "
+                f"of waiting (budget {budget:.0f} s); the next run continues"
+            )
+        return f"{label}: Meta {why}; gave up after {tries} attempts"
 
     def session(
         self,
@@ -213,18 +195,19 @@ class MetaSession:
     windows: tuple[str, ...] | None = None  # None: the account's default window (`value`)
     proof: str | None = field(default=None, repr=False)  # appsecret_proof, when the app requires it
     versions: VersionWatch | None = None
-    _budget_left: float = field(init=False)
+    _http: HttpSession = field(init=False, repr=False)
     _pace_due: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
-        self._budget_left = self.client.wait_budget_s
         if self.versions is None:
             self.versions = VersionWatch(self.client.api_version)
-        self.stats.api_version = self.client.api_version
+        self.stats.api_version = self.meter.api_version = self.client.api_version
+        secrets = (self.token, self.proof) if self.proof else (self.token,)
+        self._http = self.client.http_session(self.account_id, secrets=secrets, stats=self.meter)
 
     @property
     def budget_left_s(self) -> float:
-        return self._budget_left
+        return self._http.budget_left_s
 
     def account_info(self) -> AccountInfo:
         fields = ",".join(settings.ACCOUNT_INFO_FIELDS)
@@ -308,89 +291,59 @@ class MetaSession:
 
     def _observe_version(self, served: str | None) -> None:
         if served:
-            self.stats.api_version_served = served
+            self.stats.api_version_served = self.meter.api_version_served = served
             assert self.versions is not None
             self.versions.observe(served)
 
-    def _wait(self, seconds: float) -> None:
-        self._budget_left -= seconds
-        self.client.sleep(seconds)
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.client.backoff_cap_s, self.client.backoff_base_s * 2 ** (attempt - 1))
-        return self.client.rng().uniform(0, ceiling)
-
-    def _pace(self) -> None:
+    def _take_pace(self) -> float:
         due, self._pace_due = self._pace_due, 0.0
-        if due <= 0:
-            return
-        if due > self._budget_left:
-            raise RateLimitExhausted(
-                f"{self.account_id}: Meta usage at {self.meter.high_water_pct:.0f} % asks for a {due:.0f} s pause, "
-                f"beyond the {self.client.wait_budget_s:.0f} s wait budget; the next run continues"
-            )
-        self._wait(due)
-        self.meter.pace_wait_s += due
-        self.stats.throttle_wait_s += due
+        return due
 
     def _request(self, url: str, params: dict[str, str]) -> dict[str, Any]:
-        throttles = transients = 0
-        headers = {"Authorization": f"Bearer {self.token}"}
-        while True:
-            self._pace()
-            self.stats.api_calls += 1
-            query = params if self.proof is None else {**params, settings.APPSECRET_PROOF_PARAM: self.proof}
-            try:
-                response = self.client.http().get(url, params=query, headers=headers)
-            except httpx.TimeoutException as exc:
-                outcome: dict[str, Any] | Failure = Failure("transient", f"timeout ({type(exc).__name__})")
-                usage = Usage(0.0, 0.0)
-            except httpx.TransportError as exc:
-                outcome = Failure("transient", f"connection error ({type(exc).__name__})")
-                usage = Usage(0.0, 0.0)
-            else:
-                outcome = classify(response)
-                self._observe_version(response.headers.get(settings.VERSION_HEADER))
-                usage = parse_usage(response.headers)
-                self.meter.high_water_pct = max(self.meter.high_water_pct, usage.pct)
-                self._pace_due = pace_wait(
-                    usage, start_pct=self.client.pace_start_pct, max_s=self.client.pace_max_s
+        """One call through the base's retry loop; the base counters also feed the run's `SyncStats`."""
+        meter = self.meter
+        before = (meter.api_calls, meter.throttled, meter.throttle_wait_s)
+        try:
+            while True:
+                query = (
+                    params if self.proof is None else {**params, settings.APPSECRET_PROOF_PARAM: self.proof}
                 )
-            if isinstance(outcome, dict):
-                return outcome
-            where = f"{self.account_id}: Meta {outcome.description}"
-            if outcome.kind == "auth":
-                raise AuthError(f"{where}: the access token was rejected")
-            if outcome.kind == "permanent":
-                raise PermanentApiError(where)
-            if outcome.kind == "deprecated":
-                raise PermanentApiError(
-                    deprecated_version_message(self.account_id, self.client.api_version, outcome.description)
-                )
-            if outcome.kind == "reduce" and int(params.get("limit", "0")) > settings.MIN_PAGE_LIMIT:
-                params["limit"] = str(max(settings.MIN_PAGE_LIMIT, int(params["limit"]) // 2))
-                self.meter.limit_reductions += 1
-                continue
-            if outcome.kind == "throttle":
-                throttles += 1
-                self.stats.throttled += 1
-                wait = max(self._backoff(throttles), usage.regain_s)
-                if throttles > self.client.max_throttle_retries or wait > self._budget_left:
-                    raise RateLimitExhausted(
-                        f"{where}; still throttled after {throttles - 1} retries and "
-                        f"{self.client.wait_budget_s - self._budget_left:.0f} s of waiting "
-                        f"(budget {self.client.wait_budget_s:.0f} s); the next run continues"
+                try:
+                    return self._http.request(
+                        "GET",
+                        url,
+                        params=query,
+                        headers={"Authorization": f"Bearer {self.token}"},
+                        classify=lambda response: self._classify(response, params),
+                        pace=self._take_pace,
                     )
-                self._pace_due = 0.0  # this wait covers the pacing too
-                self._wait(wait)
-                self.meter.backoff_wait_s += wait
-                self.stats.throttle_wait_s += wait
-                continue
-            # transient, or code 1 at the smallest page size
-            transients += 1
-            self.meter.transient_errors += 1
-            wait = self._backoff(transients)
-            if transients > self.client.max_transient_retries or wait > self._budget_left:
-                raise TransientApiError(f"{where}; gave up after {transients} attempts")
-            self._wait(wait)
-            self.meter.transient_wait_s += wait
+                except CallerOutcome:  # code 1: the same page again with half the limit
+                    params["limit"] = str(max(settings.MIN_PAGE_LIMIT, int(params["limit"]) // 2))
+                    meter.limit_reductions += 1
+        finally:
+            self.stats.api_calls += meter.api_calls - before[0]
+            self.stats.throttled += meter.throttled - before[1]
+            self.stats.throttle_wait_s += meter.throttle_wait_s - before[2]
+
+    def _classify(self, response: httpx.Response, params: dict[str, str]) -> Outcome[dict[str, Any]]:
+        answer = classify(response)
+        self._observe_version(response.headers.get(settings.VERSION_HEADER))
+        usage = parse_usage(response.headers)
+        self.meter.high_water_pct = max(self.meter.high_water_pct, usage.pct)
+        self._pace_due = pace_wait(usage, start_pct=self.client.pace_start_pct, max_s=self.client.pace_max_s)
+        if isinstance(answer, dict):
+            return Outcome.ok(answer)
+        what = answer.description
+        if answer.kind == "auth":
+            return Outcome.auth(f"{what}: the access token was rejected")
+        if answer.kind == "permanent":
+            return Outcome.permanent(what)
+        if answer.kind == "deprecated":
+            message = deprecated_version_message(self.account_id, self.client.api_version, answer.description)
+            return Outcome.permanent(message.removeprefix(f"{self.account_id}: Meta "))
+        if answer.kind == "reduce" and int(params.get("limit", "0")) > settings.MIN_PAGE_LIMIT:
+            return Outcome.caller(what)
+        if answer.kind == "throttle":
+            self._pace_due = 0.0  # the throttle wait covers the pacing too
+            return Outcome.throttle(what, wait_s=usage.regain_s, backoff_too=True)
+        return Outcome.transient(what)  # transient, or code 1 at the smallest page size

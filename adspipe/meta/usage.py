@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adspipe.platform.http import CallStats
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -20,25 +22,37 @@ class Usage:
 
 
 @dataclass
-class UsageMeter:
-    """Meta-specific counters of one connection's run, beside the shared `SyncStats`."""
+class UsageMeter(CallStats):
+    """The base's counters of one connection's run plus Meta's own; Meta calls its throttle waits
+    "backoff" (`backoff_wait_s`) and its transient backoff `transient_wait_s`."""
 
     pages: int = 0
     high_water_pct: float = 0.0
-    backoff_wait_s: float = 0.0
-    pace_wait_s: float = 0.0
-    transient_wait_s: float = 0.0
-    transient_errors: int = 0
     limit_reductions: int = 0
 
-    def merge(self, other: UsageMeter) -> None:
-        self.pages += other.pages
-        self.high_water_pct = max(self.high_water_pct, other.high_water_pct)
-        self.backoff_wait_s += other.backoff_wait_s
-        self.pace_wait_s += other.pace_wait_s
-        self.transient_wait_s += other.transient_wait_s
-        self.transient_errors += other.transient_errors
-        self.limit_reductions += other.limit_reductions
+    @property
+    def backoff_wait_s(self) -> float:
+        return self.waits_s.get("throttle", 0.0)
+
+    @property
+    def pace_wait_s(self) -> float:
+        return self.waits_s.get("pace", 0.0)
+
+    @property
+    def transient_wait_s(self) -> float:
+        return self.waits_s.get("backoff", 0.0)
+
+    @property
+    def transient_errors(self) -> int:
+        """Transient failures retried."""
+        return self.retries
+
+    def merge(self, other: CallStats) -> None:
+        super().merge(other)
+        if isinstance(other, UsageMeter):
+            self.pages += other.pages
+            self.high_water_pct = max(self.high_water_pct, other.high_water_pct)
+            self.limit_reductions += other.limit_reductions
 
 
 def _numbers(value: Any) -> list[float]:

@@ -177,6 +177,10 @@ class HttpClientBase(dg.ConfigurableResource):
         """The clock deadlines are measured on (injectable)."""
         return self._monotonic()
 
+    def sleep(self, seconds: float) -> None:
+        """Every wait ends here (a test may patch it on the class when Dagster builds the resource)."""
+        self._sleep(seconds)
+
     def http(self) -> httpx.Client:
         if self._http is None:
             timeout = httpx.Timeout(
@@ -195,6 +199,27 @@ class HttpClientBase(dg.ConfigurableResource):
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.close()
+
+    def describe(self, session: HttpSession, outcome: Outcome[Any], tries: int = 0) -> str:
+        """The message of the error raised for `outcome` after `tries` answers like it.
+
+        A platform may override it to word its own messages (they are masked either way)."""
+        where = f"{session.label}: {outcome.description}"
+        if outcome.kind == "throttle":
+            return (
+                f"{where}; still throttled after {tries - 1} retries "
+                f"({session.waited_s:.1f} s waited); the next run continues"
+            )
+        if outcome.kind == "transient":
+            return f"{where}; gave up after {tries} attempts"
+        return where
+
+    def over_budget(self, session: HttpSession, seconds: float, kind: WaitKind, why: str, tries: int) -> str:
+        """The message when a wait of `seconds` would pass the session's wait budget."""
+        return (
+            f"{session.label}: {why}; a {seconds:.1f} s wait would pass the {session.wait_budget_s:.0f} s "
+            f"wait budget ({session.waited_s:.1f} s spent); the next run continues"
+        )
 
     def http_session(
         self,
@@ -233,6 +258,10 @@ class HttpSession:
         return f"HttpSession({self.label!r})"
 
     @property
+    def waited_s(self) -> float:
+        return self._waited
+
+    @property
     def budget_left_s(self) -> float:
         return self.wait_budget_s - self._waited
 
@@ -240,8 +269,10 @@ class HttpSession:
         secrets = self._secrets() if callable(self._secrets) else self._secrets
         return sanitize_error(message, list(secrets))
 
-    def wait(self, seconds: float, kind: WaitKind, why: str) -> None:
-        """Sleep `seconds` unless that passes the deadline or the wait budget (then raise)."""
+    def wait(self, seconds: float, kind: WaitKind, why: str, tries: int = 0) -> None:
+        """Sleep `seconds` unless that passes the deadline or the wait budget (then raise).
+
+        `tries`: the answers of this kind so far (for the platform's message)."""
         if seconds <= 0:
             return
         if self.deadline is not None and self.client.monotonic() + seconds > self.deadline:
@@ -249,14 +280,11 @@ class HttpSession:
                 self.mask(f"{self.label}: time budget reached before a {seconds:.1f} s wait ({why})")
             )
         if self._waited + seconds > self.wait_budget_s:
-            message = self.mask(
-                f"{self.label}: {why}; a {seconds:.1f} s wait would pass the {self.wait_budget_s:.0f} s "
-                f"wait budget ({self._waited:.1f} s spent); the next run continues"
-            )
+            message = self.mask(self.client.over_budget(self, seconds, kind, why, tries))
             raise TransientApiError(message) if kind == "backoff" else RateLimitExhausted(message)
         self._waited += seconds
         self.stats.add_wait(kind, seconds)
-        self.client._sleep(seconds)
+        self.client.sleep(seconds)
 
     def request(
         self,
@@ -284,21 +312,16 @@ class HttpSession:
                 return outcome.value  # type: ignore[return-value]
             where = f"{self.label}: {outcome.description}"
             if outcome.kind == "auth":
-                raise AuthError(self.mask(where))
+                raise AuthError(self.mask(self.client.describe(self, outcome)))
             if outcome.kind == "permanent":
-                raise PermanentApiError(self.mask(where))
+                raise PermanentApiError(self.mask(self.client.describe(self, outcome)))
             if outcome.kind == "caller":
-                raise CallerOutcome(self.mask(where), outcome)
+                raise CallerOutcome(self.mask(self.client.describe(self, outcome)), outcome)
             if outcome.kind == "throttle":
                 throttles += 1
                 self.stats.throttled += 1
                 if throttles > self.client.max_throttle_retries:
-                    raise RateLimitExhausted(
-                        self.mask(
-                            f"{where}; still throttled after {throttles - 1} retries "
-                            f"({self._waited:.1f} s waited); the next run continues"
-                        )
-                    )
+                    raise RateLimitExhausted(self.mask(self.client.describe(self, outcome, throttles)))
                 backoff = full_jitter(
                     self.client._rng, throttles, self.client.backoff_base_s, self.client.backoff_cap_s
                 )
@@ -307,17 +330,17 @@ class HttpSession:
                 else:
                     seconds = max(outcome.wait_s, backoff) if outcome.backoff_too else outcome.wait_s
                 logger.info(self.mask(f"{where}; waiting {seconds:.1f} s (throttle {throttles})"))
-                self.wait(seconds, "throttle", outcome.description)
+                self.wait(seconds, "throttle", outcome.description, throttles)
                 continue
             transients += 1
             if transients > self.client.max_transient_retries:
-                raise TransientApiError(self.mask(f"{where}; gave up after {transients} attempts"))
+                raise TransientApiError(self.mask(self.client.describe(self, outcome, transients)))
             self.stats.retries += 1
             seconds = full_jitter(
                 self.client._rng, transients, self.client.backoff_base_s, self.client.backoff_cap_s
             )
             logger.info(self.mask(f"{where}; retrying in {seconds:.1f} s (attempt {transients + 1})"))
-            self.wait(seconds, "backoff", outcome.description)
+            self.wait(seconds, "backoff", outcome.description, transients)
 
     def _send(
         self,

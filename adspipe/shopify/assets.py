@@ -69,7 +69,7 @@ def run_metadata(result: sync.ShopifyResult) -> dict[str, Any]:
         "requested_cost": float(sum(s.calls.requested_cost for s in shops)),
         "actual_cost": float(sum(s.calls.actual_cost for s in shops)),
         "throttled": sum(s.calls.throttled for s in shops),
-        "throttle_wait_s": round(sum(s.calls.throttle_wait_s for s in shops), 3),
+        "throttle_wait_s": round(sum(s.calls.throttled_wait_s for s in shops), 3),
         "pace_wait_s": round(sum(s.calls.pace_wait_s for s in shops), 3),
         "retries": sum(s.calls.retries for s in shops),
         "dates_touched": len(dates),

@@ -1,114 +1,56 @@
-"""The Shopify Admin GraphQL client: one HTTP session, paced on `throttleStatus`, retried with care.
+"""The Shopify Admin GraphQL client: an `HttpClientBase` paced on `throttleStatus`.
 
-Pacing is proactive: the last response's `throttleStatus` says how full the bucket was; before
-the next request the client waits until (by the restore rate) the bucket again holds that
-query's requested cost, learned from the previous response of the same shape. A THROTTLED answer
-(HTTP 200) is the exception: wait `(requested − available) / restoreRate`, retry, count it.
-5xx, INTERNAL_SERVER_ERROR, timeouts, dropped connections and malformed bodies back off
-exponentially with full jitter (capped), then raise `TransientApiError`. A 401 raises
-`AuthError` at once; 404 and ACCESS_DENIED are permanent; MAX_COST_EXCEEDED halves the page.
-Every response's `X-Shopify-API-Version` (the version that served it: Shopify silently serves
-an unsupported version's requests with its oldest supported one) and
-`X-Shopify-API-Deprecated-Reason` are kept in `stats`; a version mismatch is warned once.
-The token is read by the caller just before the session starts and never appears in a message.
+Pacing is proactive (the session's `pace` hook): the last response's `throttleStatus` says how
+full the bucket was; before the next request the client waits until (by the restore rate) the
+bucket again holds that query's requested cost, learned from the previous response of the same
+shape. `_classify` maps each answer to an `Outcome` for `HttpSession.request`: a THROTTLED answer
+(HTTP 200) waits `(requested − available) / restoreRate`; 5xx, INTERNAL_SERVER_ERROR, timeouts,
+dropped connections and malformed bodies are transient (full-jitter backoff, then
+`TransientApiError`); a 401 is `AuthError`; 404 and ACCESS_DENIED are permanent; MAX_COST_EXCEEDED
+goes back to the caller, which halves the page. Every response's `X-Shopify-API-Version` (the
+version that served it: Shopify silently serves an unsupported version's requests with its oldest
+supported one) and `X-Shopify-API-Deprecated-Reason` are kept in `stats`; a version mismatch is
+warned once. The token is read by the caller just before the session starts and is masked in
+every message.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import re
-import time
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from collections.abc import Generator
 from typing import Any
 
-import dagster as dg
 import httpx
 from pydantic import Field, PrivateAttr
 
 from adspipe import jsonio
 from adspipe import settings as app_settings
-from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
+from adspipe.errors import PermanentApiError
+from adspipe.platform.http import (
+    CallerOutcome,
+    DeadlineReached,
+    HttpClientBase,
+    HttpSession,
+    Outcome,
+)
 from adspipe.shopify import queries, settings
+from adspipe.shopify.calls import OrdersPage, ShopCallStats, ShopInfo, _Bucket
+
+__all__ = ["OrdersPage", "ShopCallStats", "ShopInfo", "ShopSession", "ShopifyClient", "TimeBudgetExceeded"]
 
 logger = logging.getLogger(__name__)
 
-
-class TimeBudgetExceeded(Exception):
-    """A wait would run past the caller's deadline: stop cleanly; what was committed stays."""
-
-
-class _MaxCostExceeded(Exception):
-    """The query asked for more than a single query may cost (or than the bucket can ever hold)."""
-
-
-class _Transient(Exception):
-    """One retryable failure; the message says what happened (never the token)."""
-
-
-@dataclass(frozen=True)
-class ShopInfo:
-    shop_domain: str
-    timezone: str
-    currency: str
-
-
-@dataclass(frozen=True)
-class OrdersPage:
-    shop: ShopInfo
-    orders: tuple[dict[str, Any], ...]
-    has_next_page: bool
-    end_cursor: str | None
-    page_size: int
-    requested_cost: float
-    actual_cost: float
-
-
-@dataclass
-class CallStats:
-    """What a session spent: written to `sync_runs` and to Dagster metadata."""
-
-    api_calls: int = 0
-    pages: int = 0
-    throttled: int = 0
-    throttle_wait_s: float = 0.0  # waits after THROTTLED / 429 answers
-    pace_wait_s: float = 0.0  # proactive waits before a request
-    retries: int = 0  # transient failures retried
-    requested_cost: float = 0.0
-    actual_cost: float = 0.0
-    api_version: str = ""  # the version asked for (in the URL)
-    # The version Shopify says served the request (X-Shopify-API-Version of the last response);
-    # it differs from `api_version` once the pinned version left support.
-    api_version_served: str | None = None
-    # Deprecated fields the requests used (X-Shopify-API-Deprecated-Reason), as Shopify words them.
-    deprecated_reasons: set[str] = field(default_factory=set)
-
-    @property
-    def version_mismatch(self) -> bool:
-        return self.api_version_served is not None and self.api_version_served != self.api_version
-
-    @property
-    def rate_limit_wait_s(self) -> float:
-        return self.throttle_wait_s + self.pace_wait_s
-
-
-@dataclass
-class _Bucket:
-    available: float
-    maximum: float
-    restore_rate: float
-    observed_at: float
-
-    def estimate(self, now: float) -> float:
-        return min(self.maximum, self.available + self.restore_rate * max(0.0, now - self.observed_at))
+# A wait would run past the caller's deadline: stop cleanly; what was committed stays.
+TimeBudgetExceeded = DeadlineReached
 
 
 _SCOPE_RE = re.compile(r"\b(read_[a-z_]+)\b")
+_HTTP_REASONS = {402: "the shop is frozen (payment required)", 403: "forbidden", 423: "the shop is locked"}
 
 
-class ShopifyClient(dg.ConfigurableResource):
+class ShopifyClient(HttpClientBase):
     """Shopify Admin GraphQL API (resource key "shopify")."""
 
     api_version: str = Field(default=settings.API_VERSION, description="Admin API version, e.g. 2026-10.")
@@ -116,8 +58,10 @@ class ShopifyClient(dg.ConfigurableResource):
         default=None,
         description="URL with {shop} and {version}; empty: ADSPIPE_SHOPIFY_ENDPOINT or the real API.",
     )
-    connect_timeout_s: float = settings.CONNECT_TIMEOUT_S
-    read_timeout_s: float = settings.READ_TIMEOUT_S
+    connect_timeout_s: float = Field(default=settings.CONNECT_TIMEOUT_S, gt=0)
+    read_timeout_s: float = Field(default=settings.READ_TIMEOUT_S, gt=0)
+    write_timeout_s: float = Field(default=settings.WRITE_TIMEOUT_S, gt=0)
+    pool_timeout_s: float = Field(default=settings.POOL_TIMEOUT_S, gt=0)
     page_size: int = Field(default=settings.DEFAULT_PAGE_SIZE, ge=1, le=settings.MAX_PAGE_SIZE)
     line_items_per_order: int = Field(
         default=settings.LINE_ITEMS_PER_ORDER,
@@ -125,57 +69,38 @@ class ShopifyClient(dg.ConfigurableResource):
         le=settings.MAX_PAGE_SIZE,
         description="Line items read inline with each order; the rest come through a follow-up query.",
     )
-    max_attempts: int = Field(default=settings.MAX_ATTEMPTS, ge=1)
-    backoff_base_s: float = settings.BACKOFF_BASE_S
-    backoff_cap_s: float = settings.BACKOFF_CAP_S
+    max_transient_retries: int = Field(default=settings.MAX_TRANSIENT_RETRIES, ge=0)
+    backoff_base_s: float = Field(default=settings.BACKOFF_BASE_S, ge=0)
+    backoff_cap_s: float = Field(default=settings.BACKOFF_CAP_S, ge=0)
     max_throttle_retries: int = Field(default=settings.MAX_THROTTLE_RETRIES, ge=0)
+    wait_budget_s: float = Field(default=settings.WAIT_BUDGET_S, ge=0)
 
-    _http: httpx.Client | None = PrivateAttr(default=None)
-    _transport: httpx.BaseTransport | None = PrivateAttr(default=None)
-    _sleep: Callable[[float], None] = PrivateAttr(default=time.sleep)
-    _monotonic: Callable[[], float] = PrivateAttr(default=time.monotonic)
-    _rng: random.Random = PrivateAttr(default_factory=random.Random)
     # The bucket is per app and shop: estimates carry over between sessions of one client.
     _buckets: dict[str, _Bucket] = PrivateAttr(default_factory=dict)
     _expected_cost: dict[tuple[str, str, int], float] = PrivateAttr(default_factory=dict)
     # (asked, served) pairs already warned about: once per client, i.e. once per Dagster run.
     _warned_versions: set[tuple[str, str]] = PrivateAttr(default_factory=set)
 
-    def monotonic(self) -> float:
-        """The clock that deadlines are measured on (injectable in tests)."""
-        return self._monotonic()
-
-    def use_transport(self, transport: httpx.BaseTransport) -> None:
-        """Tests: route requests through `transport` (e.g. `httpx.MockTransport`)."""
-        self.close()
-        self._transport = transport
-
-    def http(self) -> httpx.Client:
-        if self._http is None:
-            timeout = httpx.Timeout(
-                connect=self.connect_timeout_s,
-                read=self.read_timeout_s,
-                write=settings.WRITE_TIMEOUT_S,
-                pool=settings.POOL_TIMEOUT_S,
-            )
-            self._http = httpx.Client(timeout=timeout, transport=self._transport)
-        return self._http
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        self.close()
-
     def endpoint(self, shop_domain: str) -> str:
         template = self.endpoint_template or app_settings.shopify_endpoint()
         return template.replace("{shop}", shop_domain).replace("{version}", self.api_version)
 
     def session(self, shop_domain: str, token: str, *, deadline: float | None = None) -> ShopSession:
-        """A session for one shop. `deadline` (a `time.monotonic()` value) bounds every wait."""
+        """A session for one shop. `deadline` (a `monotonic()` value) bounds every wait."""
         return ShopSession(self, shop_domain, token, deadline)
+
+    def describe(self, session: HttpSession, outcome: Outcome[Any], tries: int = 0) -> str:
+        """Shopify's messages: auth and permanent outcomes carry their whole message."""
+        stats = session.stats
+        if outcome.kind == "throttle":
+            waited = stats.throttled_wait_s if isinstance(stats, ShopCallStats) else stats.wait_s
+            return (
+                f"{session.label}: still throttled after {tries} attempts "
+                f"({waited:.1f} s waited); the next run continues"
+            )
+        if outcome.kind == "transient":
+            return f"{session.label}: {outcome.description} (gave up after {tries} attempts)"
+        return outcome.description
 
 
 class ShopSession:
@@ -184,37 +109,30 @@ class ShopSession:
     def __init__(self, client: ShopifyClient, shop_domain: str, token: str, deadline: float | None) -> None:
         self.client = client
         self.shop_domain = shop_domain
-        self.deadline = deadline
         self.page_size = client.page_size
-        self.stats = CallStats(api_version=client.api_version)
+        self.stats = ShopCallStats(api_version=client.api_version)
         self.line_items_page_size = settings.MAX_PAGE_SIZE
         self.__token = token  # name-mangled and never in a repr or message
         self._url = client.endpoint(shop_domain)
+        self._http = client.http_session(shop_domain, secrets=(token,), stats=self.stats, deadline=deadline)
 
     def __repr__(self) -> str:
         return f"ShopSession({self.shop_domain!r})"
 
-    # -- waiting ---------------------------------------------------------------------------------
+    @property
+    def deadline(self) -> float | None:
+        return self._http.deadline
 
-    def _wait(self, seconds: float, why: str) -> None:
-        if seconds <= 0:
-            return
-        if self.deadline is not None and self.client._monotonic() + seconds > self.deadline:
-            raise TimeBudgetExceeded(
-                f"{self.shop_domain}: time budget reached while waiting {seconds:.1f} s ({why})"
-            )
-        self.client._sleep(seconds)
+    # -- the bucket ------------------------------------------------------------------------------
 
-    def _pace(self, cost_key: tuple[str, str, int]) -> None:
+    def _pace_s(self, cost_key: tuple[str, str, int]) -> float:
+        """Seconds until the bucket again holds the expected cost of this query (0: go now)."""
         bucket = self.client._buckets.get(self.shop_domain)
         expected = self.client._expected_cost.get(cost_key)
         if bucket is None or expected is None or bucket.restore_rate <= 0:
-            return
-        short = min(expected, bucket.maximum) - bucket.estimate(self.client._monotonic())
-        if short > 0:
-            wait = (short + settings.PACING_MARGIN_POINTS) / bucket.restore_rate
-            self.stats.pace_wait_s += wait
-            self._wait(wait, "pacing on throttleStatus")
+            return 0.0
+        short = min(expected, bucket.maximum) - bucket.estimate(self.client.monotonic())
+        return (short + settings.PACING_MARGIN_POINTS) / bucket.restore_rate if short > 0 else 0.0
 
     def _observe(self, cost: dict[str, Any]) -> None:
         status = cost.get("throttleStatus") or {}
@@ -224,7 +142,7 @@ class ShopSession:
                 available=float(status["currentlyAvailable"]),
                 maximum=float(status["maximumAvailable"]),
                 restore_rate=float(status["restoreRate"]),
-                observed_at=self.client._monotonic(),
+                observed_at=self.client.monotonic(),
             )
 
     # -- one request -----------------------------------------------------------------------------
@@ -232,70 +150,43 @@ class ShopSession:
     def execute(
         self, query: str, variables: dict[str, Any], *, cost_key: tuple[str, str, int]
     ) -> dict[str, Any]:
-        """POST one GraphQL document; returns `data`. Retries what is retryable."""
-        attempt, throttles = 0, 0
-        while True:
-            self._pace(cost_key)
-            try:
-                return self._request(query, variables, cost_key)
-            except _Throttled as throttled:
-                throttles += 1
-                self.stats.throttled += 1
-                if throttles > self.client.max_throttle_retries:
-                    raise RateLimitExhausted(
-                        f"{self.shop_domain}: still throttled after {throttles} attempts "
-                        f"({self.stats.throttle_wait_s:.1f} s waited); the next run continues"
-                    ) from None
-                self.stats.throttle_wait_s += throttled.wait_s
-                self._wait(throttled.wait_s, "THROTTLED")
-            except _Transient as exc:
-                attempt += 1
-                if attempt >= self.client.max_attempts:
-                    raise TransientApiError(
-                        f"{self.shop_domain}: {exc} (gave up after {attempt} attempts)"
-                    ) from None
-                self.stats.retries += 1
-                ceiling = min(self.client.backoff_cap_s, self.client.backoff_base_s * 2 ** (attempt - 1))
-                self._wait(self.client._rng.uniform(0, ceiling), f"backoff after: {exc}")
+        """POST one GraphQL document; returns `data`. Retries what is retryable.
 
-    def _request(
-        self, query: str, variables: dict[str, Any], cost_key: tuple[str, str, int]
-    ) -> dict[str, Any]:
-        try:
-            response = self.client.http().post(
-                self._url,
-                json={"query": query, "variables": variables},
-                headers={settings.TOKEN_HEADER: self.__token, "Accept": "application/json"},
-            )
-        except httpx.TimeoutException as exc:
-            self.stats.api_calls += 1
-            raise _Transient(f"timeout ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            self.stats.api_calls += 1
-            raise _Transient(f"connection error ({type(exc).__name__})") from None
-        self.stats.api_calls += 1
+        MAX_COST_EXCEEDED raises `CallerOutcome` (its detail says why): the caller halves its page."""
+        return self._http.request(
+            "POST",
+            self._url,
+            json={"query": query, "variables": variables},
+            headers={settings.TOKEN_HEADER: self.__token, "Accept": "application/json"},
+            classify=lambda response: self._classify(response, cost_key),
+            pace=lambda: self._pace_s(cost_key),
+        )
+
+    def _classify(self, response: httpx.Response, cost_key: tuple[str, str, int]) -> Outcome[dict[str, Any]]:
         self._read_version_headers(response)
-        self._check_status(response)
+        status = response.status_code
+        if status != 200:
+            return self._status_outcome(response)
         try:
             body = jsonio.loads(response.content)
         except ValueError:
-            raise _Transient(f"malformed JSON body (HTTP {response.status_code})") from None
+            return Outcome.transient(f"malformed JSON body (HTTP {status})")
         if not isinstance(body, dict):
-            raise _Transient("malformed body: not a JSON object")
+            return Outcome.transient("malformed body: not a JSON object")
         cost = (body.get("extensions") or {}).get("cost") or {}
         if cost:
             self._observe(cost)
         if body.get("errors"):
-            self._raise_graphql_errors(body["errors"], cost)
+            return self._graphql_errors(body["errors"], cost)
         data = body.get("data")
         if not isinstance(data, dict):
-            raise _Transient("malformed body: no data")
+            return Outcome.transient("malformed body: no data")
         requested = float(cost.get("requestedQueryCost") or 0)
         self.stats.requested_cost += requested
         self.stats.actual_cost += float(cost.get("actualQueryCost") or 0)
         if requested:
             self.client._expected_cost[cost_key] = requested
-        return data
+        return Outcome.ok(data)
 
     def _read_version_headers(self, response: httpx.Response) -> None:
         """Which version served the request, and which deprecated fields it used (every response)."""
@@ -310,31 +201,27 @@ class ShopSession:
         if reason:
             self.stats.deprecated_reasons.add(reason[:500])
 
-    def _check_status(self, response: httpx.Response) -> None:
+    def _status_outcome(self, response: httpx.Response) -> Outcome[dict[str, Any]]:
         status, shop = response.status_code, self.shop_domain
-        if status == 200:
-            return
         if status == 401:
-            raise AuthError(
+            return Outcome.auth(
                 f"Shopify rejected the access token for {shop} (HTTP 401): the app must be re-authorized for this shop"
             )
         if status == 404:
-            raise PermanentApiError(
+            return Outcome.permanent(
                 f"shop not found: {shop} (HTTP 404); check the shop domain of the connection"
             )
         if status == 429:
-            retry_after = response.headers.get("Retry-After", "")
             try:
-                wait = max(0.0, float(retry_after))
+                wait = max(0.0, float(response.headers.get("Retry-After", "")))
             except ValueError:
                 wait = 1.0
-            raise _Throttled(wait)
+            return Outcome.throttle("HTTP 429", wait_s=wait)
         if status >= 500:
-            raise _Transient(f"HTTP {status}")
-        reasons = {402: "the shop is frozen (payment required)", 403: "forbidden", 423: "the shop is locked"}
-        raise PermanentApiError(f"{shop}: HTTP {status}: {reasons.get(status, 'unexpected answer')}")
+            return Outcome.transient(f"HTTP {status}")
+        return Outcome.permanent(f"{shop}: HTTP {status}: {_HTTP_REASONS.get(status, 'unexpected answer')}")
 
-    def _raise_graphql_errors(self, errors: Any, cost: dict[str, Any]) -> None:
+    def _graphql_errors(self, errors: Any, cost: dict[str, Any]) -> Outcome[dict[str, Any]]:
         items: list[Any] = errors if isinstance(errors, list) else [{"message": str(errors)}]
         codes = {str((e.get("extensions") or {}).get("code", "")) for e in items if isinstance(e, dict)}
         messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in items)[:500]
@@ -345,22 +232,24 @@ class ShopSession:
             maximum = float(status.get("maximumAvailable") or 0)
             rate = float(status.get("restoreRate") or 0)
             if maximum and requested > maximum:
-                raise _MaxCostExceeded(f"requested cost {requested:g} exceeds the bucket ({maximum:g})")
+                why = f"requested cost {requested:g} exceeds the bucket ({maximum:g})"
+                return Outcome.caller(why, detail=why)
             if rate <= 0:
-                raise _Throttled(self.client.backoff_cap_s)
-            raise _Throttled(max(0.0, requested - available + settings.PACING_MARGIN_POINTS) / rate)
+                return Outcome.throttle("THROTTLED", wait_s=self.client.backoff_cap_s)
+            short = max(0.0, requested - available + settings.PACING_MARGIN_POINTS)
+            return Outcome.throttle("THROTTLED", wait_s=short / rate)
         if "MAX_COST_EXCEEDED" in codes:
-            raise _MaxCostExceeded(messages)
+            return Outcome.caller(messages, detail=messages)
         if "ACCESS_DENIED" in codes:
             found = _SCOPE_RE.search(messages)
             scope = found.group(1) if found else settings.ORDERS_SCOPE
-            raise PermanentApiError(
+            return Outcome.permanent(
                 f"{self.shop_domain}: access denied: the app is missing the {scope} scope; "
                 f"re-install or re-authorize it with {scope} ({messages})"
             )
         if "INTERNAL_SERVER_ERROR" in codes:
-            raise _Transient(f"INTERNAL_SERVER_ERROR: {messages}")
-        raise PermanentApiError(f"{self.shop_domain}: GraphQL error: {messages}")
+            return Outcome.transient(f"INTERNAL_SERVER_ERROR: {messages}")
+        return Outcome.permanent(f"{self.shop_domain}: GraphQL error: {messages}")
 
     # -- documents -------------------------------------------------------------------------------
 
@@ -387,10 +276,10 @@ class ShopSession:
             before = (self.stats.requested_cost, self.stats.actual_cost)
             try:
                 data = self.execute(queries.ORDERS_QUERY, variables, cost_key=("orders", sort_key, first))
-            except _MaxCostExceeded as exc:
+            except CallerOutcome as exc:
                 if first == 1:
                     raise PermanentApiError(
-                        f"{self.shop_domain}: a single order costs too much: {exc}"
+                        f"{self.shop_domain}: a single order costs too much: {exc.outcome.detail}"
                     ) from None
                 self.page_size = max(1, first // 2)
                 continue
@@ -450,11 +339,11 @@ class ShopSession:
                     {"id": node["id"], "first": first, "after": after},
                     cost_key=("line_items", "", first),
                 )
-            except _MaxCostExceeded as exc:
+            except CallerOutcome as exc:
                 if first <= settings.MIN_LINE_ITEMS_PAGE_SIZE:
                     raise PermanentApiError(
                         f"{self.shop_domain}: a page of {first} line items of order {node['id']} still "
-                        f"exceeds Shopify's single-query cost maximum ({exc}); the floor is "
+                        f"exceeds Shopify's single-query cost maximum ({exc.outcome.detail}); the floor is "
                         f"MIN_LINE_ITEMS_PAGE_SIZE = {settings.MIN_LINE_ITEMS_PAGE_SIZE}"
                     ) from None
                 self.line_items_page_size = max(settings.MIN_LINE_ITEMS_PAGE_SIZE, first // 2)
@@ -472,12 +361,6 @@ def version_mismatch_message(asked: str, served: str) -> str:
         f"and Shopify answers with its oldest supported version instead; pin a supported version "
         f"(adspipe/shopify/settings.py or ADSPIPE_SHOPIFY_API_VERSION)"
     )
-
-
-class _Throttled(Exception):
-    def __init__(self, wait_s: float) -> None:
-        super().__init__(f"throttled: wait {wait_s:.2f} s")
-        self.wait_s = wait_s
 
 
 def _shop(data: dict[str, Any], shop_domain: str) -> ShopInfo:

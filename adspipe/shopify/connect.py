@@ -29,7 +29,7 @@ class ScopeCheck:
 def check_scopes(shop_domain: str, token: str, client: ShopifyClient | None = None) -> ScopeCheck:
     """Read the app's access scopes on the shop; raise `ScopeRefused` when it cannot sync."""
     # Few attempts: a person is waiting at the prompt.
-    client = client or ShopifyClient(max_attempts=2, backoff_base_s=0.2, backoff_cap_s=1.0)
+    client = client or ShopifyClient(max_transient_retries=1, backoff_base_s=0.2, backoff_cap_s=1.0)
     try:
         session = client.session(shop_domain, token)
         scopes = session.access_scopes()

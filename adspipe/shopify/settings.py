@@ -54,7 +54,7 @@ POOL_TIMEOUT_S = 5.0
 
 # Transient failures (5xx, INTERNAL_SERVER_ERROR, timeouts, dropped connections, malformed
 # bodies): exponential backoff with full jitter, capped; then TransientApiError.
-MAX_ATTEMPTS = 5
+MAX_TRANSIENT_RETRIES = 4  # 5 attempts in all
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 20.0
 # THROTTLED answers retried per request before the connection is recorded as rate_limited.
@@ -62,6 +62,8 @@ MAX_THROTTLE_RETRIES = 20
 # Waiting one more point's worth of refill than strictly needed avoids a second THROTTLED from
 # rounding in the bucket's own arithmetic.
 PACING_MARGIN_POINTS = 1.0
+# Shopify's waits are bounded by the jobs' time budgets (deadlines); the wait budget is a backstop.
+WAIT_BUDGET_S = 3_600.0
 
 # Jobs.
 FILL_LOOKBACK = timedelta(days=7)

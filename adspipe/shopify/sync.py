@@ -33,8 +33,8 @@ from adspipe.marts import connections as store_changes
 from adspipe.platform.engine import ConnectionRun, SyncResult, commit_days, run_connections
 from adspipe.shopify import load, queries, settings
 from adspipe.shopify.client import (
-    CallStats,
     OrdersPage,
+    ShopCallStats,
     ShopifyClient,
     ShopInfo,
     ShopSession,
@@ -64,7 +64,7 @@ class ShopRun(ConnectionRun):
     orders_written: int = 0
     mart_rows: int = 0
     dates: set[date] = field(default_factory=set)
-    calls: CallStats = field(default_factory=CallStats)
+    calls: ShopCallStats = field(default_factory=ShopCallStats)
     cursor_before: datetime | None = None
     cursor_after: datetime | None = None
     stopped_at_budget: bool = False
@@ -104,10 +104,10 @@ def _commit(
     return [r.order_date for r in rows]
 
 
-def _calls(stats: CallStats) -> DayStats:
+def _calls(stats: ShopCallStats) -> DayStats:
     return DayStats(
         pages=stats.pages, api_calls=stats.api_calls, throttled=stats.throttled, retries=stats.retries,
-        throttle_wait_s=stats.throttle_wait_s, pace_wait_s=stats.pace_wait_s,
+        throttle_wait_s=stats.throttled_wait_s, pace_wait_s=stats.pace_wait_s,
     )  # fmt: skip
 
 
@@ -155,7 +155,7 @@ def _finish(engine: Engine, result: ShopRun, session: ShopSession, stats: SyncSt
     stats.rows += result.orders_written
     stats.api_calls += session.stats.api_calls
     stats.throttled += session.stats.throttled
-    stats.throttle_wait_s += session.stats.rate_limit_wait_s
+    stats.throttle_wait_s += session.stats.throttle_wait_s  # throttle answers and pacing
     stats.dates |= result.dates
     if result.dates:
         with engine.connect() as db:
@@ -339,7 +339,7 @@ def _run(
 
     def warn_version(run: ShopRun) -> None:
         calls = run.calls
-        if log and calls.version_mismatch and calls.api_version_served:
+        if log and calls.version_mismatch and calls.api_version and calls.api_version_served:
             pair = (calls.api_version, calls.api_version_served)
             if pair not in warned:  # once per run, not once per shop
                 warned.add(pair)

@@ -193,7 +193,7 @@ def sync_requests(
                           **options)  # fmt: skip
         recording = Recording()
         client = meta_client(FakeClock(), page_limit=settings.MIN_PAGE_LIMIT)
-        client.with_io(transport=recording, sleep=FakeClock().sleep)
+        client.with_transport(transport=recording, sleep=FakeClock().sleep)
         result = meta_sync.run_dates(engine, client, DAYS, now=running.sim.clock.now())
         assert [o.status for o in result.report.outcomes] == ["success"], result.report.outcomes[0].error
         return recording.sent

@@ -81,8 +81,7 @@ def sent(
     world = register(engine, running.sim, meta=False)
     recording = Recording()
     client = ShopifyClient(line_items_per_order=1, page_size=100)
-    client._sleep, client._monotonic = vt.sleep, vt.monotonic
-    client.use_transport(recording)
+    client.with_transport(recording, sleep=vt.sleep, monotonic=vt.monotonic)
     ok = [
         sync.shopify_7d_fill(engine, client, FIXED_NOW),
         sync.shopify_fresh(engine, client, FIXED_NOW + timedelta(hours=1)),

@@ -43,10 +43,10 @@ def shopify_client(
     max_attempts: int = 5,
     seed: int = SEED,
 ) -> ShopifyClient:
-    client = ShopifyClient(read_timeout_s=read_timeout_s, page_size=page_size, max_attempts=max_attempts)
-    client._sleep, client._monotonic = vt.sleep, vt.monotonic
-    client._rng = random.Random(seed)
-    return client
+    client = ShopifyClient(
+        read_timeout_s=read_timeout_s, page_size=page_size, max_transient_retries=max_attempts - 1
+    )
+    return client.with_transport(sleep=vt.sleep, monotonic=vt.monotonic, rng=random.Random(seed))
 
 
 # Meta's per-run wait budget (180 s by default) guards real time; in this suite waits are virtual
@@ -57,7 +57,7 @@ def meta_client(
 ) -> MetaClient:  # fmt: skip
     client = MetaClient(read_timeout_s=read_timeout_s, max_transient_retries=max_transient_retries,
                         wait_budget_s=wait_budget_s, page_limit=page_limit)  # fmt: skip
-    return client.with_io(sleep=vt.sleep, rng=random.Random(seed))
+    return client.with_transport(sleep=vt.sleep, rng=random.Random(seed))
 
 
 @dataclass

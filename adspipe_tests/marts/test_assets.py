@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.marts.assets import daily_summary
-from adspipe.meta import client as meta_client_module
 from adspipe.meta.assets import meta_insights
 from adspipe.meta.client import MetaClient
 from adspipe.resources import ClockResource, WarehouseResource
@@ -53,7 +52,7 @@ def env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         }
     )  # fmt: skip
     monkeypatch.setattr(MetaClient, "http", lambda self: httpx.Client(transport=graph.transport()))
-    monkeypatch.setattr(meta_client_module, "_default_sleep", lambda seconds: None)
+    monkeypatch.setattr(MetaClient, "sleep", lambda self, seconds: None)
     monkeypatch.setenv(NOW_ENV, NOW.isoformat())
     monkeypatch.setenv("META_TOK", "EAAtoken-abcdefgh")
     with engine.begin() as db:

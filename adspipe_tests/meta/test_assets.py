@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.definitions import defs
-from adspipe.meta import client as client_module
 from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
 from adspipe.meta.client import MetaClient
 from adspipe.meta.settings import API_VERSION
@@ -40,7 +39,7 @@ def graph(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraph]:
     )  # fmt: skip
     # Dagster re-creates the resource from its config, so the network is swapped at the class.
     monkeypatch.setattr(MetaClient, "http", lambda self: httpx.Client(transport=fake.transport()))
-    monkeypatch.setattr(client_module, "_default_sleep", lambda seconds: None)
+    monkeypatch.setattr(MetaClient, "sleep", lambda self, seconds: None)
     monkeypatch.setenv("ADSPIPE_NOW", NOW.isoformat())
     monkeypatch.setenv("META_TOK", "EAAtoken-abcdefgh")
     yield fake

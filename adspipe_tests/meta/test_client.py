@@ -62,7 +62,7 @@ class Script:
 
 
 def _session(script: Script, waits: list[float], **config: object) -> MetaSession:
-    client = MetaClient(graph_url=BASE, **config).with_io(  # type: ignore[arg-type]
+    client = MetaClient(graph_url=BASE, **config).with_transport(  # type: ignore[arg-type]
         transport=httpx.MockTransport(script), sleep=waits.append, rng=random.Random(7)
     )
     return client.session("act_42", TOKEN, SyncStats(), UsageMeter())

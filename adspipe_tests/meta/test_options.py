@@ -61,7 +61,7 @@ class Recorder:
 
 def _session(recorder: Recorder, *, app_secret: str | None = None, versions: VersionWatch | None = None,
              api_version: str = settings.API_VERSION, stats: SyncStats | None = None) -> MetaSession:  # fmt: skip
-    client = MetaClient(graph_url=BASE, api_version=api_version).with_io(
+    client = MetaClient(graph_url=BASE, api_version=api_version).with_transport(
         transport=httpx.MockTransport(recorder), sleep=lambda s: None
     )
     return client.session(
@@ -126,7 +126,7 @@ def test_deprecated_version_is_a_permanent_error_naming_version_and_setting() ->
 
 def test_session_uses_the_connection_options_over_the_resource_defaults() -> None:
     recorder = Recorder()
-    client = MetaClient(graph_url=BASE, attribution_windows=["7d_click"]).with_io(
+    client = MetaClient(graph_url=BASE, attribution_windows=["7d_click"]).with_transport(
         transport=httpx.MockTransport(recorder)
     )
     own = client.session("act_1", TOKEN, SyncStats(), statuses=("ACTIVE", "PAUSED"),

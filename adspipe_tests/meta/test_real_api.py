@@ -192,7 +192,7 @@ def test_an_expired_version_fails_naming_the_version_and_the_setting(
 ) -> None:
     now = datetime(2026, 11, 30, 12, tzinfo=UTC)  # v24.0 expired on 2026-11-10
     running, _, connection = _setup(engine, make_simulator, monkeypatch, now=now)
-    old = MetaClient(api_version="v24.0").with_io(sleep=FakeClock().sleep)
+    old = MetaClient(api_version="v24.0").with_transport(sleep=FakeClock().sleep)
     result = meta_sync.run_dates(engine, old, [now.date() - timedelta(days=1)], now=now)
     ((status, error),) = [(o.status, o.error) for o in result.report.outcomes]
     assert status == "failed" and error is not None

@@ -67,7 +67,7 @@ def accounts(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, conns
 
 def _client(graph: FakeGraph, waits: list[float] | None = None, **config: Any) -> MetaClient:
     sleep = waits.append if waits is not None else (lambda s: None)
-    return MetaClient(graph_url="http://graph.test", **config).with_io(
+    return MetaClient(graph_url="http://graph.test", **config).with_transport(
         transport=graph.transport(), sleep=sleep, rng=random.Random(1)
     )
 

@@ -69,7 +69,7 @@ def meta_env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[MetaEn
             ),
         }
     )
-    client = MetaClient(graph_url="http://graph.test", max_transient_retries=4).with_io(
+    client = MetaClient(graph_url="http://graph.test", max_transient_retries=4).with_transport(
         transport=graph.transport(), sleep=lambda seconds: None
     )
     with engine.begin() as db:

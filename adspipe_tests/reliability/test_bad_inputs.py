@@ -304,7 +304,7 @@ def test_store_names_with_metacharacters_are_stored_verbatim_and_harmless(
     shopify.add_shop("decoy.myshopify.com", "UTC", "USD")
     shopify.put("nasty.myshopify.com", order(1, created="2026-03-09T10:00:00Z", total="12.00"))
     client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json")
-    client.use_transport(httpx.MockTransport(shopify))
+    client.with_transport(httpx.MockTransport(shopify))
     assert shopify_sync.shopify_7d_fill(engine, client, NOW).report.failed == []
     (row,) = rows_where(engine, "daily_summary")
     with engine.connect() as conn:

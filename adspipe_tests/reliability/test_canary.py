@@ -30,7 +30,6 @@ from sqlalchemy.engine import Engine
 
 import adspipe
 from adspipe.marts.assets import daily_summary
-from adspipe.meta import client as meta_client_module
 from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
 from adspipe.meta.client import MetaClient
 from adspipe.meta.options import appsecret_proof
@@ -144,7 +143,7 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
         }
     )
     monkeypatch.setattr(MetaClient, "http", lambda self: httpx.Client(transport=graph.transport()))
-    monkeypatch.setattr(meta_client_module, "_default_sleep", lambda seconds: None)
+    monkeypatch.setattr(MetaClient, "sleep", lambda self, seconds: None)
     monkeypatch.setattr(RoutedShopifyClient, "handler", shopify)
     monkeypatch.setattr(RoutedShopifyClient, "clock", FakeClock())
     ids: dict[str, int] = {}

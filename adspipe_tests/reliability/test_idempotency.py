@@ -121,10 +121,9 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> World:
     _orders(shopify)
     clock = FakeClock()
     client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json", page_size=50)
-    client.use_transport(httpx.MockTransport(shopify))
-    client._sleep, client._monotonic = clock.sleep, clock.monotonic
+    client.with_transport(httpx.MockTransport(shopify), sleep=clock.sleep, monotonic=clock.monotonic)
     graph = ScriptedGraph(_ads())
-    meta = MetaClient(graph_url="http://graph.test", page_limit=25).with_io(
+    meta = MetaClient(graph_url="http://graph.test", page_limit=25).with_transport(
         transport=graph.transport(), sleep=lambda seconds: None
     )
     with engine.begin() as db:

@@ -34,11 +34,11 @@ class RoutedShopifyClient(ShopifyClient):
         # swapped in later (at the first request), the deadline came from the real clock.
         super().model_post_init(context)
         if self.clock is not None:
-            self._sleep, self._monotonic = self.clock.sleep, self.clock.monotonic
+            self.with_transport(sleep=self.clock.sleep, monotonic=self.clock.monotonic)
 
     def http(self) -> httpx.Client:
         if self._http is None and self.handler is not None:
-            self.use_transport(httpx.MockTransport(self.handler))
+            self.with_transport(httpx.MockTransport(self.handler))
         return super().http()
 
 
@@ -69,8 +69,7 @@ def make_env(engine: Engine, monkeypatch: pytest.MonkeyPatch, shopify: FakeShopi
     shopify.add_shop(WEST, "America/New_York", "USD")
     shopify.add_shop(EAST, "Europe/Berlin", "EUR")
     client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json")
-    client.use_transport(httpx.MockTransport(shopify))
-    client._sleep, client._monotonic = clock.sleep, clock.monotonic
+    client.with_transport(httpx.MockTransport(shopify), sleep=clock.sleep, monotonic=clock.monotonic)
     with engine.begin() as db:
         west, _ = conns.connect(db, store="West", platform="shopify", account_id=WEST, token_env="SHOP_TOKEN")
         east, _ = conns.connect(db, store="East", platform="shopify", account_id=EAST, token_env="SHOP_TOKEN")

@@ -118,10 +118,7 @@ class Script:
 
 def client_with(script: Script, clock: FakeClock, **fields: Any) -> ShopifyClient:
     client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json", **fields)
-    client.use_transport(httpx.MockTransport(script))
-    client._sleep = clock.sleep
-    client._monotonic = clock.monotonic
-    return client
+    return client.with_transport(httpx.MockTransport(script), sleep=clock.sleep, monotonic=clock.monotonic)
 
 
 _TERM = re.compile(r"(created_at|updated_at):(>=|<)'([^']+)'")

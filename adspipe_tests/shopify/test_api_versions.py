@@ -91,7 +91,7 @@ def test_an_old_version_served_as_another_is_warned_and_recorded(
     monkeypatch.setenv(TOKEN_ENV, "sim-token")
     world = register(engine, running.sim, meta=False)
     client = ShopifyClient(api_version=OLD)
-    client._sleep, client._monotonic = vt.sleep, vt.monotonic
+    client.with_transport(sleep=vt.sleep, monotonic=vt.monotonic)
     logged: list[str] = []
     caplog.set_level(logging.WARNING, logger="adspipe.shopify.client")
     if job == "fill":

@@ -124,7 +124,7 @@ def test_transient_failures_back_off_with_jitter_then_succeed(failure: httpx.Res
 
 def test_transient_failures_give_up_after_max_attempts_without_the_token() -> None:
     script, clock = Script([httpx.Response(500)] * 3), FakeClock()
-    session = client_with(script, clock, max_attempts=3).session(SHOP, TOKEN)
+    session = client_with(script, clock, max_transient_retries=2).session(SHOP, TOKEN)
     with pytest.raises(TransientApiError) as info:
         session.shop_info()
     assert str(info.value) == f"{SHOP}: HTTP 500 (gave up after 3 attempts)"

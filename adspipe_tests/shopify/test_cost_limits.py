@@ -99,8 +99,7 @@ def test_simulated_cost_limit_smaller_pages_same_rows(
 
     # One line item inline, so that every order with more is completed by the follow-up query.
     client = ShopifyClient(line_items_per_order=1)
-    client._sleep, client._monotonic = vt.sleep, vt.monotonic
-    client.use_transport(Recording())
+    client.with_transport(Recording(), sleep=vt.sleep, monotonic=vt.monotonic)
     result = sync.shopify_7d_fill(engine, client, FIXED_NOW)
     assert [o.status for o in result.report.outcomes] == ["success"]
     firsts = [b["variables"]["first"] for b in sent if str(b["query"]).startswith("query OrderLineItems")]  # type: ignore[index]

@@ -169,8 +169,7 @@ def test_fresh_stops_at_its_time_budget_and_the_next_run_continues(env: Env) -> 
         )
     env.client = ShopifyClient(endpoint_template=env.client.endpoint_template, page_size=2)
     slow = _slow(env.shopify, env.clock, seconds=10)
-    env.client.use_transport(httpx.MockTransport(slow))
-    env.client._sleep, env.client._monotonic = env.clock.sleep, env.clock.monotonic
+    env.client.with_transport(httpx.MockTransport(slow), sleep=env.clock.sleep, monotonic=env.clock.monotonic)
 
     first = env.fresh(connection_id=env.west.connection_id, time_budget_s=15)
     shop = first.runs[0]
@@ -374,8 +373,9 @@ def test_fill_commits_a_unit_per_local_day_with_marts_that_agree_with_its_facts(
 ) -> None:
     _three_days_of_orders(env)
     env.client = ShopifyClient(endpoint_template=env.client.endpoint_template, page_size=2)
-    env.client.use_transport(httpx.MockTransport(env.shopify))
-    env.client._sleep, env.client._monotonic = env.clock.sleep, env.clock.monotonic
+    env.client.with_transport(
+        httpx.MockTransport(env.shopify), sleep=env.clock.sleep, monotonic=env.clock.monotonic
+    )
     seen: list[dict[date, int]] = []
     commit = unit_module.Unit.commit
 
@@ -398,8 +398,11 @@ def test_fill_commits_a_unit_per_local_day_with_marts_that_agree_with_its_facts(
 def test_fill_at_its_time_budget_commits_what_it_read_and_the_next_fill_finishes(env: Env) -> None:
     _three_days_of_orders(env)
     env.client = ShopifyClient(endpoint_template=env.client.endpoint_template, page_size=2)
-    env.client.use_transport(httpx.MockTransport(_slow(env.shopify, env.clock, seconds=10)))
-    env.client._sleep, env.client._monotonic = env.clock.sleep, env.clock.monotonic
+    env.client.with_transport(
+        httpx.MockTransport(_slow(env.shopify, env.clock, seconds=10)),
+        sleep=env.clock.sleep,
+        monotonic=env.clock.monotonic,
+    )
     first = env.fill(connection_id=env.west.connection_id, time_budget_s=25)
     failed = first.report.failed
     assert len(failed) == 1 and "time budget" in (failed[0].error or "")
