@@ -7,7 +7,6 @@ a schema or a migration: a missing or outdated warehouse is an error that says t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,7 +94,7 @@ def console() -> Any:
     from rich.console import Console
 
     terminal = Console()
-    if terminal.is_terminal or os.environ.get("COLUMNS"):
+    if terminal.is_terminal or settings.env_value("COLUMNS"):
         return terminal
     return Console(width=PIPED_WIDTH)
 

@@ -22,7 +22,7 @@ def test_the_demo_evaluates_every_asset_check_in_its_instance(
     assert "adspipe_checks   ok" in out
     assert "daily_summary/summary_matches_facts: passed" in out
     check_keys = list(defs.resolve_asset_graph().asset_check_keys)
-    assert len(check_keys) == 9
+    assert len(check_keys) == 10  # with Google Ads: api_version on google_ads_raw
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
         latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
         assert set(latest) == set(check_keys)  # none "Not evaluated"

@@ -17,7 +17,6 @@ An error may come alone or wrapped in the stream's array (also after some batche
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,11 +27,11 @@ import httpx
 from pydantic import Field, PrivateAttr, field_validator
 
 from adspipe import jsonio
+from adspipe import settings as app_settings
 from adspipe.errors import PermanentApiError, TransientApiError
 from adspipe.google_ads import settings
 from adspipe.google_ads.transforms import AdRow, ad_row, normalize_customer_id
 from adspipe.platform.http import CallStats, HttpClientBase, HttpSession, Outcome
-from adspipe.warehouse.connections import TokenUnavailable
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
@@ -158,10 +157,15 @@ def classify_oauth(response: httpx.Response) -> Outcome[dict[str, Any]]:
     return Outcome.permanent(text)
 
 
+class CredentialUnavailable(PermanentApiError):
+    """A credential's environment variable is not set where the job runs (the client imports no
+    warehouse, so not `warehouse.connections.TokenUnavailable`)."""
+
+
 def _env(name: str, what: str) -> str:
-    value = os.environ.get(name, "")
+    value = app_settings.env_value(name)
     if not value:
-        raise TokenUnavailable(
+        raise CredentialUnavailable(
             f"environment variable {name} ({what}) is not set; export it where the job runs"
         )
     return value
@@ -253,7 +257,7 @@ class GoogleAdsSession:
         """Every credential value that could be echoed, read now (never kept)."""
         c = self.client
         names = (c.developer_token_env, c.client_id_env, c.client_secret_env, self.refresh_token_env)
-        values = [os.environ.get(n, "") for n in names]
+        values = [app_settings.env_value(n) for n in names]
         return [*values, *(token for token, _ in c._tokens.values())]
 
     # -- OAuth ---------------------------------------------------------------------------------

@@ -7,11 +7,10 @@ Google's REST docs; the contract tests check the GAQL fields against that librar
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
 
-from adspipe.settings import SettingsError
+from adspipe.settings import SettingsError, env_value
 
 # Major versions and their sunsets. v20–v22 are past (every request fails after a sunset). v23–v26
 # are Google's projected, tentative months ("more frequent releases", Ads dev blog 2025-09-04):
@@ -28,8 +27,7 @@ SUPPORT_ENDS: dict[str, date | None] = {
 # v26 is the newest version of the google-ads library (34.0.0) the contract tests read.
 DEFAULT_API_VERSION = "v26"
 
-# Environment settings. They move to adspipe/settings.py (the platform settings) at integration;
-# read here for now so this package stands alone.
+# Environment settings, read through adspipe.settings.env_value.
 API_VERSION_ENV = "ADSPIPE_GOOGLE_ADS_API_VERSION"
 API_URL_ENV = "ADSPIPE_GOOGLE_ADS_URL"
 OAUTH_URL_ENV = "ADSPIPE_GOOGLE_OAUTH_URL"
@@ -39,7 +37,7 @@ DEFAULT_OAUTH_URL = "https://oauth2.googleapis.com/token"
 
 def api_version(default: str = DEFAULT_API_VERSION) -> str:
     """ADSPIPE_GOOGLE_ADS_API_VERSION, else the code's default (`vNN`)."""
-    value = os.environ.get(API_VERSION_ENV, "").strip()
+    value = env_value(API_VERSION_ENV)
     if not value:
         return default
     if not re.fullmatch(r"v[0-9]{2,3}", value):
@@ -49,12 +47,12 @@ def api_version(default: str = DEFAULT_API_VERSION) -> str:
 
 def api_url() -> str:
     """The API's base URL (the simulator's `/google-ads` in tests and the demo)."""
-    return (os.environ.get(API_URL_ENV, "").strip() or DEFAULT_API_URL).rstrip("/")
+    return (env_value(API_URL_ENV) or DEFAULT_API_URL).rstrip("/")
 
 
 def oauth_url() -> str:
     """The OAuth 2.0 token endpoint the refresh token is exchanged at."""
-    return os.environ.get(OAUTH_URL_ENV, "").strip() or DEFAULT_OAUTH_URL
+    return env_value(OAUTH_URL_ENV) or DEFAULT_OAUTH_URL
 
 
 API_VERSION = api_version()
@@ -150,3 +148,8 @@ TRANSIENT_STATUSES = frozenset({"INTERNAL", "UNKNOWN", "UNAVAILABLE", "DEADLINE_
 OAUTH_AUTH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
 
 GROUP = "google_ads"
+PLATFORM = "google_ads"  # connections.platform, daily_ad_metrics.platform, the registry name
+JOB_FILL = "google_ads_7d_fill"
+JOB_FRESH = "google_ads_fresh"
+JOB_ASSETS = "google_ads_assets"  # sync_runs.job of the partitioned asset chain
+FILL_DAYS = 7
