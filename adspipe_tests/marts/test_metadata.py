@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.marts.metadata import read_day
-from adspipe.warehouse.schema import daily_meta_metrics, daily_summary, stores
+from adspipe.warehouse.schema import daily_ad_metrics, daily_summary, stores
 
 DAY = date(2026, 11, 28)
 
@@ -44,10 +44,11 @@ def test_mer_per_currency_leaves_out_a_store_whose_ad_account_is_in_another_curr
             _summary(2, "NZD", "4505.62", "656.69", None, ccy=True),      # NZD shop, USD ads: no MER
             _summary(3, "USD", "1000.00", "100.00", None, tz=True),       # USD, other time zone: no MER
         ])  # fmt: skip
-        db.execute(sa.insert(daily_meta_metrics), [
-            _ads(1, "act_1", "USD", "1022.42", "1022.42"),
-            _ads(2, "act_2", "USD", "656.69", "656.69"),
-            _ads(3, "act_3", "USD", "100.00", "120.00"),
+        # Meta's rows of daily_ad_metrics (daily_meta_metrics is a view since migration 0004).
+        db.execute(sa.insert(daily_ad_metrics), [
+            {**_ads(1, "act_1", "USD", "1022.42", "1022.42"), "platform": "meta"},
+            {**_ads(2, "act_2", "USD", "656.69", "656.69"), "platform": "meta"},
+            {**_ads(3, "act_3", "USD", "100.00", "120.00"), "platform": "meta"},
         ])  # fmt: skip
     with engine.connect() as db:
         meta = read_day(db, DAY).metadata()
