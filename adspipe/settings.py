@@ -201,6 +201,7 @@ def clock_url() -> str:
 
 SHOPIFY_FRESH_MINUTES_ENV = "ADSPIPE_SHOPIFY_FRESH_MINUTES"
 META_FRESH_HOURS_ENV = "ADSPIPE_META_FRESH_HOURS"
+GOOGLE_ADS_FRESH_HOURS_ENV = "ADSPIPE_GOOGLE_ADS_FRESH_HOURS"
 SCHEDULES_STATUS_ENV = "ADSPIPE_SCHEDULES"  # "running" (default) or "stopped"
 SENSORS_STATUS_ENV = "ADSPIPE_SENSORS"  # "running" (default) or "stopped" (benchmarks, maintenance)
 
@@ -224,6 +225,12 @@ def shopify_fresh_minutes() -> int:
 def meta_fresh_hours() -> int:
     """Hours between meta_fresh runs (1-2, default 1)."""
     return _bounded(META_FRESH_HOURS_ENV, 1, 1, 2, "hours")
+
+
+def google_ads_fresh_hours() -> int:
+    """Hours between google_ads_fresh runs (1-24, default 4): each run re-reads the conversion-lag
+    window (30 days by default), so hourly would mostly re-read settled days."""
+    return _bounded(GOOGLE_ADS_FRESH_HOURS_ENV, 4, 1, 24, "hours")
 
 
 def schedules_running() -> bool:

@@ -21,8 +21,14 @@ def test_the_demo_evaluates_every_asset_check_in_its_instance(
     out = capsys.readouterr().out
     assert "adspipe_checks   ok" in out
     assert "daily_summary/summary_matches_facts: passed" in out
+    # Google Ads is connected per store and its jobs ran; the comparison covers its spend and MER.
+    assert "google_ads_7d_fill ok" in out and "google_ads_fresh ok" in out, out
+    assert (
+        "daily_summary equals the simulator's ground truth, Meta and Google Ads spend and MER included" in out
+    ), out
+    assert "registered 10 connections" in out, out  # 3 shops, 4 Meta accounts, 3 Google Ads customers
     check_keys = list(defs.resolve_asset_graph().asset_check_keys)
-    assert len(check_keys) == 9
+    assert len(check_keys) == 10  # with Google Ads: api_version on google_ads_raw
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
         latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
         assert set(latest) == set(check_keys)  # none "Not evaluated"

@@ -19,6 +19,7 @@ from adspipe.warehouse.schema import (
     connections,
     daily_meta_metrics,
     daily_summary,
+    fact_google_ads_daily,
     fact_meta_daily,
     fact_orders,
     meta_insights_raw,
@@ -130,6 +131,22 @@ def summary_matches_facts(conn: Connection) -> CheckOutcome:
         expected.setdefault((row.store_id, row.date), {}).update(
             spend=row.spend, clicks=int(row.clicks), purchases=int(row.purchases)
         )
+    # Google Ads: purchases are each customer-day's fractional conversions rounded half even to a
+    # whole number (adspipe.google_ads.load), so the rounding is per customer and date here too.
+    gads = fact_google_ads_daily
+    gads_q = sa.select(
+        gads.c.store_id,
+        gads.c.date,
+        sa.type_coerce(sa.func.sum(gads.c.spend), money).label("spend"),
+        sa.func.sum(gads.c.clicks).label("clicks"),
+        sa.func.sum(gads.c.conversions_micros).label("conversions_micros"),
+    ).group_by(gads.c.store_id, gads.c.customer_id, gads.c.date)
+    for row in conn.execute(gads_q):
+        due = expected.setdefault((row.store_id, row.date), {})
+        due["spend"] = due.get("spend", Decimal(0)) + row.spend
+        due["clicks"] = due.get("clicks", 0) + int(row.clicks)
+        rounded = int((Decimal(int(row.conversions_micros)) / 1_000_000).to_integral_value())
+        due["purchases"] = due.get("purchases", 0) + rounded
     defaults = {
         "orders": 0,
         "gross_revenue": Decimal(0),

@@ -32,7 +32,6 @@ from adspipe.errors import PermanentApiError, TransientApiError
 from adspipe.google_ads import settings
 from adspipe.google_ads.transforms import AdRow, ad_row, normalize_customer_id
 from adspipe.platform.http import CallStats, HttpClientBase, HttpSession, Outcome
-from adspipe.warehouse.connections import TokenUnavailable
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
@@ -158,10 +157,15 @@ def classify_oauth(response: httpx.Response) -> Outcome[dict[str, Any]]:
     return Outcome.permanent(text)
 
 
+class CredentialUnavailable(PermanentApiError):
+    """A credential's environment variable is not set where the job runs (the client imports no
+    warehouse, so not `warehouse.connections.TokenUnavailable`)."""
+
+
 def _env(name: str, what: str) -> str:
     value = app_settings.env_value(name)
     if not value:
-        raise TokenUnavailable(
+        raise CredentialUnavailable(
             f"environment variable {name} ({what}) is not set; export it where the job runs"
         )
     return value

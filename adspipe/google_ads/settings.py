@@ -130,3 +130,8 @@ TRANSIENT_STATUSES = frozenset({"INTERNAL", "UNKNOWN", "UNAVAILABLE", "DEADLINE_
 OAUTH_AUTH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
 
 GROUP = "google_ads"
+PLATFORM = "google_ads"  # connections.platform, daily_ad_metrics.platform, the registry name
+JOB_FILL = "google_ads_7d_fill"
+JOB_FRESH = "google_ads_fresh"
+JOB_ASSETS = "google_ads_assets"  # sync_runs.job of the partitioned asset chain
+FILL_DAYS = 7

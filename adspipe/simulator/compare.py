@@ -46,8 +46,10 @@ def summary_differences(
     until: date,
     *,
     at: datetime | None = None,
+    fields: Iterable[str] = SUMMARY_FIELDS,
 ) -> tuple[int, list[str]]:
-    """daily_summary vs the truth for each store and date since..until (a missing row differs)."""
+    """daily_summary vs the truth for each store and date since..until (a missing row differs);
+    `fields`: the columns compared (the demo compares the ad figures over every platform apart)."""
     diffs: list[str] = []
     compared = 0
     with engine.connect() as db:
@@ -66,7 +68,7 @@ def summary_differences(
                 if got is None:
                     diffs.append(f"{name} {want.date}: no daily_summary row")
                     continue
-                for field in SUMMARY_FIELDS:
+                for field in fields:
                     if not _same(getattr(got, field), getattr(want, field)):
                         diffs.append(
                             f"{name} {want.date} {field}: warehouse {getattr(got, field)} != truth {getattr(want, field)}"

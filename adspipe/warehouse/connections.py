@@ -50,6 +50,8 @@ class Connection:
     attribution_windows: tuple[str, ...] | None = None
     ad_statuses: tuple[str, ...] | None = None
     app_secret_ref: str | None = None
+    # Google Ads only: the manager account the customer is reached through (10 digits), or None.
+    login_customer_id: str | None = None
 
     @property
     def token_env(self) -> str:
@@ -139,6 +141,7 @@ def connect(
     attribution_windows: tuple[str, ...] | None = None,
     ad_statuses: tuple[str, ...] | None = None,
     app_secret_env: str | None = None,
+    login_customer_id: str | None = None,
 ) -> tuple[Connection, bool]:
     """Register (or re-authorize) an account; returns the connection and whether it was new.
 
@@ -165,6 +168,7 @@ def connect(
         "attribution_windows": _joined(attribution_windows),
         "ad_statuses": _joined(ad_statuses),
         "app_secret_ref": f"env:{app_secret_env}" if app_secret_env else None,
+        "login_customer_id": login_customer_id,
         "created_at": now,
         "updated_at": now,
         "authorized_at": now,
@@ -214,6 +218,7 @@ def _row_to_connection(row: sa.Row[tuple[object, ...]]) -> Connection:
         attribution_windows=_split(m["attribution_windows"]),
         ad_statuses=_split(m["ad_statuses"]),
         app_secret_ref=m["app_secret_ref"],
+        login_customer_id=m["login_customer_id"],
     )
 
 

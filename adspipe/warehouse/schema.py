@@ -48,6 +48,8 @@ connections = sa.Table(
     sa.Column("status_reason", sa.Text, nullable=True),
     sa.Column("timezone", sa.String(64), nullable=True),
     sa.Column("currency", sa.String(8), nullable=True),
+    # Meta: the attribution window (1-28); Google Ads: the conversion-lag window the fresh job
+    # re-pulls (1-90, migration 0005).
     sa.Column("attribution_window_days", sa.Integer, nullable=True),
     # Meta only. Comma-separated attribution windows purchases are counted in (`7d_click,1d_view`);
     # NULL: the account's default window. See docs/metrics.md.
@@ -57,6 +59,8 @@ connections = sa.Table(
     sa.Column("ad_statuses", sa.String(400), nullable=True),
     # Meta only. "env:VAR" naming the variable that holds the app secret (appsecret_proof), or NULL.
     sa.Column("app_secret_ref", sa.String(255), nullable=True),
+    # Google Ads only. The manager account (10 digits) the customer is reached through, or NULL.
+    sa.Column("login_customer_id", sa.String(16), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     # Set on connect and on every re-authorization: the new-connection sensor keys on it.
@@ -65,7 +69,7 @@ connections = sa.Table(
     sa.CheckConstraint("platform IN ('shopify', 'meta', 'google_ads')", name="platform"),
     sa.CheckConstraint("status IN ('active', 'needs_reauth', 'disconnected')", name="status"),
     sa.CheckConstraint(
-        "attribution_window_days IS NULL OR attribution_window_days BETWEEN 1 AND 28",
+        "attribution_window_days IS NULL OR attribution_window_days BETWEEN 1 AND 90",
         name="attribution_window_days",
     ),
     comment="Grain: one row per platform account (a Shopify shop or a Meta ad account).",
@@ -230,6 +234,42 @@ daily_ad_metrics = sa.Table(
         "account rather than per store, because a store's accounts may differ in currency or time "
         "zone; every ad platform's accounts are rows here, not tables."
     ),
+)
+
+google_ads_raw = sa.Table(
+    "google_ads_raw",
+    metadata,
+    sa.Column("customer_id", sa.String(16), primary_key=True),
+    sa.Column("ad_id", sa.String(32), primary_key=True),
+    sa.Column("date", sa.Date, primary_key=True),
+    sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=False),
+    sa.Column("payload", Payload, nullable=False),
+    sa.Column("fetched_at", UtcDateTime, nullable=False),
+    sa.Index(None, "connection_id", "date"),
+    comment="Grain: one row per Google Ads customer, ad and date (customer time zone), its latest "
+    "searchStream result row.",
+)
+
+fact_google_ads_daily = sa.Table(
+    "fact_google_ads_daily",
+    metadata,
+    sa.Column("customer_id", sa.String(16), primary_key=True),
+    sa.Column("ad_id", sa.String(32), primary_key=True),
+    sa.Column("date", sa.Date, primary_key=True),
+    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.store_id"), nullable=False),
+    sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=False),
+    sa.Column("campaign_id", sa.String(32), nullable=True),
+    sa.Column("ad_group_id", sa.String(32), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # the ad's status now (REMOVED keeps its spend)
+    sa.Column("currency", sa.String(8), nullable=True),
+    sa.Column("spend", Money, nullable=False),  # cost_micros / 10^6, exact
+    sa.Column("impressions", sa.BigInteger, nullable=False),
+    sa.Column("clicks", sa.BigInteger, nullable=False),
+    # Fractional conversions (data-driven attribution) in exact millionths: 1.25 → 1250000.
+    sa.Column("conversions_micros", sa.BigInteger, nullable=False),
+    sa.Column("conversions_value", Money, nullable=False),
+    sa.Index(None, "store_id", "date"),
+    comment="Grain: one row per Google Ads customer, ad and date (customer time zone).",
 )
 
 # Views (not in `metadata`: migrations create them, and Alembic compares tables only).

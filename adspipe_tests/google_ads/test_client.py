@@ -284,11 +284,11 @@ def test_a_bad_request_is_permanent_and_names_the_query_error(env: None) -> None
 def test_a_missing_credential_variable_is_named_without_a_call(
     monkeypatch: pytest.MonkeyPatch, env: None
 ) -> None:
-    from adspipe.warehouse.connections import TokenUnavailable
+    from adspipe.google_ads.client import CredentialUnavailable
 
     monkeypatch.delenv("SIM_REFRESH")
     seen: list[httpx.Request] = []
     gads, _ = mocked(lambda r: httpx.Response(200, json=[]), seen)
-    with pytest.raises(TokenUnavailable, match="SIM_REFRESH"):
+    with pytest.raises(CredentialUnavailable, match="SIM_REFRESH"):
         gads.session(refresh_token_env="SIM_REFRESH").customer_info("1234567890")
     assert seen == []

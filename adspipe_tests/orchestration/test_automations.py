@@ -36,8 +36,11 @@ def test_each_asset_lists_the_schedules_and_sensors_of_the_jobs_that_refresh_it(
         assert automations(key) == {"shopify_fresh_schedule", "shopify_new_connection_sensor"}, key
     for key in META:
         assert automations(key) == {"meta_fresh_schedule", "meta_new_connection_sensor"}, key
+    for key in ("google_ads_raw", "fact_google_ads_daily", "daily_google_ads_metrics"):
+        assert automations(key) == {"google_ads_fresh_schedule", "google_ads_new_connection_sensor"}, key
     assert automations("daily_summary") == {
         "shopify_fresh_schedule", "shopify_new_connection_sensor", "meta_fresh_schedule", "meta_new_connection_sensor",
+        "google_ads_fresh_schedule", "google_ads_new_connection_sensor",
     }  # fmt: skip
 
 

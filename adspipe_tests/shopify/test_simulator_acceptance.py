@@ -196,8 +196,9 @@ def test_running_either_job_again_changes_nothing(make_env: Callable[..., Env]) 
     env.sim.clock.advance(timedelta(hours=6))
     env.fresh()
     before = table_digests(env.engine)
-    # every table but the ad platforms' (Meta's, daily_ad_metrics and its per-platform summary) has rows
-    ads = ("meta", "daily_ad_metrics", "daily_summary_platform")
+    # every table but the ad platforms' (Meta's, Google Ads', daily_ad_metrics and its per-platform
+    # summary) has rows
+    ads = ("meta", "google_ads", "daily_ad_metrics", "daily_summary_platform")
     assert all(not v.startswith("0:") for k, v in before.items() if not any(a in k for a in ads)), before
     runs = len(sync_runs(env.engine))
 

@@ -324,4 +324,10 @@ def test_token_shapes_come_from_the_platform_specs() -> None:
         == "shop said shpat_abcdefgh12, meta said EAAabcdefgh12, url postgresql://u:***@h/db"
     )
     assert sanitize(message) == "shop said shpat_***, meta said EAA***, url postgresql://u:***@h/db"
-    assert {spec.name for spec in registry.platforms() if spec.token_patterns} == {"shopify", "meta"}
+    assert {spec.name for spec in registry.platforms() if spec.token_patterns} == {
+        "shopify",
+        "meta",
+        "google_ads",
+    }
+    google = "access ya29.a0AfB_byC-xyz refresh 1//0gAbCdEfGhIj-kl"
+    assert sanitize(google) == "access ya29.*** refresh 1//***"
