@@ -257,6 +257,12 @@ def test_the_pool_holds_under_load_and_a_killed_run_frees_it(deployment: Deploym
     deployment.sim.faults.update(meta_latency_s=0.4)  # runs long enough to pile up and to kill one
     deployment.sim.reset_stats()
     api = DagsterApi(deployment.stack.url)
+    with deployment.stack.instance() as instance:
+        # Runs of earlier tests (the new-connection sensors' fills) end first: the slot's holder
+        # below must be one of this test's four runs.
+        _wait("earlier runs to end", lambda: not instance.get_runs(filters=dg.RunsFilter(statuses=list(
+            dg.DagsterRunStatus.__members__[s] for s in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED"))
+        )), 240, deployment.stack)  # fmt: skip
     run_ids = [api.launch_job("meta_fresh", {}, {"adspipe/test": "pool"}) for _ in range(4)]
     with deployment.stack.instance() as instance:
         # Kill the run that holds the pool slot, mid page loop.

@@ -181,6 +181,8 @@ def test_ui_truth_asset_pages_list_the_schedules_and_sensors_that_refresh_them(
     node = body["data"]["assetNodeOrError"]
     assert node["__typename"] == "AssetNode", body
     names = {i["name"] for i in node["targetingInstigators"]}
+    # Every platform's fresh schedule and new-connection sensor refreshes daily_summary (Google Ads too).
     assert names == {
-        "shopify_fresh_schedule", "meta_fresh_schedule", "shopify_new_connection_sensor", "meta_new_connection_sensor",
+        "shopify_fresh_schedule", "meta_fresh_schedule", "google_ads_fresh_schedule",
+        "shopify_new_connection_sensor", "meta_new_connection_sensor", "google_ads_new_connection_sensor",
     }  # fmt: skip
