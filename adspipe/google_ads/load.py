@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection as Db
 
 from adspipe.google_ads.settings import PLATFORM
+from adspipe.google_ads.tables import fact_google_ads_daily
 from adspipe.google_ads.transforms import AdFact, AdRow
-from adspipe.warehouse.schema import daily_ad_metrics, fact_google_ads_daily
+from adspipe.warehouse.schema import daily_ad_metrics
 from adspipe.warehouse.sql import money_ratio
 from adspipe.warehouse.upsert import insert_new_rows
 

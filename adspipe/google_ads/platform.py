@@ -43,4 +43,8 @@ SPEC = PlatformSpec(
         (re.compile(r"(1//)[A-Za-z0-9_\-]{6,}"), r"\1***"),
     ),
     partitions_job=settings.JOB_ASSETS,
+    fact_table="fact_google_ads_daily",
+    account_column="customer_id",
+    purchases_column="conversions_micros",  # fractional conversions in exact millionths
+    purchases_scale=1_000_000,
 )

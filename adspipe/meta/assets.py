@@ -8,27 +8,21 @@ date partitions it committed.
 """
 # No `from __future__ import annotations` here: Dagster compares the `context` annotation itself.
 
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import dagster as dg
-from dagster import AssetExecutionContext, OpExecutionContext
 from pydantic import Field
 from sqlalchemy.engine import Engine
 
 from adspipe.counters import total
-from adspipe.marts.metadata import UNKNOWN_CURRENCY, summary_materializations
+from adspipe.marts.metadata import UNKNOWN_CURRENCY
 from adspipe.meta import report, sync
-from adspipe.meta.client import MetaClient
-from adspipe.meta.settings import GROUP, JOB_FILL, JOB_FRESH, POOL
+from adspipe.meta.settings import GROUP, JOB_FILL, JOB_FRESH, PLATFORM, POOL
 from adspipe.orchestration.job_assets import seed_job
-from adspipe.orchestration.outcome import partition_range_outcome, raise_if_failed
-from adspipe.orchestration.partitions import daily_partitions, partition_dates, partitions_start
 from adspipe.orchestration.scope import ScopeConfig
-from adspipe.resources import ClockResource, WarehouseResource
-from adspipe.settings import backfill_days_per_run
+from adspipe.platform.assets import OnDay, Step, daily_asset_chain, job_finish, seed_op
 
 RAW, FACT, METRICS, SUMMARY = "meta_insights_raw", "fact_meta_daily", "daily_meta_metrics", "daily_summary"
 
@@ -67,76 +61,42 @@ def _by_currency(accounts: list[sync.AccountRun], day: date, figure: str) -> dic
     return {code: float(amount) for code, amount in sorted(out.items())}
 
 
-def day_materializations(
-    engine: Engine, result: sync.MetaResult, keys: tuple[str, ...] = (RAW, FACT, METRICS)
-) -> Iterator[dg.AssetMaterialization]:
-    """One runtime materialization per asset and committed date partition, then daily_summary's.
-
-    Yielded (not `context.log_event`-ed): events a step yields are kept when it then fails, so
-    what did succeed is recorded before the step fails naming the failed connections.
-    """
-    first = partitions_start()
-    touched = result.touched()
-    for day, accounts in touched.items():
-        if day < first:
-            continue  # outside the partitions definition: nothing to attach it to
-        per_asset = _day_metadata(engine, day, accounts)
-        for key in keys:
-            yield dg.AssetMaterialization(asset_key=key, partition=day.isoformat(), metadata=per_asset[key])
-    yield from summary_materializations(engine, list(touched))
-
-
-def _finish_job(
-    context: OpExecutionContext, engine: Engine, result: sync.MetaResult
-) -> Iterator[dg.AssetMaterialization | dg.Output[None]]:
-    yield from day_materializations(engine, result)
-    metadata = report.run_metadata(result)
-    context.log.info(f"{result.job}: {metadata}")
-    raise_if_failed(result.report, result.job)
-    yield dg.Output(None, metadata=metadata)
-
-
-@dg.op(
-    name="meta_7d_fill_op",
-    pool=POOL,
-    out=dg.Out(dg.Nothing),
-    description="For each ad account: the last 7 days [today-7 … yesterday] in its time zone, one day at a time.",
-)
-def meta_7d_fill_op(
-    context: OpExecutionContext,
-    config: ScopeConfig,
-    warehouse: WarehouseResource,
-    meta: MetaClient,
-    clock: ClockResource,
-) -> Iterator[dg.AssetMaterialization | dg.Output[None]]:
-    engine = warehouse.engine()
-    result = sync.run_fill(
-        engine, meta, now=clock.now(), connection_id=config.connection_id,
-        dagster_run_id=context.run.run_id, log=context.log.info, warn=context.log.warning,
+def _run_fill(step: Step) -> sync.MetaResult:
+    return sync.run_fill(
+        step.engine, step.resources.meta, now=step.resources.clock.now(), connection_id=step.config.connection_id,
+        dagster_run_id=step.run_id, log=step.log.info, warn=step.log.warning,
     )  # fmt: skip
-    yield from _finish_job(context, engine, result)
 
 
-@dg.op(
-    name="meta_fresh_op",
-    pool=POOL,
-    out=dg.Out(dg.Nothing),
-    description="For each ad account: re-pull its attribution window [today-N+1 … yesterday] so late conversions land.",
-)
-def meta_fresh_op(
-    context: OpExecutionContext,
-    config: MetaFreshConfig,
-    warehouse: WarehouseResource,
-    meta: MetaClient,
-    clock: ClockResource,
-) -> Iterator[dg.AssetMaterialization | dg.Output[None]]:
-    engine = warehouse.engine()
-    result = sync.run_fresh(
-        engine, meta, now=clock.now(), include_today=config.include_today,
-        connection_id=config.connection_id, dagster_run_id=context.run.run_id, log=context.log.info,
-        warn=context.log.warning,
+def _run_fresh(step: Step) -> sync.MetaResult:
+    return sync.run_fresh(
+        step.engine, step.resources.meta, now=step.resources.clock.now(), include_today=step.config.include_today,
+        connection_id=step.config.connection_id, dagster_run_id=step.run_id, log=step.log.info,
+        warn=step.log.warning,
     )  # fmt: skip
-    yield from _finish_job(context, engine, result)
+
+
+def _run_dates(step: Step, dates: list[date], on_day: OnDay | None) -> sync.MetaResult:
+    # `on_day`: a day's metadata is computed as it commits, while the next day's Meta call is in
+    # flight (bench P1).
+    return sync.run_dates(
+        step.engine, step.resources.meta, dates, now=step.resources.clock.now(), on_day=on_day,
+        connection_id=step.config.connection_id, dagster_run_id=step.run_id, log=step.log.info,
+        warn=step.log.warning,
+    )  # fmt: skip
+
+
+_finish = job_finish(_day_metadata, report.run_metadata, (RAW, FACT, METRICS))
+meta_7d_fill_op = seed_op(
+    "meta_7d_fill_op",
+    "For each ad account: the last 7 days [today-7 … yesterday] in its time zone, one day at a time.",
+    PLATFORM, _run_fill, _finish, pool=POOL,
+)  # fmt: skip
+meta_fresh_op = seed_op(
+    "meta_fresh_op",
+    "For each ad account: re-pull its attribution window [today-N+1 … yesterday] so late conversions land.",
+    PLATFORM, _run_fresh, _finish, pool=POOL, config_type=MetaFreshConfig,
+)  # fmt: skip
 
 
 # The asset pages list the jobs' sensor and schedule (see adspipe.orchestration.job_assets).
@@ -152,9 +112,9 @@ meta_fresh = seed_job(
 )  # fmt: skip
 
 
-@dg.multi_asset(
-    name="meta_insights",
-    specs=[
+meta_insights = daily_asset_chain(
+    "meta_insights",
+    [
         dg.AssetSpec(
             RAW,
             description="Grain: one row per ad account, level (ad | account), ad and date (account time zone): "
@@ -173,36 +133,14 @@ meta_fresh = seed_job(
             "ROAS, and account-level spend with the gap the status filter leaves.",
         ),
     ],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=backfill_days_per_run()),
+    PLATFORM,
+    _run_dates,
+    lambda engine, result, day: _day_metadata(engine, day, result.touched().get(day, [])),
+    report.run_metadata,
+    log_name="meta_insights",
+    per_day_metadata=True,
     group_name=GROUP,
     pool=POOL,
     description="Meta insights for the partition dates (each ad account's own time zone), one day per unit: "
     "its own API calls and its own commit, oldest first; also rebuilds daily_summary for those dates.",
 )
-def meta_insights(
-    context: AssetExecutionContext,
-    config: ScopeConfig,
-    warehouse: WarehouseResource,
-    meta: MetaClient,
-    clock: ClockResource,
-) -> Any:
-    engine = warehouse.engine()
-    dates = partition_dates(context)
-    per_day: dict[date, dict[str, dict[str, Any]]] = {}
-
-    def on_day(result: sync.MetaResult, account: sync.AccountRun, day: date) -> None:
-        # Computed as each day commits, while the next day's Meta call is in flight (bench P1).
-        per_day[day] = _day_metadata(engine, day, result.touched().get(day, []))
-
-    result = sync.run_dates(
-        engine, meta, dates, now=clock.now(), connection_id=config.connection_id, on_day=on_day,
-        dagster_run_id=context.run.run_id, log=context.log.info, warn=context.log.warning,
-    )  # fmt: skip
-    context.log.info(f"meta_insights: {report.run_metadata(result)}")  # the run's totals
-
-    def day_metadata(day: date) -> dict[str, dict[str, Any]]:
-        # A day not committed: its figures as they stand.
-        return per_day[day] if day in per_day else _day_metadata(engine, day, [])
-
-    yield from partition_range_outcome(context, engine, result, dates, (RAW, FACT, METRICS), day_metadata)

@@ -36,4 +36,5 @@ SPEC = PlatformSpec(
     token_patterns=((re.compile(r"\b(EAA)[A-Za-z0-9]{6,}"), r"\1***"),),
     pool=settings.POOL,
     partitions_job="meta_assets",
+    fact_table="fact_meta_daily",
 )

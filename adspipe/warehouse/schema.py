@@ -7,6 +7,9 @@ re-running a job leaves them byte-identical.
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from adspipe.warehouse.types import CursorText, Money, Payload, UtcDateTime
@@ -236,42 +239,6 @@ daily_ad_metrics = sa.Table(
     ),
 )
 
-google_ads_raw = sa.Table(
-    "google_ads_raw",
-    metadata,
-    sa.Column("customer_id", sa.String(16), primary_key=True),
-    sa.Column("ad_id", sa.String(32), primary_key=True),
-    sa.Column("date", sa.Date, primary_key=True),
-    sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=False),
-    sa.Column("payload", Payload, nullable=False),
-    sa.Column("fetched_at", UtcDateTime, nullable=False),
-    sa.Index(None, "connection_id", "date"),
-    comment="Grain: one row per Google Ads customer, ad and date (customer time zone), its latest "
-    "searchStream result row.",
-)
-
-fact_google_ads_daily = sa.Table(
-    "fact_google_ads_daily",
-    metadata,
-    sa.Column("customer_id", sa.String(16), primary_key=True),
-    sa.Column("ad_id", sa.String(32), primary_key=True),
-    sa.Column("date", sa.Date, primary_key=True),
-    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.store_id"), nullable=False),
-    sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=False),
-    sa.Column("campaign_id", sa.String(32), nullable=True),
-    sa.Column("ad_group_id", sa.String(32), nullable=True),
-    sa.Column("status", sa.String(16), nullable=False),  # the ad's status now (REMOVED keeps its spend)
-    sa.Column("currency", sa.String(8), nullable=True),
-    sa.Column("spend", Money, nullable=False),  # cost_micros / 10^6, exact
-    sa.Column("impressions", sa.BigInteger, nullable=False),
-    sa.Column("clicks", sa.BigInteger, nullable=False),
-    # Fractional conversions (data-driven attribution) in exact millionths: 1.25 → 1250000.
-    sa.Column("conversions_micros", sa.BigInteger, nullable=False),
-    sa.Column("conversions_value", Money, nullable=False),
-    sa.Index(None, "store_id", "date"),
-    comment="Grain: one row per Google Ads customer, ad and date (customer time zone).",
-)
-
 # Views (not in `metadata`: migrations create them, and Alembic compares tables only).
 views = sa.MetaData()
 
@@ -336,7 +303,23 @@ daily_summary_platform = sa.Table(
     ),
 )
 
-ALL_TABLES = [t.name for t in metadata.sorted_tables]
+
+def _platform_tables() -> None:
+    """A platform package may define its own tables on `metadata` in its `tables.py` (found, like
+    the registry's specs, because the file exists): every consumer of the schema — Alembic, COPY's
+    name checks, the tests — then sees them. Imported by name, so this layer imports no platform."""
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted(root.glob("*/tables.py")):
+        importlib.import_module(f"adspipe.{path.parent.name}.tables")
+
+
+_platform_tables()
+
+
+def __getattr__(name: str) -> list[str]:
+    if name == "ALL_TABLES":  # every table, the platforms' own included (see `_platform_tables`)
+        return [t.name for t in metadata.sorted_tables]
+    raise AttributeError(name)
 
 
 def table_or_view(name: str) -> sa.Table:

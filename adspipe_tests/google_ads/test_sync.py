@@ -14,8 +14,9 @@ from sqlalchemy.engine import Engine
 
 from adspipe.cli import main
 from adspipe.google_ads import sync
+from adspipe.google_ads.tables import fact_google_ads_daily, google_ads_raw
 from adspipe.warehouse import connections as conns
-from adspipe.warehouse.schema import daily_ad_metrics, fact_google_ads_daily, google_ads_raw, sync_runs
+from adspipe.warehouse.schema import daily_ad_metrics, sync_runs
 from adspipe_tests.google_ads.gads_env import SECRETS, GadsEnv, days, make_gads_env, truth_totals
 from adspipe_tests.simulator_fixtures import RunningSimulator
 
