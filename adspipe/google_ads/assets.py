@@ -10,13 +10,12 @@ materializations for exactly the date partitions they committed.
 from datetime import date
 from typing import Any
 
-import dagster as dg
 from sqlalchemy.engine import Engine
 
 from adspipe.google_ads import report, sync
-from adspipe.google_ads.settings import GROUP, JOB_FILL, JOB_FRESH, PLATFORM
-from adspipe.orchestration.job_assets import seed_job
-from adspipe.platform.assets import OnDay, Step, daily_asset_chain, job_finish, seed_op
+from adspipe.google_ads.platform import SPEC
+from adspipe.google_ads.settings import GROUP
+from adspipe.platform.assets import OnDay, SeedJob, Step, ad_asset_chain, chain_specs, job_finish, seed_jobs
 
 RAW, FACT, METRICS, SUMMARY = (
     "google_ads_raw",
@@ -35,78 +34,48 @@ def _day_metadata(engine: Engine, day: date, runs: list[sync.CustomerRun]) -> di
     }
 
 
-def _run_fill(step: Step) -> sync.GoogleAdsResult:
-    return sync.run_fill(
-        step.engine, step.resources.google_ads, now=step.resources.clock.now(),
-        connection_id=step.config.connection_id, dagster_run_id=step.run_id, log=step.log.info,
-    )  # fmt: skip
-
-
-def _run_fresh(step: Step) -> sync.GoogleAdsResult:
-    return sync.run_fresh(
-        step.engine, step.resources.google_ads, now=step.resources.clock.now(),
-        connection_id=step.config.connection_id, dagster_run_id=step.run_id, log=step.log.info,
-    )  # fmt: skip
-
-
 def _run_dates(step: Step, dates: list[date], on_day: OnDay | None) -> sync.GoogleAdsResult:
-    return sync.run_dates(
-        step.engine, step.resources.google_ads, dates, now=step.resources.clock.now(), on_day=on_day,
-        connection_id=step.config.connection_id, dagster_run_id=step.run_id, log=step.log.info,
-    )  # fmt: skip
+    return sync.run_dates(step.engine, step.resources.google_ads, dates, on_day=on_day, **step.sync_options())
 
 
-_finish = job_finish(_day_metadata, report.run_metadata, (RAW, FACT, METRICS))
-google_ads_7d_fill_op = seed_op(
-    "google_ads_7d_fill_op",
-    "For each Google Ads customer: the last 7 days [today-7 … yesterday] in its time zone, one day at a time.",
-    PLATFORM, _run_fill, _finish,
-)  # fmt: skip
-google_ads_fresh_op = seed_op(
-    "google_ads_fresh_op",
-    "For each Google Ads customer: re-pull its conversion-lag window (default 30 days) ending yesterday, "
-    "so late conversions land on their click's day.",
-    PLATFORM, _run_fresh, _finish,
-)  # fmt: skip
-google_ads_7d_fill = seed_job(
-    JOB_FILL, google_ads_7d_fill_op,
-    "Initial Google Ads data: the last 7 days of every active customer (or one: connection_id).",
-    (RAW, FACT, METRICS, SUMMARY),
-)  # fmt: skip
-google_ads_fresh = seed_job(
-    JOB_FRESH, google_ads_fresh_op,
-    "Conversion-lag refresh: each customer's window of N days (attribution_window_days, default 30).",
-    (RAW, FACT, METRICS, SUMMARY),
+google_ads_7d_fill, google_ads_fresh = seed_jobs(
+    SPEC, job_finish(_day_metadata, report.run_metadata, (RAW, FACT, METRICS)), (RAW, FACT, METRICS, SUMMARY),
+    SeedJob(
+        lambda step: sync.run_fill(step.engine, step.resources.google_ads, **step.sync_options()),
+        "For each Google Ads customer: the last 7 days [today-7 … yesterday] in its time zone, one day at a time.",
+        "Initial Google Ads data: the last 7 days of every active customer (or one: connection_id).",
+    ),
+    SeedJob(
+        lambda step: sync.run_fresh(step.engine, step.resources.google_ads, **step.sync_options()),
+        "For each Google Ads customer: re-pull its conversion-lag window (default 30 days) ending yesterday, "
+        "so late conversions land on their click's day.",
+        "Conversion-lag refresh: each customer's window of N days (attribution_window_days, default 30).",
+    ),
 )  # fmt: skip
 
 
-google_ads_ads = daily_asset_chain(
-    "google_ads_ads",
-    [
-        dg.AssetSpec(
+google_ads_ads = ad_asset_chain(
+    SPEC,
+    chain_specs(
+        (
             RAW,
-            description="Grain: one row per Google Ads customer, ad and date (customer time zone): the "
+            "Grain: one row per Google Ads customer, ad and date (customer time zone): the "
             "searchStream result row as the API typed it.",
         ),
-        dg.AssetSpec(
+        (
             FACT,
-            deps=[RAW],
-            description="Grain: one row per Google Ads customer, ad and date (customer time zone): spend (exact "
+            "Grain: one row per Google Ads customer, ad and date (customer time zone): spend (exact "
             "from cost micros), impressions, clicks, fractional conversions, conversions value, status, currency.",
         ),
-        dg.AssetSpec(
+        (
             METRICS,
-            deps=[FACT],
-            description="Grain: one row per store, Google Ads customer and date (customer time zone): the rows of "
+            "Grain: one row per store, Google Ads customer and date (customer time zone): the rows of "
             "daily_ad_metrics with platform 'google_ads' (ad-level sums; purchases = conversions rounded).",
         ),
-    ],
-    PLATFORM,
+    ),
     _run_dates,
-    lambda engine, result, day: _day_metadata(engine, day, result.touched().get(day, [])),
+    _day_metadata,
     report.run_metadata,
-    log_name="google_ads_ads",
-    per_day_metadata=True,
     group_name=GROUP,
     description="Google Ads ad metrics for the partition dates (each customer's own time zone), one day per "
     "unit: its own query and its own commit, oldest first; also rebuilds daily_summary for those dates.",

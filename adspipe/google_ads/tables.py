@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from adspipe.warehouse.schema import metadata
+from adspipe.warehouse.schema import connections, metadata
 from adspipe.warehouse.types import Money, Payload, UtcDateTime
+
+# A connection option of Google Ads only: the manager account (10 digits) the customer is reached
+# through, or NULL (`Connection.options["login_customer_id"]`).
+connections.append_column(
+    sa.Column("login_customer_id", sa.String(16), nullable=True, info={"platform_option": True})
+)
 
 google_ads_raw = sa.Table(
     "google_ads_raw",

@@ -52,7 +52,9 @@ def open_customer(
     """A session with the connection's refresh token (and manager), the customer's time zone and
     currency read and stored."""
     session = client.session(
-        refresh_token_env=connection.token_env, login_customer_id=connection.login_customer_id, stats=calls
+        refresh_token_env=connection.token_env,
+        login_customer_id=connection.options.get("login_customer_id"),
+        stats=calls,
     )
     info = session.customer_info(connection.account_id)
     with engine.begin() as db:
@@ -63,12 +65,7 @@ def open_customer(
 
 
 def day_counters(run: CustomerRun, stats: SyncStats) -> DayStats:
-    calls = run.calls
-    return DayStats(
-        pages=0, api_calls=calls.api_calls, throttled=calls.throttled, retries=calls.retries,
-        throttle_wait_s=calls.throttle_wait_s, pace_wait_s=0.0,
-        backoff_wait_s=calls.waits_s.get("backoff", 0.0),
-    )  # fmt: skip
+    return run.calls.day_stats()
 
 
 def prepare_day(

@@ -12,17 +12,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import dagster as dg
 from pydantic import Field
 from sqlalchemy.engine import Engine
 
 from adspipe.counters import total
 from adspipe.marts.metadata import UNKNOWN_CURRENCY
 from adspipe.meta import report, sync
-from adspipe.meta.settings import GROUP, JOB_FILL, JOB_FRESH, PLATFORM, POOL
-from adspipe.orchestration.job_assets import seed_job
+from adspipe.meta.platform import SPEC
+from adspipe.meta.settings import GROUP
 from adspipe.orchestration.scope import ScopeConfig
-from adspipe.platform.assets import OnDay, Step, daily_asset_chain, job_finish, seed_op
+from adspipe.platform.assets import OnDay, SeedJob, Step, ad_asset_chain, chain_specs, job_finish, seed_jobs
 
 RAW, FACT, METRICS, SUMMARY = "meta_insights_raw", "fact_meta_daily", "daily_meta_metrics", "daily_summary"
 
@@ -61,86 +60,58 @@ def _by_currency(accounts: list[sync.AccountRun], day: date, figure: str) -> dic
     return {code: float(amount) for code, amount in sorted(out.items())}
 
 
-def _run_fill(step: Step) -> sync.MetaResult:
-    return sync.run_fill(
-        step.engine, step.resources.meta, now=step.resources.clock.now(), connection_id=step.config.connection_id,
-        dagster_run_id=step.run_id, log=step.log.info, warn=step.log.warning,
-    )  # fmt: skip
-
-
-def _run_fresh(step: Step) -> sync.MetaResult:
-    return sync.run_fresh(
-        step.engine, step.resources.meta, now=step.resources.clock.now(), include_today=step.config.include_today,
-        connection_id=step.config.connection_id, dagster_run_id=step.run_id, log=step.log.info,
-        warn=step.log.warning,
-    )  # fmt: skip
-
-
 def _run_dates(step: Step, dates: list[date], on_day: OnDay | None) -> sync.MetaResult:
     # `on_day`: a day's metadata is computed as it commits, while the next day's Meta call is in
     # flight (bench P1).
     return sync.run_dates(
-        step.engine, step.resources.meta, dates, now=step.resources.clock.now(), on_day=on_day,
-        connection_id=step.config.connection_id, dagster_run_id=step.run_id, log=step.log.info,
-        warn=step.log.warning,
-    )  # fmt: skip
+        step.engine, step.resources.meta, dates, on_day=on_day, warn=step.log.warning, **step.sync_options()
+    )
 
 
-_finish = job_finish(_day_metadata, report.run_metadata, (RAW, FACT, METRICS))
-meta_7d_fill_op = seed_op(
-    "meta_7d_fill_op",
-    "For each ad account: the last 7 days [today-7 … yesterday] in its time zone, one day at a time.",
-    PLATFORM, _run_fill, _finish, pool=POOL,
-)  # fmt: skip
-meta_fresh_op = seed_op(
-    "meta_fresh_op",
-    "For each ad account: re-pull its attribution window [today-N+1 … yesterday] so late conversions land.",
-    PLATFORM, _run_fresh, _finish, pool=POOL, config_type=MetaFreshConfig,
-)  # fmt: skip
-
-
-# The asset pages list the jobs' sensor and schedule (see adspipe.orchestration.job_assets).
-meta_7d_fill = seed_job(
-    JOB_FILL, meta_7d_fill_op,
-    "Initial Meta data: the last 7 days of every active ad account (or one: connection_id).",
-    (RAW, FACT, METRICS, SUMMARY),
-)  # fmt: skip
-meta_fresh = seed_job(
-    JOB_FRESH, meta_fresh_op,
-    "Attribution-aware refresh: each ad account's window of N days (attribution_window_days).",
-    (RAW, FACT, METRICS, SUMMARY),
+# Each step claims the spec's pool, `meta_api`. The asset pages list the jobs' sensor and schedule
+# (see adspipe.orchestration.job_assets).
+meta_7d_fill, meta_fresh = seed_jobs(
+    SPEC, job_finish(_day_metadata, report.run_metadata, (RAW, FACT, METRICS)), (RAW, FACT, METRICS, SUMMARY),
+    SeedJob(
+        lambda step: sync.run_fill(step.engine, step.resources.meta, warn=step.log.warning, **step.sync_options()),
+        "For each ad account: the last 7 days [today-7 … yesterday] in its time zone, one day at a time.",
+        "Initial Meta data: the last 7 days of every active ad account (or one: connection_id).",
+    ),
+    SeedJob(
+        lambda step: sync.run_fresh(
+            step.engine, step.resources.meta, include_today=step.config.include_today, warn=step.log.warning,
+            **step.sync_options(),
+        ),
+        "For each ad account: re-pull its attribution window [today-N+1 … yesterday] so late conversions land.",
+        "Attribution-aware refresh: each ad account's window of N days (attribution_window_days).",
+        MetaFreshConfig,
+    ),
 )  # fmt: skip
 
 
-meta_insights = daily_asset_chain(
-    "meta_insights",
-    [
-        dg.AssetSpec(
+meta_insights = ad_asset_chain(
+    SPEC,
+    chain_specs(
+        (
             RAW,
-            description="Grain: one row per ad account, level (ad | account), ad and date (account time zone): "
+            "Grain: one row per ad account, level (ad | account), ad and date (account time zone): "
             "Meta's insights payload. The account-level row (ad_id '') is the spend cross-check.",
         ),
-        dg.AssetSpec(
+        (
             FACT,
-            deps=[RAW],
-            description="Grain: one row per ad account, ad and date (account time zone): spend, impressions, "
+            "Grain: one row per ad account, ad and date (account time zone): spend, impressions, "
             "clicks, reach, purchases and purchase value (one action type), currency.",
         ),
-        dg.AssetSpec(
+        (
             METRICS,
-            deps=[FACT],
-            description="Grain: one row per store, ad account and date (account time zone): the ad-level sums, "
+            "Grain: one row per store, ad account and date (account time zone): the ad-level sums, "
             "ROAS, and account-level spend with the gap the status filter leaves.",
         ),
-    ],
-    PLATFORM,
+    ),
     _run_dates,
-    lambda engine, result, day: _day_metadata(engine, day, result.touched().get(day, [])),
+    _day_metadata,
     report.run_metadata,
-    log_name="meta_insights",
-    per_day_metadata=True,
     group_name=GROUP,
-    pool=POOL,
     description="Meta insights for the partition dates (each ad account's own time zone), one day per unit: "
     "its own API calls and its own commit, oldest first; also rebuilds daily_summary for those dates.",
 )

@@ -91,22 +91,13 @@ def dates_plan(dates: Sequence[date], now: datetime) -> Plan:
 
 
 def run_ad_days(
-    engine: Engine,
-    platform: str,
-    job: str,
-    new_run: Callable[[Connection], R],
-    plan: Plan,
-    open_account: Callable[[R, SyncStats], AccountDays[P, D]],
-    *,
-    counters: Callable[[R, SyncStats], DayStats],
-    result: SyncResult[R],
-    connection_id: int | None = None,
-    on_day: Callable[[SyncResult[R], R, date], None] | None = None,
-    after: Callable[[R], None] | None = None,
-    settle: Callable[[R, SyncStats], None] | None = None,
-    dagster_run_id: str | None = None,
+    engine: Engine, platform: str, job: str, new_run: Callable[[Connection], R], plan: Plan,
+    open_account: Callable[[R, SyncStats], AccountDays[P, D]], *,
+    counters: Callable[[R, SyncStats], DayStats], result: SyncResult[R], connection_id: int | None = None,
+    on_day: Callable[[SyncResult[R], R, date], None] | None = None, after: Callable[[R], None] | None = None,
+    settle: Callable[[R, SyncStats], None] | None = None, dagster_run_id: str | None = None,
     log: Log | None = None,
-) -> SyncResult[R]:
+) -> SyncResult[R]:  # fmt: skip
     """For each active connection of `platform` (or the one named): open the account, plan its
     days, commit them a day at a time (one day read ahead: still one API call at a time, but the
     database work leaves the serial path).

@@ -17,10 +17,12 @@ from dagster import AssetExecutionContext, OpExecutionContext
 from sqlalchemy.engine import Engine
 
 from adspipe.marts.metadata import summary_materializations
+from adspipe.orchestration.job_assets import seed_job
 from adspipe.orchestration.outcome import partition_range_outcome, raise_if_failed
 from adspipe.orchestration.partitions import daily_partitions, partition_dates, partitions_start
 from adspipe.orchestration.scope import ScopeConfig
 from adspipe.platform.engine import SyncResult
+from adspipe.platform.registry import PlatformSpec
 from adspipe.settings import backfill_days_per_run
 
 AssetsMetadata = dict[str, dict[str, Any]]  # asset key → one day's metadata
@@ -46,6 +48,13 @@ class Step:
     @property
     def log(self) -> Any:
         return self.context.log
+
+    def sync_options(self) -> dict[str, Any]:
+        """What every ad platform's sync takes from the step: now, scope, run id, where to log."""
+        return {
+            "now": self.resources.clock.now(), "connection_id": self.config.connection_id,
+            "dagster_run_id": self.run_id, "log": self.log.info,
+        }  # fmt: skip
 
 
 def day_materializations(
@@ -122,6 +131,42 @@ def seed_op(
     return seed
 
 
+def chain_specs(*assets: tuple[str, str], **options: Any) -> list[dg.AssetSpec]:
+    """The chain's specs from (key, description), raw first: each depends on the one before
+    (`options`: the specs' own, e.g. group_name)."""
+    return [
+        dg.AssetSpec(key, description=description, deps=[assets[i - 1][0]] if i else None, **options)
+        for i, (key, description) in enumerate(assets)
+    ]
+
+
+@dataclass(frozen=True)
+class SeedJob:
+    """One seed job of a platform: how its op syncs, the op's and the job's descriptions."""
+
+    run: Callable[[Step], SyncResult[Any]]
+    op_description: str
+    job_description: str
+    config_type: type[ScopeConfig] = ScopeConfig
+
+
+def seed_jobs(
+    spec: PlatformSpec, finish: Finish, asset_keys: Sequence[str], fill: SeedJob, fresh: SeedJob, *,
+    tags: Mapping[str, str] | None = None,
+) -> tuple[dg.JobDefinition, dg.JobDefinition]:  # fmt: skip
+    """The platform's `<name>_7d_fill` and `<name>_fresh` jobs, each its one op (`<job>_op`, in the
+    spec's pool), declaring the assets they refresh (so the asset pages list their automations)."""
+    jobs = [
+        seed_job(
+            name, seed_op(f"{name}_op", seed.op_description, spec.name, seed.run, finish, pool=spec.pool,
+                          tags=tags, config_type=seed.config_type),
+            seed.job_description, asset_keys, tags=dict(tags) if tags else None,
+        )
+        for name, seed in ((spec.fill_job, fill), (spec.fresh_job, fresh))
+    ]  # fmt: skip
+    return jobs[0], jobs[1]
+
+
 def daily_asset_chain(
     name: str,
     specs: Sequence[dg.AssetSpec],
@@ -166,3 +211,20 @@ def daily_asset_chain(
         yield from partition_range_outcome(context, engine, result, dates, keys, day_metadata)
 
     return chain
+
+
+def ad_asset_chain(
+    spec: PlatformSpec,
+    specs: Sequence[dg.AssetSpec],
+    run: Callable[[Step, list[date], OnDay | None], SyncResult[Any]],
+    metadata: Callable[[Engine, date, list[Any]], AssetsMetadata],
+    run_metadata: Callable[[Any], dict[str, Any]],
+    **options: Any,
+) -> dg.AssetsDefinition:
+    """An ad platform's chain (`spec.asset_op`, in the spec's pool): each day's metadata
+    (`metadata(engine, day, runs)`) taken as the day commits, over the accounts that committed it."""
+    return daily_asset_chain(
+        spec.asset_op, specs, spec.name, run,
+        lambda engine, result, day: metadata(engine, day, result.touched().get(day, [])), run_metadata,
+        log_name=spec.asset_op, per_day_metadata=True, pool=spec.pool, **options,
+    )  # fmt: skip

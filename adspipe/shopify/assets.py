@@ -16,10 +16,9 @@ from pydantic import Field
 from sqlalchemy.engine import Engine
 
 from adspipe.marts.metadata import summary_materializations
-from adspipe.orchestration.job_assets import seed_job
 from adspipe.orchestration.outcome import raise_if_failed
 from adspipe.orchestration.scope import ScopeConfig
-from adspipe.platform.assets import OnDay, Step, daily_asset_chain, seed_op
+from adspipe.platform.assets import OnDay, SeedJob, Step, chain_specs, daily_asset_chain, seed_jobs
 from adspipe.shopify import settings, sync
 from adspipe.shopify.platform import SPEC
 from adspipe.shopify.report import day_metadata, mart_metadata, run_metadata
@@ -80,37 +79,31 @@ def _finish(
     yield dg.Output(None, metadata=run_metadata(result))  # the run's totals, on the step
 
 
-def _seed(name: str, description: str, job: Callable[..., sync.ShopifyResult]) -> dg.OpDefinition:
+def _seed(job: Callable[..., sync.ShopifyResult], op_description: str, job_description: str) -> SeedJob:
     def run(step: Step) -> sync.ShopifyResult:
         return job(
             step.engine, step.resources.shopify, step.resources.clock.now(), connection_id=step.config.connection_id,
             time_budget_s=step.config.time_budget_s, dagster_run_id=step.run_id, log=step.log.warning,
         )  # fmt: skip
 
-    return seed_op(name, description, PLATFORM, run, _finish, tags=_OP_TAGS, config_type=ShopifySyncConfig)
-
-
-shopify_7d_fill_op = _seed(
-    "shopify_7d_fill_op", "Orders of the last 7 days of each shop.", sync.shopify_7d_fill
-)
-shopify_fresh_op = _seed(
-    "shopify_fresh_op", "Orders updated since the cursor of each shop.", sync.shopify_fresh
-)
+    return SeedJob(run, op_description, job_description, ShopifySyncConfig)
 
 
 # The asset pages list the jobs' sensor and schedule (see adspipe.orchestration.job_assets).
-shopify_7d_fill = seed_job(
-    settings.JOB_FILL, shopify_7d_fill_op,
-    "shopify_7d_fill: orders created in the last 7 days (from the local midnight of now − 7 days), "
-    "sorted by CREATED_AT; raw, facts, daily_shopify_metrics and daily_summary of the dates touched; "
-    "sets the cursor when it is empty. One connection (config) or every active one.",
-    (RAW, FACT, METRICS, SUMMARY), tags=_OP_TAGS,
-)  # fmt: skip
-shopify_fresh = seed_job(
-    settings.JOB_FRESH, shopify_fresh_op,
-    "shopify_fresh: orders with updated_at >= cursor sorted by UPDATED_AT; marts rebuilt for the "
-    "order dates touched; the cursor advances after each committed page; stops at its time budget.",
-    (RAW, FACT, METRICS, SUMMARY), tags=_OP_TAGS,
+shopify_7d_fill, shopify_fresh = seed_jobs(
+    SPEC, _finish, (RAW, FACT, METRICS, SUMMARY),
+    _seed(
+        sync.shopify_7d_fill, "Orders of the last 7 days of each shop.",
+        "shopify_7d_fill: orders created in the last 7 days (from the local midnight of now − 7 days), "
+        "sorted by CREATED_AT; raw, facts, daily_shopify_metrics and daily_summary of the dates touched; "
+        "sets the cursor when it is empty. One connection (config) or every active one.",
+    ),
+    _seed(
+        sync.shopify_fresh, "Orders updated since the cursor of each shop.",
+        "shopify_fresh: orders with updated_at >= cursor sorted by UPDATED_AT; marts rebuilt for the "
+        "order dates touched; the cursor advances after each committed page; stops at its time budget.",
+    ),
+    tags=_OP_TAGS,
 )  # fmt: skip
 
 
@@ -128,28 +121,24 @@ def _day_metadata(engine: Engine, result: sync.ShopifyResult, day: date) -> dict
 
 shopify_orders_assets = daily_asset_chain(
     "shopify_orders_assets",
-    [
-        dg.AssetSpec(
+    chain_specs(
+        (
             RAW,
-            group_name="shopify",
-            description="Grain: one row per Shopify order (shop domain + order id), its latest payload as JSON. "
+            "Grain: one row per Shopify order (shop domain + order id), its latest payload as JSON. "
             "Partition: the local date of the order's createdAt in the shop's time zone.",
         ),
-        dg.AssetSpec(
+        (
             FACT,
-            group_name="shopify",
-            deps=[RAW],
-            description="Grain: one row per Shopify order, typed (times, local order date, status, money "
+            "Grain: one row per Shopify order, typed (times, local order date, status, money "
             "from shopMoney, refunds, net revenue, customer, line items, test flag).",
         ),
-        dg.AssetSpec(
+        (
             METRICS,
-            group_name="shopify",
-            deps=[FACT],
-            description="Grain: one row per store and local date (shop time zone): orders, gross revenue, "
+            "Grain: one row per store and local date (shop time zone): orders, gross revenue, "
             "refunds, net revenue, AOV, new and returning customers over counted orders (docs/metrics.md).",
         ),
-    ],
+        group_name="shopify",
+    ),
     PLATFORM,
     _run_days,
     _day_metadata,

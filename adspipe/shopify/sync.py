@@ -121,16 +121,10 @@ def _charge(result: ShopRun, dates: Sequence[date], calls: DayStats) -> None:
 
 def _rows(connection: Connection, shop: ShopInfo, nodes: Iterable[dict[str, Any]]) -> list[OrderRows]:
     return [
-        order_rows(
-            node,
-            shop_domain=connection.account_id,
-            connection_id=connection.connection_id,
-            store_id=connection.store_id,
-            timezone=shop.timezone,
-            shop_currency=shop.currency,
-        )
+        order_rows(node, shop_domain=connection.account_id, connection_id=connection.connection_id,
+                   store_id=connection.store_id, timezone=shop.timezone, shop_currency=shop.currency)
         for node in nodes
-    ]
+    ]  # fmt: skip
 
 
 def _start(

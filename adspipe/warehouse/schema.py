@@ -51,8 +51,9 @@ connections = sa.Table(
     sa.Column("status_reason", sa.Text, nullable=True),
     sa.Column("timezone", sa.String(64), nullable=True),
     sa.Column("currency", sa.String(8), nullable=True),
-    # Meta: the attribution window (1-28); Google Ads: the conversion-lag window the fresh job
-    # re-pulls (1-90, migration 0005).
+    # The days an ad platform's fresh job re-pulls for late conversions (Meta: its attribution
+    # window, 1-28; up to 90 for a conversion-lag window). A platform's own connection options are
+    # columns its tables.py appends here (marked `info={"platform_option": True}`).
     sa.Column("attribution_window_days", sa.Integer, nullable=True),
     # Meta only. Comma-separated attribution windows purchases are counted in (`7d_click,1d_view`);
     # NULL: the account's default window. See docs/metrics.md.
@@ -62,8 +63,6 @@ connections = sa.Table(
     sa.Column("ad_statuses", sa.String(400), nullable=True),
     # Meta only. "env:VAR" naming the variable that holds the app secret (appsecret_proof), or NULL.
     sa.Column("app_secret_ref", sa.String(255), nullable=True),
-    # Google Ads only. The manager account (10 digits) the customer is reached through, or NULL.
-    sa.Column("login_customer_id", sa.String(16), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     # Set on connect and on every re-authorization: the new-connection sensor keys on it.

@@ -149,6 +149,6 @@ def test_connect_google_ads_validates_then_stores_the_manager_and_lag(
     with engine.connect() as db:
         found = conns.find_connection(db, platform="google_ads", account_id="1234567890")
     assert found is not None
-    assert (found.login_customer_id, found.attribution_window_days, found.token_ref) == (
+    assert (found.options["login_customer_id"], found.attribution_window_days, found.token_ref) == (
         "9998887777", 45, "env:GADS_REFRESH",
     )  # fmt: skip
