@@ -14,12 +14,18 @@ connections.append_column(
     sa.Column("login_customer_id", sa.String(16), nullable=True, info={"platform_option": True})
 )
 
-google_ads_raw = sa.Table(
+
+def _customer_ad_day(name: str, *columns: sa.schema.SchemaItem, comment: str) -> sa.Table:
+    """A table at the grain of Google Ads' rows: one per customer, ad and date (customer time zone)."""
+    grain = (
+        sa.Column("customer_id", sa.String(16), primary_key=True), sa.Column("ad_id", sa.String(32), primary_key=True),
+        sa.Column("date", sa.Date, primary_key=True),
+    )  # fmt: skip
+    return sa.Table(name, metadata, *grain, *columns, comment=comment)
+
+
+google_ads_raw = _customer_ad_day(
     "google_ads_raw",
-    metadata,
-    sa.Column("customer_id", sa.String(16), primary_key=True),
-    sa.Column("ad_id", sa.String(32), primary_key=True),
-    sa.Column("date", sa.Date, primary_key=True),
     sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=False),
     sa.Column("payload", Payload, nullable=False),
     sa.Column("fetched_at", UtcDateTime, nullable=False),
@@ -28,12 +34,8 @@ google_ads_raw = sa.Table(
     "searchStream result row.",
 )
 
-fact_google_ads_daily = sa.Table(
+fact_google_ads_daily = _customer_ad_day(
     "fact_google_ads_daily",
-    metadata,
-    sa.Column("customer_id", sa.String(16), primary_key=True),
-    sa.Column("ad_id", sa.String(32), primary_key=True),
-    sa.Column("date", sa.Date, primary_key=True),
     sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.store_id"), nullable=False),
     sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=False),
     sa.Column("campaign_id", sa.String(32), nullable=True),

@@ -60,13 +60,9 @@ def raw_rows(
 
 
 def write_raw_day(
-    db: Db,
-    *,
-    ad_account_id: str,
-    day: date,
-    rows: Sequence[Mapping[str, Any]],
+    db: Db, *, ad_account_id: str, day: date, rows: Sequence[Mapping[str, Any]],
     encoded: CopyData | None = None,
-) -> int:
+) -> int:  # fmt: skip
     """Make `meta_insights_raw` for (account, day) exactly `rows` (see `raw_rows`); `encoded`: the
     same rows in COPY format, shipped as they are."""
     _replace_day(db, meta_insights_raw, ad_account_id, day, rows, encoded)
@@ -74,13 +70,9 @@ def write_raw_day(
 
 
 def replace_facts_day(
-    db: Db,
-    *,
-    ad_account_id: str,
-    day: date,
-    facts: Sequence[Mapping[str, Any]],
+    db: Db, *, ad_account_id: str, day: date, facts: Sequence[Mapping[str, Any]],
     encoded: CopyData | None = None,
-) -> int:
+) -> int:  # fmt: skip
     """Make `fact_meta_daily` for (account, day) exactly these rows (`encoded`: in COPY format)."""
     for fact in facts:
         if fact["date"] != day or fact["ad_account_id"] != ad_account_id:

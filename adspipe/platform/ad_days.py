@@ -1,4 +1,4 @@
-"""The per-account, per-day loop of an ad platform (Meta, Google Ads), on top of the engine.
+"""The per-account, per-day loop every ad platform runs, on top of the engine.
 
 An ad platform's jobs all do the same thing per connection: open the account (a session; its time
 zone and currency read and stored), plan the days to pull in that time zone, then commit each day
