@@ -24,7 +24,9 @@ metadata = sa.MetaData(
     }
 )
 
-PLATFORMS = ("shopify", "meta", "google_ads")  # the connections.platform CHECK (migration 0004)
+# The connections.platform CHECK: every platform package (a folder of adspipe holding platform.py,
+# as the registry finds them). Each platform's migration widens the database's constraint to match.
+PLATFORMS = tuple(sorted(p.parent.name for p in Path(__file__).resolve().parents[1].glob("*/platform.py")))
 CONNECTION_STATUSES = ("active", "needs_reauth", "disconnected")
 SYNC_STATUSES = ("running", "success", "failed", "rate_limited")
 
@@ -68,7 +70,7 @@ connections = sa.Table(
     # Set on connect and on every re-authorization: the new-connection sensor keys on it.
     sa.Column("authorized_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("platform", "account_id"),
-    sa.CheckConstraint("platform IN ('shopify', 'meta', 'google_ads')", name="platform"),
+    sa.CheckConstraint(f"platform IN ({', '.join(repr(p) for p in PLATFORMS)})", name="platform"),
     sa.CheckConstraint("status IN ('active', 'needs_reauth', 'disconnected')", name="status"),
     sa.CheckConstraint(
         "attribution_window_days IS NULL OR attribution_window_days BETWEEN 1 AND 90",
