@@ -1,8 +1,8 @@
 """The Meta jobs in plain Python (no Dagster): windows, the days each account pulls, cursors.
 
-A day of one ad account is the unit (`unit.py`); the engine (adspipe.platform.engine) runs the
-days oldest first, one ahead, and keeps sync_runs. A failure before a day's commit leaves the day
-as it was; days already committed stay committed.
+A day of one ad account is the unit (`unit.py`); the ad-platform loop (adspipe.platform.ad_days,
+on the engine) runs the days oldest first, one ahead, and keeps sync_runs. A failure before a
+day's commit leaves the day as it was; days already committed stay committed.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 A day is the unit: its ad-level call (status-filtered, all pages) and its account-level rows (the
 spend cross-check, read with the run's other days in one call when it can), then ONE transaction
 that replaces the day's raw rows and facts and rebuilds `daily_meta_metrics` and `daily_summary`
-for it. A failure before the commit leaves the day as it was. The engine's `commit_days` runs the
-days (adspipe.platform.engine); `sync.py` plans them.
+for it. A failure before the commit leaves the day as it was. The ad-platform loop runs the days
+(`open_days` is what it opens per account: adspipe.platform.ad_days); `sync.py` plans them.
 """
 
 from __future__ import annotations
