@@ -114,7 +114,7 @@ class World:
 
 
 def register(engine: Engine, sim: Simulator, *, stores: Iterable[int] | None = None, meta: bool = True,
-             shopify: bool = True, google_ads: bool = False) -> World:  # fmt: skip
+             shopify: bool = True, google_ads: bool = False, google_lag_days: int | None = None) -> World:  # fmt: skip
     world = World()
     described = sim.world.describe()["stores"]
     picked = list(stores) if stores is not None else list(range(len(described)))
@@ -144,7 +144,7 @@ def register(engine: Engine, sim: Simulator, *, stores: Iterable[int] | None = N
             world.timezones[customer.customer_id] = customer.time_zone
             world.customers[customer.customer_id], _ = conns.connect(
                 db, store=described[customer.store_index]["name"], platform="google_ads",
-                account_id=customer.customer_id, token_env=GOOGLE_REFRESH_ENV,
+                account_id=customer.customer_id, token_env=GOOGLE_REFRESH_ENV, attribution_window_days=google_lag_days,
                 login_customer_id=gworld.manager_id if customer.managed else None,
             )  # fmt: skip
     return world
