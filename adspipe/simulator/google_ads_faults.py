@@ -30,8 +30,9 @@ class GoogleAdsFaults:
     revoked_refresh_tokens: set[str] = field(default_factory=set)
     errors_in_array: bool = True  # errors wrapped in an array, as searchStream may send them
     # customer id → answers (HTTP status, JSON body) served, in order, to its next searchStream
-    # requests instead of the real answer (after authentication): hand-made payloads and errors
-    scripted: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
+    # requests instead of the real answer (after authentication): hand-made payloads and errors;
+    # None in the queue lets that request through to the real answer
+    scripted: dict[str, list[tuple[int, Any] | None]] = field(default_factory=dict)
 
     def update(self, **changes: Any) -> GoogleAdsFaults:
         names = {f.name for f in dataclasses.fields(self)}
@@ -40,7 +41,8 @@ class GoogleAdsFaults:
                 raise ValueError(f"unknown Google Ads fault knob {key!r}; known: {', '.join(sorted(names))}")
             current = getattr(self, key)
             if isinstance(current, dict):
-                value = {str(k): [(int(s), b) for s, b in v] for k, v in dict(value or {}).items()}
+                value = {str(k): [None if a is None else (int(a[0]), a[1]) for a in v]
+                         for k, v in dict(value or {}).items()}  # fmt: skip
             else:
                 value = set(value) if isinstance(current, set) else type(current)(value)
             if key.endswith("_rate") and not 0.0 <= value <= 1.0:
@@ -56,6 +58,7 @@ class GoogleAdsFaults:
         return self.quota_error_rate > 0 and rng(seed, "gads-quota", n).random() < self.quota_error_rate
 
     def next_scripted(self, customer_id: str) -> tuple[int, Any] | None:
+        """The scripted answer of this request, or None: the real answer."""
         queue = self.scripted.get(customer_id)
         return queue.pop(0) if queue else None
 
