@@ -93,31 +93,42 @@ SHOPIFY = Harness(
     check=check_orders,
     counted=_calls,
 )
-META = Harness(
-    name="meta",
-    client=lambda vt, handle, k: meta_client(
+
+
+def _ads_harness(name: str, jobs: Any, client: Callable[[FakeClock, SimulatorHandle, Knobs], Any], check: Check,
+                 counted: Callable[[Any], tuple[int, int]]) -> Harness:  # fmt: skip
+    """An ad platform: its sync module names its jobs and windows alike (run_fill, run_fresh,
+    run_dates, fill_window, fresh_window with the connection's attribution / conversion-lag days)."""
+    return Harness(
+        name=name,
+        client=client,
+        fill=lambda engine, c, now: jobs.run_fill(engine, c, now=now),
+        fresh=lambda engine, c, now: jobs.run_fresh(engine, c, now=now),
+        dates=lambda engine, c, days, now: jobs.run_dates(engine, c, days, now=now),
+        fill_range=lambda tz, t0: jobs.fill_window(tz, t0),
+        fresh_range=lambda tz, conn, t0, t1: jobs.fresh_window(tz, t1, conn.attribution_window_days),
+        check=check,
+        counted=counted,
+    )
+
+
+META = _ads_harness(
+    "meta",
+    meta_sync,
+    lambda vt, handle, k: meta_client(
         vt, read_timeout_s=k.read_timeout_s, max_transient_retries=k.max_attempts - 1, page_limit=k.page_limit
     ),
-    fill=lambda engine, client, now: meta_sync.run_fill(engine, client, now=now),
-    fresh=lambda engine, client, now: meta_sync.run_fresh(engine, client, now=now),
-    dates=lambda engine, client, days, now: meta_sync.run_dates(engine, client, days, now=now),
-    fill_range=lambda tz, t0: meta_sync.fill_window(tz, t0),
-    fresh_range=lambda tz, c, t0, t1: meta_sync.fresh_window(tz, t1, c.attribution_window_days),
-    check=check_meta,
-    counted=_meta_counted,
+    check_meta,
+    _meta_counted,
 )
-GOOGLE_ADS = Harness(
-    name="google_ads",
-    client=lambda vt, handle, k: google_ads_client(
+GOOGLE_ADS = _ads_harness(
+    "google_ads",
+    google_ads_sync,
+    lambda vt, handle, k: google_ads_client(
         vt, handle, read_timeout_s=k.read_timeout_s, max_transient_retries=k.max_attempts - 1
     ),
-    fill=lambda engine, client, now: google_ads_sync.run_fill(engine, client, now=now),
-    fresh=lambda engine, client, now: google_ads_sync.run_fresh(engine, client, now=now),
-    dates=lambda engine, client, days, now: google_ads_sync.run_dates(engine, client, days, now=now),
-    fill_range=lambda tz, t0: google_ads_sync.fill_window(tz, t0),
-    fresh_range=lambda tz, c, t0, t1: google_ads_sync.fresh_window(tz, t1, c.attribution_window_days),
-    check=check_google_ads,
-    counted=_calls,
+    check_google_ads,
+    _calls,
 )
 HARNESSES = {h.name: h for h in (SHOPIFY, META, GOOGLE_ADS)}
 ADS = ("meta", "google_ads")  # the ad platforms

@@ -41,13 +41,10 @@ DAYS = [date(2026, 4, 1) + timedelta(days=i) for i in range(3)]
 class AdsEnv:
     engine: Engine
     running: RunningSimulator
+    sim: Simulator
     h: Harness
     world: World
     vt: FakeClock
-
-    @property
-    def sim(self) -> Simulator:
-        return self.running.sim
 
     @property
     def connections(self) -> list[Connection]:
@@ -72,7 +69,7 @@ def _ads_env(engine: Engine, make_simulator: Callable[..., RunningSimulator], mo
         monkeypatch.setenv(name, value)
     world = register(engine, running.sim, shopify=False, meta=platform == "meta",
                      google_ads=platform == "google_ads")  # fmt: skip
-    return AdsEnv(engine, running, HARNESSES[platform], world, FakeClock())
+    return AdsEnv(engine, running, running.sim, HARNESSES[platform], world, FakeClock())
 
 
 @pytest.fixture(params=ADS)
