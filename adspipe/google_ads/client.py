@@ -187,12 +187,6 @@ class GoogleAdsClient(HttpClientBase):
     )
     client_secret_env: str = Field(default=settings.CLIENT_SECRET_ENV, description="Variable NAME.")
     token_refresh_margin_s: float = Field(default=settings.TOKEN_REFRESH_MARGIN_S, ge=0)
-    conversion_lag_days: int = Field(
-        default=settings.CONVERSION_LAG_DAYS,
-        ge=settings.MIN_CONVERSION_LAG_DAYS,
-        le=settings.MAX_CONVERSION_LAG_DAYS,
-        description="Past days re-read every sync: conversions keep arriving for the click-through window.",
-    )
     connect_timeout_s: float = Field(default=settings.CONNECT_TIMEOUT_S, gt=0)
     read_timeout_s: float = Field(default=settings.READ_TIMEOUT_S, gt=0)
     max_transient_retries: int = Field(default=settings.MAX_TRANSIENT_RETRIES, ge=0)
@@ -200,6 +194,12 @@ class GoogleAdsClient(HttpClientBase):
     backoff_base_s: float = Field(default=settings.BACKOFF_BASE_S, ge=0)
     backoff_cap_s: float = Field(default=settings.BACKOFF_CAP_S, ge=0)
     wait_budget_s: float = Field(default=settings.WAIT_BUDGET_S, ge=0)
+    conversion_lag_days: int = Field(
+        default=settings.CONVERSION_LAG_DAYS,
+        ge=settings.MIN_CONVERSION_LAG_DAYS,
+        le=settings.MAX_CONVERSION_LAG_DAYS,
+        description="Past days re-read every sync: conversions keep arriving for the click-through window.",
+    )
 
     # Access tokens by a digest of (client id, refresh token): (token, monotonic expiry).
     _tokens: dict[str, tuple[str, float]] = PrivateAttr(default_factory=dict)

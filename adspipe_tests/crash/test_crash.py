@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.checks import rules
+from adspipe.google_ads.tables import fact_google_ads_daily, google_ads_raw
 from adspipe.settings import GOOGLE_ADS_URL_ENV, GOOGLE_OAUTH_URL_ENV
 from adspipe.shopify import sync as shopify_sync
 from adspipe.shopify.client import ShopifyClient
@@ -40,9 +41,7 @@ from adspipe.simulator.faults import Faults
 from adspipe.simulator.server import Simulator
 from adspipe.warehouse import cursors
 from adspipe.warehouse.schema import (
-    fact_google_ads_daily,
     fact_meta_daily,
-    google_ads_raw,
     meta_insights_raw,
     sync_runs,
 )

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.google_ads.client import GoogleAdsClient
+from adspipe.google_ads.tables import fact_google_ads_daily, google_ads_raw
 from adspipe.meta.client import MetaClient
 from adspipe.shopify.client import ShopifyClient
 from adspipe.simulator.compare import (
@@ -36,10 +37,8 @@ from adspipe.simulator.server import Simulator, SimulatorHandle
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.schema import (
-    fact_google_ads_daily,
     fact_meta_daily,
     fact_orders,
-    google_ads_raw,
     meta_insights_raw,
     shopify_orders_raw,
 )

@@ -219,7 +219,7 @@ def test_google_ads_bad_payload_never_files_a_wrong_number_and_keeps_days_whole(
 
 
 def test_google_ads_managed_customer_without_its_manager_is_refused_naming_the_header(gads: AdsEnv) -> None:
-    managed = next(c for c in gads.connections if c.login_customer_id)
+    managed = next(c for c in gads.connections if c.options.get("login_customer_id"))
     with gads.engine.begin() as db:
         db.execute(connections.update().where(connections.c.connection_id == managed.connection_id)
                    .values(login_customer_id=None))  # fmt: skip
