@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from adspipe.clock import days_between, local_today
 from adspipe.counters import DayStats, SyncStats
 from adspipe.marts import connections as store_changes
+from adspipe.meta import report_runs
 from adspipe.meta.client import AccountInfo, MetaClient, MetaSession, UsageMeter
 from adspipe.meta.options import VersionWatch
 from adspipe.meta.platform import SPEC
@@ -135,13 +136,15 @@ def run_accounts(
         days = plan(connection, info.timezone)
         run.window = (days[0], days[-1]) if days else None
         account_days = account_rows_by_day(session, days, log)
+        known = report_runs.known_ads(engine, connection.account_id, days[0]) if days else 0
+        reader = report_runs.AdDayReader(session, known, log)
 
         def fetch(day: date) -> PreparedDay:
             # The fetching thread is the only one calling Meta: the counters' change across this
             # day's fetch is the day's own cost.
             before = _call_counters(stats, run.meter)
             try:
-                fetched = fetch_day(session, day, None if account_days is None else account_days[day])
+                fetched = fetch_day(session, day, None if account_days is None else account_days[day], reader)
             finally:
                 run.day_stats[day] = _call_counters(stats, run.meter).minus(before)
             return prepare_day(session, connection, info, day, fetched, now=now, encode=encode)

@@ -22,6 +22,7 @@ from adspipe.errors import TransientApiError
 from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.meta import load, transforms
 from adspipe.meta.client import AccountInfo, InsightsDay, MetaSession
+from adspipe.meta.report_runs import AdDayReader
 from adspipe.warehouse import copydata
 from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.schema import fact_meta_daily, meta_insights_raw
@@ -49,13 +50,17 @@ class FetchedDay:
     account_pages: int
 
 
-def fetch_day(session: MetaSession, day: date, account_day: list[dict[str, Any]] | None = None) -> FetchedDay:
+def fetch_day(
+    session: MetaSession, day: date, account_day: list[dict[str, Any]] | None = None,
+    reader: AdDayReader | None = None,
+) -> FetchedDay:  # fmt: skip
     """The day's ad-level rows (all pages), and its account-level rows unless already read.
 
     `account_day`: the day's account-level rows when they were read with the run's other days in
-    one call (see `account_rows_by_day`).
+    one call (see `account_rows_by_day`). `reader`: the account's ad-level reader, which reads a
+    large account's days as asynchronous report runs (adspipe.meta.report_runs).
     """
-    ad = session.insights(day, level="ad")
+    ad = reader.read(day) if reader is not None else session.insights(day, level="ad")
     if account_day is not None:
         return FetchedDay(ad, account_day, 0)
     account = session.insights(day, level="account")

@@ -3,7 +3,9 @@ Starlette app, and `run_simulator` (uvicorn on a free port in a background threa
 
 Routes (`{base}` is `http://host:port`):
 - `POST {base}/shopify/{shop}/admin/api/{version}/graphql.json`  — Shopify Admin GraphQL
-- `GET  {base}/meta/{version}/act_{id}/insights`, `GET {base}/meta/{version}/act_{id}`  — Meta
+- `GET  {base}/meta/{version}/act_{id}/insights`, `GET {base}/meta/{version}/act_{id}`  — Meta;
+  `POST {base}/meta/{version}/act_{id}/insights`, `GET {base}/meta/{version}/{report_run_id}[/insights]`
+  — Meta's asynchronous report runs
 - `POST {base}/google-ads/{version}/customers/{id}/googleAds:searchStream`, `POST {base}/google-oauth/token`
   — Google Ads (simulator/google_ads.py, which also serves `{base}/google-ads/admin/...`)
 - `GET/POST {base}/admin/clock`, `GET/POST {base}/admin/faults`, `GET {base}/admin/stats`,
@@ -27,6 +29,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -60,7 +63,7 @@ class RequestRecord:
 
     seq: int
     platform: str  # shopify | meta
-    endpoint: str  # graphql | insights | account
+    endpoint: str  # graphql | insights | account | report_run | report_status | report_insights
     account: str  # shop domain or act_…
     t_in: float
     t_out: float
@@ -255,6 +258,29 @@ def _internal_error(request_id: str) -> bytes:
     )
 
 
+FORM = "application/x-www-form-urlencoded"  # Graph API parameters may come in a form body too
+
+
+def _meta_endpoint(method: str, node: str, edge: str | None, params: dict[str, str]) -> tuple[str, str]:
+    """The request log's endpoint and detail of a Meta request: insights calls name their level and
+    span ("ad 2026-04-01..2026-04-01", " after" for a next page, " async" for a report run's start);
+    report-run polls and result pages name the run."""
+    after = " after" if params.get("after") else ""
+    if not node.startswith("act_"):
+        return ("report_insights", f"{node}{after}") if edge == "insights" else ("report_status", node)
+    if edge != "insights":
+        return ("account" if edge is None else edge), ""
+    span = params.get("time_range", "")
+    try:
+        rng = json.loads(span)
+        span = f"{rng.get('since')}..{rng.get('until')}"
+    except (ValueError, AttributeError):
+        pass
+    if method == "POST":
+        return "report_run", f"{params.get('level', '')} {span} async"
+    return "insights", f"{params.get('level', '')} {span}{after}"
+
+
 def build_app(sim: Simulator) -> Starlette:
     async def shopify_graphql(request: Request) -> Response:
         shop, version = request.path_params["shop"], request.path_params["version"]
@@ -268,29 +294,22 @@ def build_app(sim: Simulator) -> Starlette:
         version, node = request.path_params["version"], request.path_params["node"]
         edge = request.path_params.get("edge")
         params = dict(request.query_params)
+        if request.method == "POST" and request.headers.get("content-type", "").startswith(FORM):
+            params.update(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         headers = {k.lower(): v for k, v in request.headers.items()}
         base = str(request.base_url).rstrip("/")
-        endpoint = "insights" if edge == "insights" else ("account" if edge is None else edge)
-        detail = ""
-        if endpoint == "insights":
-            span = params.get("time_range", "")
-            try:
-                rng = json.loads(span)
-                span = f"{rng.get('since')}..{rng.get('until')}"
-            except (ValueError, AttributeError):
-                pass
-            detail = f"{params.get('level', '')} {span}" + (" after" if params.get("after") else "")
+        endpoint, detail = _meta_endpoint(request.method, node, edge, params)
         return await sim.call(
             "meta",
             endpoint,
-            node,
-            lambda: sim.meta.handle(version, node, edge, params, headers, base),
+            node if node.startswith("act_") else "",
+            lambda: sim.meta.handle(version, node, edge, params, headers, base, request.method),
             detail,
         )
 
     routes = [
         Route("/shopify/{shop}/admin/api/{version}/graphql.json", shopify_graphql, methods=["POST"]),
-        Route("/meta/{version}/{node}/{edge}", meta_node, methods=["GET"]),
+        Route("/meta/{version}/{node}/{edge}", meta_node, methods=["GET", "POST"]),
         Route("/meta/{version}/{node}", meta_node, methods=["GET"]),
         *google_ads_routes(sim),
         *admin.routes(sim),
