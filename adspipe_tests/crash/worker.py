@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-limit", type=int, default=500)
     parser.add_argument("--since", type=date.fromisoformat)
     parser.add_argument("--until", type=date.fromisoformat)
+    parser.add_argument("--report-poll-s", type=float, default=None, help="first report-run poll wait")
     args = parser.parse_args(argv)
     engine = db.get_engine()
     if args.job == "shopify_fresh":
@@ -37,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         report = result.report
     else:
         days = [args.since + timedelta(days=i) for i in range((args.until - args.since).days + 1)]
+        polls = {} if args.report_poll_s is None else {"report_poll_first_s": args.report_poll_s}
         report = meta_sync.run_dates(
-            engine, MetaClient(page_limit=args.page_limit), days, now=args.now
+            engine, MetaClient(page_limit=args.page_limit, **polls), days, now=args.now
         ).report
     for outcome in report.outcomes:
         print(f"{outcome.connection.account_id}: {outcome.status} {outcome.error or ''}", flush=True)
