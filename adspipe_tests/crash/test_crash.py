@@ -39,6 +39,7 @@ from adspipe.shopify.client import ShopifyClient
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.server import Simulator
 from adspipe.warehouse import cursors
+from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.schema import fact_meta_daily, meta_insights_raw, sync_runs
 from adspipe_tests.faults.harness import TOKEN_ENV, Compared, check_meta, check_orders, local_today, register
 from adspipe_tests.simulator_fixtures import FIXED_NOW, RunningSimulator
@@ -107,6 +108,58 @@ def _consistent(engine: Engine) -> None:
 def _cursor(engine: Engine, connection_id: int, key: str) -> str | None:
     with engine.connect() as db:
         return cursors.get_cursor(db, connection_id, key)
+
+
+def meta_filled(
+    engine: Engine,
+    make_simulator: Callable[..., RunningSimulator],
+    faults: Faults,
+    client: MetaClient | None = None,
+) -> tuple[Simulator, str, Connection, str]:
+    """One Meta account (of store 1, 40 ad slots) after a fill, so that a cursor exists: the asset
+    chain must leave it where it is. (simulator, account, connection, cursor)."""
+    sim = make_simulator(seed=SEED, stores=2, ads_per_account=40, now=FIXED_NOW, faults=faults).sim
+    world = register(engine, sim, stores=[1], shopify=False)
+    (account,) = world.accounts
+    connection = world.accounts[account]
+    assert meta_sync.run_fill(engine, client or MetaClient(), now=sim.clock.now()).report.failed == []
+    before = _cursor(engine, connection.connection_id, cursors.META_WINDOW_END)
+    assert before is not None
+    return sim, account, connection, before
+
+
+def meta_after_kill(
+    engine: Engine, sim: Simulator, account: str, connection_id: int, before: str, first: date, last: date
+) -> tuple[list[date], Compared]:
+    """What a killed Meta run left: the cursor where it was, no half-written day, and the days
+    committed a prefix of first..last (not all), each whole and equal to the truth."""
+    assert _cursor(engine, connection_id, cursors.META_WINDOW_END) == before
+    _consistent(engine)
+    with engine.connect() as db:
+        committed = sorted(
+            db.execute(
+                sa.select(fact_meta_daily.c.date)
+                .where(fact_meta_daily.c.date.between(first, last))
+                .distinct()
+            ).scalars()
+        )
+        accounts_rows = sorted(
+            db.execute(
+                sa.select(meta_insights_raw.c.date)
+                .where(meta_insights_raw.c.level == "account", meta_insights_raw.c.date.between(first, last))
+                .distinct()
+            ).scalars()
+        )
+    # Days run oldest first, each in one transaction: the committed days are a prefix, every one
+    # whole (its account-level row beside its ad rows, and equal to the truth).
+    assert committed == [first + timedelta(days=i) for i in range(len(committed))]
+    assert accounts_rows == committed
+    assert len(committed) < (last - first).days + 1, "the kill landed after the run had committed every day"
+    partial = Compared()
+    for day in committed:
+        check_meta(engine, sim, account, day, day, partial)
+    assert partial.diffs == []
+    return committed, partial
 
 
 def _run_statuses(engine: Engine, connection_id: int) -> list[str]:
@@ -180,17 +233,8 @@ def test_meta_multi_day_run_killed_mid_loop_resumes_to_truth(
     record_property: Callable[[str, object], None], requests: int, extra_s: float,
 ) -> None:  # fmt: skip
     monkeypatch.setenv(TOKEN_ENV, "sim-token")
-    running = make_simulator(seed=SEED, stores=2, ads_per_account=40, now=FIXED_NOW,
-                             faults=Faults(meta_latency_s=LATENCY_S))  # fmt: skip
-    sim = running.sim
-    world = register(engine, sim, stores=[1], shopify=False)
-    (account,) = world.accounts
-    connection = world.accounts[account]
+    sim, account, connection, before = meta_filled(engine, make_simulator, Faults(meta_latency_s=LATENCY_S))
     now = sim.clock.now()
-    # A fill first, so that a cursor exists: the asset chain must leave it where it is.
-    assert meta_sync.run_fill(engine, MetaClient(), now=now).report.failed == []
-    before = _cursor(engine, connection.connection_id, cursors.META_WINDOW_END)
-    assert before is not None
     first, last = date(2026, 3, 1), date(2026, 3, 10)
     sim.reset_stats()
 
@@ -211,32 +255,7 @@ def test_meta_multi_day_run_killed_mid_loop_resumes_to_truth(
     code = _kill_after(sim, args, insights_served, requests, extra_s)
     assert code == -signal.SIGKILL
     served = insights_served()
-    assert _cursor(engine, connection.connection_id, cursors.META_WINDOW_END) == before
-    _consistent(engine)
-    with engine.connect() as db:
-        committed = sorted(
-            db.execute(
-                sa.select(fact_meta_daily.c.date)
-                .where(fact_meta_daily.c.date.between(first, last))
-                .distinct()
-            ).scalars()
-        )
-        accounts_rows = sorted(
-            db.execute(
-                sa.select(meta_insights_raw.c.date)
-                .where(meta_insights_raw.c.level == "account", meta_insights_raw.c.date.between(first, last))
-                .distinct()
-            ).scalars()
-        )
-    # Days run oldest first, each in one transaction: the committed days are a prefix, every one
-    # whole (its account-level row beside its ad rows, and equal to the truth).
-    assert committed == [first + timedelta(days=i) for i in range(len(committed))]
-    assert accounts_rows == committed
-    assert len(committed) < 10, "the kill landed after the run had committed every day"
-    partial = Compared()
-    for day in committed:
-        check_meta(engine, sim, account, day, day, partial)
-    assert partial.diffs == []
+    committed, partial = meta_after_kill(engine, sim, account, connection.connection_id, before, first, last)
 
     resumed = meta_sync.run_dates(
         engine, MetaClient(page_limit=25), [first + timedelta(days=i) for i in range(10)], now=now
