@@ -45,7 +45,7 @@ class Env:
 
     def client(self, **fields: Any) -> MetaClient:
         """The suites' Meta client (meta_client's settings) on the virtual clock, polls included."""
-        client = MetaClient(wait_budget_s=3600.0, **fields)
+        client = MetaClient(**{"wait_budget_s": 3600.0, **fields})
         return client.with_transport(
             sleep=self.vt.sleep, monotonic=self.vt.monotonic, rng=random.Random(SEED)
         )
@@ -225,3 +225,28 @@ def test_known_ads_come_from_the_warehouse(make_env: Callable[..., Env]) -> None
     counts = [d.ad_rows for d in result.runs[0].days]
     assert report_runs.known_ads(env.engine, account, result.runs[0].dates[-1]) == max(counts)
     assert report_runs.known_ads(env.engine, account, result.runs[0].dates[-1] + timedelta(days=60)) == 0
+
+
+def test_polls_are_paced_on_the_usage_headers_and_bounded_by_the_wait_budget(
+    make_env: Callable[..., Env],
+) -> None:
+    # Each call adds 20 % to the account's usage (falling over 60 s of the shared virtual clock):
+    # the polls of a 30 s run push it past 75 %, where the client paces.
+    env = make_env(stores=(2,), meta_usage_per_call=20.0, meta_report_processing_s=30.0)
+    result = _ok(meta_sync.run_fill(env.engine, env.client(report_run_min_ads=1), now=T0))
+    _truth(env, result)
+    meter = result.runs[0].meter
+    assert meter.pace_wait_s > 0 and meter.high_water_pct >= 75.0, (meter.pace_wait_s, meter.high_water_pct)
+    paced_polls = [r for r in env.log("report_status") if r.outcome == "ok"]
+    assert paced_polls and overlapping(env.log()) == []
+    # 25 % a call and a 5 s wait budget: account read, range call, start, first poll reach 100 %,
+    # and the pause before the next poll does not fit: the account stops, rate-limited, naming
+    # the budget, while polling.
+    env.sim.faults.update(meta_usage_per_call=25.0)
+    env.sim.meta.usage.reset()
+    env.sim.reset_stats()
+    again = meta_sync.run_fill(env.engine, env.client(report_run_min_ads=1, wait_budget_s=5.0), now=T0)
+    (outcome,) = again.report.outcomes
+    assert outcome.status == "rate_limited", (outcome.status, outcome.error)
+    assert outcome.error is not None and "beyond the 5 s wait budget" in outcome.error, outcome.error
+    assert env.log()[-1].endpoint == "report_status"  # it stopped while polling
