@@ -160,3 +160,17 @@ def test_the_poll_fields_and_statuses_are_the_sdks_and_metas(sdk: Any) -> None:
     assert settings.ASYNC_STATUSES == (
         "Job Not Started", "Job Started", "Job Running", "Job Completed", "Job Failed", "Job Skipped",
     )  # fmt: skip
+
+
+def test_the_report_run_checks_can_fail(sdk: Any) -> None:
+    from facebook_business.adobjects.adaccount import AdAccount
+    from facebook_business.adobjects.adreportrun import AdReportRun
+    from facebook_business.api import FacebookAdsApi
+
+    api = FacebookAdsApi.init(access_token="x", api_version=settings.API_VERSION)
+    start = _strict(AdAccount(LA, api=api).get_insights_async, fields=["spend"], params={"level": "ad"})
+    assert not start._param_checker.is_valid_key("status_filter")  # an unknown parameter of the start
+    assert start._param_checker.is_valid_key("time_range") and start._param_checker.is_valid_key("limit")
+    assert "async_state" not in _enum_values(AdReportRun.Field)  # a misspelt poll field
+    with pytest.raises(UserWarning, match="level"):
+        _strict(AdAccount(LA, api=api).get_insights_async, fields=["spend"], params={"level": "ads"})
