@@ -16,7 +16,15 @@ import pytest
 from adspipe.counters import SyncStats
 from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
 from adspipe.meta import settings
-from adspipe.meta.client import MetaClient, MetaSession, Usage, UsageMeter, pace_wait, parse_usage
+from adspipe.meta.client import (
+    DataTooLarge,
+    MetaClient,
+    MetaSession,
+    Usage,
+    UsageMeter,
+    pace_wait,
+    parse_usage,
+)
 
 BASE = "http://graph.test"
 TOKEN = "EAAsecret-token-123456"
@@ -211,6 +219,29 @@ def test_code_1_retries_with_half_the_limit_and_keeps_it_for_later_pages() -> No
     day = session.insights(DAY)
     assert [script.params(i)["limit"] for i in range(4)] == ["500", "250", "125", "125"]
     assert (len(day.rows), day.limit, session.meter.limit_reductions, waits) == (2, 125, 2, [])
+
+
+def test_code_1_at_the_smallest_page_size_is_data_too_large_when_a_report_run_can_read_the_day() -> None:
+    script = Script(_error(1, status=500), _error(1, status=500))
+    waits: list[float] = []
+    session = _session(script, waits, page_limit=50)
+    with pytest.raises(DataTooLarge, match=r"^act_42: Meta HTTP 500, code 1: boom$"):
+        session.insights(DAY, too_large=True)
+    assert ([script.params(i)["limit"] for i in range(2)], session.stats.api_calls, waits) == (
+        ["50", "25"],
+        2,
+        [],
+    )
+
+
+def test_code_1_on_a_post_is_transient_not_a_smaller_page() -> None:
+    script = Script(_error(1, status=500), httpx.Response(200, json={"report_run_id": "123"}))
+    waits: list[float] = []
+    session = _session(script, waits)
+    params = session.insights_params(DAY, "ad")
+    assert session.call("act_42/insights", params, method="POST") == {"report_run_id": "123"}
+    assert [script.params(i)["limit"] for i in range(2)] == ["500", "500"] and len(waits) == 1
+    assert session.meter.limit_reductions == 0
 
 
 def test_code_1_at_the_smallest_page_size_gives_up_as_transient() -> None:
