@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from adspipe.errors import TransientApiError
 from adspipe.meta import settings
 from adspipe.meta.client import DataTooLarge, InsightsDay, MetaSession
-from adspipe.warehouse.schema import fact_meta_daily
+from adspipe.warehouse.schema import daily_ad_metrics
 
 Log = Callable[[str], None]
 FINAL = frozenset({settings.JOB_COMPLETED, settings.JOB_FAILED, settings.JOB_SKIPPED})
@@ -134,16 +134,15 @@ def read_day(session: MetaSession, day: date, level: str = "ad", log: Log | None
 
 def known_ads(engine: Engine, ad_account_id: str, first_day: date) -> int:
     """The most ads one day of the account had in the warehouse, over the days before `first_day`
-    (0 for a new account)."""
-    facts = fact_meta_daily
-    per_day = (
-        sa.select(sa.func.count().label("ads"))
-        .where(facts.c.ad_account_id == ad_account_id, facts.c.date >= first_day - timedelta(KNOWN_SIZE_DAYS))
-        .group_by(facts.c.date)
-        .subquery()
+    (0 for a new account). Read from the daily mart (one row per account-day), not the facts."""
+    metrics = daily_ad_metrics
+    query = sa.select(sa.func.coalesce(sa.func.max(metrics.c.ads), 0)).where(
+        metrics.c.platform == settings.PLATFORM,
+        metrics.c.ad_account_id == ad_account_id,
+        metrics.c.date >= first_day - timedelta(KNOWN_SIZE_DAYS),
     )
     with engine.connect() as db:
-        return int(db.execute(sa.select(sa.func.coalesce(sa.func.max(per_day.c.ads), 0))).scalar_one())
+        return int(db.execute(query).scalar_one())
 
 
 @dataclass
