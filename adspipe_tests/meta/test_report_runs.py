@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from adspipe.meta import report_runs
+from adspipe.meta import report, report_runs
 from adspipe.meta import sync as meta_sync
 from adspipe.meta.client import MetaClient
 from adspipe.simulator.faults import Faults
@@ -197,6 +197,7 @@ def test_polls_wait_for_the_processing_time_and_stay_serial(make_env: Callable[.
     assert len(env.log("report_status")) == 9 * runs
     assert overlapping(env.log()) == []
     assert result.runs[0].meter.waits_s["poll"] == pytest.approx(polls)
+    assert report.run_metadata(result)["report_poll_wait_s"] == pytest.approx(polls, abs=1e-3)
 
 
 def test_rerunning_the_report_run_path_changes_nothing(make_env: Callable[..., Env]) -> None:
