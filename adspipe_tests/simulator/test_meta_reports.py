@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+
+import httpx
 
 from adspipe.meta.settings import API_VERSION
 from adspipe.simulator.faults import Faults
@@ -13,7 +16,7 @@ from adspipe.simulator.server import Simulator
 from adspipe_tests.clocks import FakeClock
 from adspipe_tests.simulator.helpers import make_sim, meta
 from adspipe_tests.simulator.test_meta_api import day_params
-from adspipe_tests.simulator_fixtures import FIXED_NOW
+from adspipe_tests.simulator_fixtures import FIXED_NOW, RunningSimulator
 
 STATUS_FIELDS = "id,async_status,async_percent_completion,error_code,error_message,error_subcode"
 DAY = FIXED_NOW.date() - timedelta(days=3)
@@ -112,3 +115,23 @@ def test_a_synchronous_answer_past_the_size_limit_is_code_1_whatever_the_page() 
     response, body = meta(sim, acct, **day_params(DAY, level="account"))
     assert response.status == 200 and len(body["data"]) == 1  # a small answer still reads
     assert _start(sim, acct)  # and the report run accepts the large one
+
+
+def test_over_http_a_start_takes_a_form_body_and_the_log_names_each_call(
+    make_simulator: Callable[..., RunningSimulator],
+) -> None:
+    running = make_simulator(faults=Faults(meta_report_processing_s=0.0))
+    acct = running.sim.world.stores[1].accounts[0].id
+    base = f"{running.meta_graph_url}/{API_VERSION}"
+    form = {k: (json.dumps(v) if isinstance(v, list | dict) else str(v)) for k, v in day_params(DAY).items()}
+    auth = {"Authorization": "Bearer sim-token"}
+    started = httpx.post(f"{base}/{acct}/insights", data=form, headers=auth)
+    run_id = started.json()["report_run_id"]
+    status = httpx.get(f"{base}/{run_id}", params={"fields": "async_status"}, headers=auth).json()
+    rows = httpx.get(f"{base}/{run_id}/insights", params={"limit": "500"}, headers=auth).json()["data"]
+    synchronous = httpx.get(f"{base}/{acct}/insights", params=form, headers=auth).json()["data"]
+    assert (status["async_status"], rows) == ("Job Completed", synchronous) and rows
+    log = [(r.endpoint, r.account, r.detail) for r in running.sim.request_log("meta")]
+    span = f"{DAY}..{DAY}"
+    assert log == [("report_run", acct, f"ad {span} async"), ("report_status", acct, run_id),
+                   ("report_insights", acct, run_id), ("insights", acct, f"ad {span}")]  # fmt: skip
