@@ -28,7 +28,7 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from adspipe import jsonio
 from adspipe import settings as app_settings
-from adspipe.errors import PermanentApiError, TransientApiError
+from adspipe.errors import AuthError, PermanentApiError, TransientApiError
 from adspipe.google_ads import settings
 from adspipe.google_ads.transforms import AdRow, ad_row, normalize_customer_id
 from adspipe.platform.http import CallStats, HttpClientBase, HttpSession, Outcome
@@ -245,6 +245,10 @@ class GoogleAdsSession:
         self.refresh_token_env = refresh_token_env
         self.login_customer_id = login_customer_id
         self.stats = stats
+        # The cache key of the access token the last request carried when it came from the cache,
+        # and how many tokens this session has minted (a call that minted one does not retry).
+        self._cached_token_key: str | None = None
+        self._mints = 0
         stats.api_version = stats.api_version or client.api_version
         self.http: HttpSession = client.http_session(
             "Google Ads", secrets=self._secrets, stats=stats, deadline=deadline
@@ -270,7 +274,10 @@ class GoogleAdsSession:
         key = hashlib.sha256(f"{client_id}\x1f{refresh}".encode()).hexdigest()
         cached = c._tokens.get(key)
         if cached is not None and c.monotonic() < cached[1]:
+            self._cached_token_key = key
             return cached[0]
+        self._cached_token_key = None
+        self._mints += 1
         form = {
             "client_id": client_id,
             "client_secret": _env(c.client_secret_env, "the Google OAuth client secret"),
@@ -317,7 +324,22 @@ class GoogleAdsSession:
                     self.stats.api_version_served = served
             return outcome
 
-        return self.http.request("POST", url, classify=classify, json={"query": query}, headers=self._headers)
+        mints = self._mints
+        try:
+            return self.http.request(
+                "POST", url, classify=classify, json={"query": query}, headers=self._headers
+            )
+        except AuthError:
+            # A cached access token Google no longer takes (it expired while this machine slept and
+            # its monotonic clock stood still, or it was revoked): one new token, one more try. A
+            # token minted during this call that is refused is the credentials' fault: needs_reauth.
+            stale = self._cached_token_key
+            if stale is None or self._mints != mints:
+                raise
+            self.client._tokens.pop(stale, None)
+            return self.http.request(
+                "POST", url, classify=classify, json={"query": query}, headers=self._headers
+            )
 
     def customer_info(self, customer_id: str) -> CustomerInfo:
         batches = self.search_stream(customer_id, settings.customer_query())

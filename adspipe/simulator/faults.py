@@ -25,6 +25,7 @@ class Faults:
     latency_s: float = 0.0
     shopify_latency_s: float = 0.0
     meta_latency_s: float = 0.0
+    google_ads_latency_s: float = 0.0
     # random faults: each API request draws at most one, in this order of precedence
     timeout_rate: float = 0.0  # hang for timeout_hang_s (past the client's timeout), then 504
     timeout_hang_s: float = 30.0
@@ -32,6 +33,8 @@ class Faults:
     error_5xx_rate: float = 0.0  # 500 / 502 (an HTML proxy page) / 503
     malformed_rate: float = 0.0  # HTTP 200 with a truncated JSON body
     shopify_internal_error_rate: float = 0.0  # HTTP 200 with errors[].extensions.code INTERNAL_SERVER_ERROR
+    # Google Ads searchStream: HTTP 200, the first batch, then an INTERNAL error in the stream
+    google_ads_stream_error_rate: float = 0.0
     fault_platforms: set[str] = field(default_factory=lambda: {"shopify", "meta"})
     # Shopify
     shopify_read_all_orders: bool = True  # False: only the last 60 days of orders are visible
@@ -153,8 +156,8 @@ class FaultInjector:
         edge += f.malformed_rate
         if x < edge:
             return FaultDraw("malformed", cut=cut)
-        if platform == "shopify":
-            edge += f.shopify_internal_error_rate
-            if x < edge:
-                return FaultDraw("internal")
+        internal = {"shopify": f.shopify_internal_error_rate, "google_ads": f.google_ads_stream_error_rate}
+        edge += internal.get(platform, 0.0)
+        if x < edge:
+            return FaultDraw("internal")
         return FaultDraw(None)

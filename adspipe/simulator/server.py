@@ -42,6 +42,7 @@ from adspipe.simulator.clock import SimClock
 from adspipe.simulator.faults import FaultDraw, FaultInjector, Faults
 from adspipe.simulator.google_ads import GoogleAdsApi
 from adspipe.simulator.google_ads import routes as google_ads_routes
+from adspipe.simulator.google_ads_faults import broken_stream, server_error_body
 from adspipe.simulator.meta_api import MetaApi
 from adspipe.simulator.shopify_api import ApiResponse, ShopifyApi, dumps
 from adspipe.simulator.shopify_schema import CostFunction, default_cost
@@ -193,7 +194,12 @@ class Simulator:
         record = functools.partial(self._record, detail=detail)
         t_in = self.monotonic()
         draw: FaultDraw = self.injector.draw(platform)
-        delay = f.latency_s + (f.shopify_latency_s if platform == "shopify" else f.meta_latency_s)
+        per_platform = {
+            "shopify": f.shopify_latency_s,
+            "meta": f.meta_latency_s,
+            "google_ads": f.google_ads_latency_s,
+        }
+        delay = f.latency_s + per_platform.get(platform, 0.0)
         if delay > 0:
             await asyncio.sleep(delay)
         if draw.kind == "timeout":
@@ -203,10 +209,13 @@ class Simulator:
         if draw.kind == "5xx":
             record(platform, endpoint, account, t_in, draw.status, "5xx")
             return _server_error(platform, draw.status, self._trace())
-        if draw.kind == "internal":
+        if draw.kind == "internal" and platform != "google_ads":
             record(platform, endpoint, account, t_in, 200, "internal")
             return _json(200, _internal_error(self._trace()), {})
         result = answer()
+        if draw.kind == "internal" and result.status == 200 and endpoint == "searchStream":
+            record(platform, endpoint, account or result.account, t_in, 200, "internal")
+            return _json(200, broken_stream(result.body), result.headers)
         if draw.kind == "drop":
             record(platform, endpoint, account, t_in, result.status, "drop")
             headers = {
@@ -233,6 +242,8 @@ def _json(status: int, body: bytes, headers: dict[str, str]) -> Response:
 def _server_error(platform: str, status: int, trace: str) -> Response:
     if status == 502:
         return Response(HTML_502, 502, media_type="text/html")
+    if platform == "google_ads":
+        return _json(status, server_error_body(status), {})
     if platform == "shopify":
         text = "Internal Server Error" if status == 500 else "Service Unavailable"
         return _json(status, dumps({"errors": text}), {})

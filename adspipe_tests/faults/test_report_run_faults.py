@@ -32,8 +32,10 @@ def test_report_runs_under_every_fault_kind_equal_truth(
     engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     vt = FakeClock()
-    faults = fault_knobs(scale=1.5, meta_sync_max_rows=8, meta_report_processing_s=60.0,
-                         meta_throttle_intensity=25.0, fault_platforms={"meta"})  # fmt: skip
+    faults = fault_knobs(
+        scale=1.5, meta_sync_max_rows=8, meta_report_processing_s=60.0, meta_throttle_intensity=25.0
+    )
+    faults.update(fault_platforms={"meta"})
     running = make_simulator(seed=SEED, now=FIXED_NOW, monotonic=vt.slowed(SHARED_QUOTA_RATE), faults=faults)
     monkeypatch.setenv(TOKEN_ENV, "sim-token")
     world = register(engine, running.sim, shopify=False)
