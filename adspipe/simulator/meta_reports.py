@@ -13,6 +13,7 @@ until 15 %, `Job Running` with a growing `async_percent_completion`, then the fi
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -109,6 +110,22 @@ class ReportRuns:
         wanted = fields or ["id", "async_status", "async_percent_completion"]
         return {name: values[name] for name in wanted if name in values} | {"id": run.id}
 
-    def reset(self) -> None:
-        with self._lock:
-            self._runs.clear()
+
+def meta_request_names(method: str, node: str, edge: str | None, params: dict[str, str]) -> tuple[str, str]:
+    """The request log's endpoint and detail of a Meta request: insights calls name their level and
+    span ("ad 2026-04-01..2026-04-01", " after" for a next page, " async" for a report run's start);
+    report-run polls and result pages name the run."""
+    after = " after" if params.get("after") else ""
+    if not node.startswith("act_"):
+        return ("report_insights", f"{node}{after}") if edge == "insights" else ("report_status", node)
+    if edge != "insights":
+        return ("account" if edge is None else edge), ""
+    span = params.get("time_range", "")
+    try:
+        rng = json.loads(span)
+        span = f"{rng.get('since')}..{rng.get('until')}"
+    except (ValueError, AttributeError):
+        pass
+    if method == "POST":
+        return "report_run", f"{params.get('level', '')} {span} async"
+    return "insights", f"{params.get('level', '')} {span}{after}"

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import socket
 import threading
@@ -44,6 +43,7 @@ from adspipe.simulator.google_ads import GoogleAdsApi
 from adspipe.simulator.google_ads import routes as google_ads_routes
 from adspipe.simulator.google_ads_faults import broken_stream, server_error_body
 from adspipe.simulator.meta_api import MetaApi
+from adspipe.simulator.meta_reports import meta_request_names
 from adspipe.simulator.shopify_api import ApiResponse, ShopifyApi, dumps
 from adspipe.simulator.shopify_schema import CostFunction, default_cost
 from adspipe.simulator.truth import Truth
@@ -272,26 +272,6 @@ def _internal_error(request_id: str) -> bytes:
 FORM = "application/x-www-form-urlencoded"  # Graph API parameters may come in a form body too
 
 
-def _meta_endpoint(method: str, node: str, edge: str | None, params: dict[str, str]) -> tuple[str, str]:
-    """The request log's endpoint and detail of a Meta request: insights calls name their level and
-    span ("ad 2026-04-01..2026-04-01", " after" for a next page, " async" for a report run's start);
-    report-run polls and result pages name the run."""
-    after = " after" if params.get("after") else ""
-    if not node.startswith("act_"):
-        return ("report_insights", f"{node}{after}") if edge == "insights" else ("report_status", node)
-    if edge != "insights":
-        return ("account" if edge is None else edge), ""
-    span = params.get("time_range", "")
-    try:
-        rng = json.loads(span)
-        span = f"{rng.get('since')}..{rng.get('until')}"
-    except (ValueError, AttributeError):
-        pass
-    if method == "POST":
-        return "report_run", f"{params.get('level', '')} {span} async"
-    return "insights", f"{params.get('level', '')} {span}{after}"
-
-
 def build_app(sim: Simulator) -> Starlette:
     async def shopify_graphql(request: Request) -> Response:
         shop, version = request.path_params["shop"], request.path_params["version"]
@@ -309,7 +289,7 @@ def build_app(sim: Simulator) -> Starlette:
             params.update(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         headers = {k.lower(): v for k, v in request.headers.items()}
         base = str(request.base_url).rstrip("/")
-        endpoint, detail = _meta_endpoint(request.method, node, edge, params)
+        endpoint, detail = meta_request_names(request.method, node, edge, params)
         return await sim.call(
             "meta",
             endpoint,
