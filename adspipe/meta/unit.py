@@ -24,6 +24,7 @@ from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.meta import load, transforms
 from adspipe.meta.client import AccountInfo, InsightsDay, MetaClient, MetaSession, UsageMeter
 from adspipe.meta.options import VersionWatch
+from adspipe.meta.report_runs import AdDayReader, known_ads
 from adspipe.platform.ad_days import AccountDays, AdAccountRun, AdDayResult
 from adspipe.warehouse import copydata
 from adspipe.warehouse.connections import Connection
@@ -49,13 +50,17 @@ class FetchedDay:
     account_pages: int
 
 
-def fetch_day(session: MetaSession, day: date, account_day: list[dict[str, Any]] | None = None) -> FetchedDay:
+def fetch_day(
+    session: MetaSession, day: date, account_day: list[dict[str, Any]] | None = None,
+    reader: AdDayReader | None = None,
+) -> FetchedDay:  # fmt: skip
     """The day's ad-level rows (all pages), and its account-level rows unless already read.
 
     `account_day`: the day's account-level rows when they were read with the run's other days in
-    one call (see `account_rows_by_day`).
+    one call (see `account_rows_by_day`). `reader`: the account's ad-level reader, which reads a
+    large account's days as asynchronous report runs (adspipe.meta.report_runs).
     """
-    ad = session.insights(day, level="ad")
+    ad = reader.read(day) if reader is not None else session.insights(day, level="ad")
     if account_day is not None:
         return FetchedDay(ad, account_day, 0)
     account = session.insights(day, level="account")
@@ -230,11 +235,14 @@ def open_days(
     connection = run.connection
     session, info = open_account(engine, client, connection, stats, run.meter, versions)
     run.info = info
-    account_days = account_rows_by_day(session, days(connection, info.timezone), log)
+    planned = days(connection, info.timezone)
+    account_days = account_rows_by_day(session, planned, log)
+    # A large account's days are read as report runs (adspipe.meta.report_runs).
+    reader = AdDayReader(session, known_ads(engine, connection.account_id, planned[0]) if planned else 0, log)
     encode = engine.dialect.name == "postgresql"  # days are then shipped with COPY
 
     def fetch(day: date) -> PreparedDay:
-        fetched = fetch_day(session, day, None if account_days is None else account_days[day])
+        fetched = fetch_day(session, day, None if account_days is None else account_days[day], reader)
         return prepare_day(session, connection, info, day, fetched, now=now, encode=encode)
 
     def write(day: date, prepared: PreparedDay) -> DayResult:

@@ -57,6 +57,15 @@ class Faults:
     meta_throttle_code: int = 80000  # code of the throttle error: 4, 17, 613, 80000, 80004, 32
     meta_plain_429: bool = False  # throttle with a plain HTTP 429 instead of HTTP 400 + code
     meta_max_rows_per_page: int = 1000  # a request with a larger `limit` fails with code 1 (HTTP 500)
+    # a synchronous insights request whose answer (all pages) has more rows fails with code 1
+    # (HTTP 500 "Please reduce the amount of data…"), whatever its `limit`; 0: no limit
+    meta_sync_max_rows: int = 0
+    # asynchronous report runs (meta_reports.py): seconds from start to the final status; the next
+    # N runs started end "Job Failed" / "Job Skipped"; every run of these days (since) fails
+    meta_report_processing_s: float = 2.0
+    meta_report_failures: int = 0
+    meta_report_skips: int = 0
+    meta_report_fail_days: set[str] = field(default_factory=set)
     # the app's secret when it has "Require App Secret": every call must then carry
     # appsecret_proof = HMAC-SHA256(key=secret, msg=token) hex, else code 100 (HTTP 400)
     meta_app_secret: str | None = None
@@ -78,6 +87,7 @@ class Faults:
                 "shopify_no_read_all_orders_shops",
                 "fault_platforms",
                 "revoked_tokens",
+                "meta_report_fail_days",
             ):
                 value = {value} if isinstance(value, str) else set(value or ())
             elif isinstance(current, bool):

@@ -3,7 +3,9 @@ Starlette app, and `run_simulator` (uvicorn on a free port in a background threa
 
 Routes (`{base}` is `http://host:port`):
 - `POST {base}/shopify/{shop}/admin/api/{version}/graphql.json`  — Shopify Admin GraphQL
-- `GET  {base}/meta/{version}/act_{id}/insights`, `GET {base}/meta/{version}/act_{id}`  — Meta
+- `GET  {base}/meta/{version}/act_{id}/insights`, `GET {base}/meta/{version}/act_{id}`  — Meta;
+  `POST {base}/meta/{version}/act_{id}/insights`, `GET {base}/meta/{version}/{report_run_id}[/insights]`
+  — Meta's asynchronous report runs
 - `POST {base}/google-ads/{version}/customers/{id}/googleAds:searchStream`, `POST {base}/google-oauth/token`
   — Google Ads (simulator/google_ads.py, which also serves `{base}/google-ads/admin/...`)
 - `GET/POST {base}/admin/clock`, `GET/POST {base}/admin/faults`, `GET {base}/admin/stats`,
@@ -18,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import socket
 import threading
@@ -27,6 +28,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -41,6 +43,7 @@ from adspipe.simulator.google_ads import GoogleAdsApi
 from adspipe.simulator.google_ads import routes as google_ads_routes
 from adspipe.simulator.google_ads_faults import broken_stream, server_error_body
 from adspipe.simulator.meta_api import MetaApi
+from adspipe.simulator.meta_reports import meta_request_names
 from adspipe.simulator.shopify_api import ApiResponse, ShopifyApi, dumps
 from adspipe.simulator.shopify_schema import CostFunction, default_cost
 from adspipe.simulator.truth import Truth
@@ -61,7 +64,7 @@ class RequestRecord:
 
     seq: int
     platform: str  # shopify | meta
-    endpoint: str  # graphql | insights | account
+    endpoint: str  # graphql | insights | account | report_run | report_status | report_insights
     account: str  # shop domain or act_…
     t_in: float
     t_out: float
@@ -266,6 +269,9 @@ def _internal_error(request_id: str) -> bytes:
     )
 
 
+FORM = "application/x-www-form-urlencoded"  # Graph API parameters may come in a form body too
+
+
 def build_app(sim: Simulator) -> Starlette:
     async def shopify_graphql(request: Request) -> Response:
         shop, version = request.path_params["shop"], request.path_params["version"]
@@ -279,29 +285,22 @@ def build_app(sim: Simulator) -> Starlette:
         version, node = request.path_params["version"], request.path_params["node"]
         edge = request.path_params.get("edge")
         params = dict(request.query_params)
+        if request.method == "POST" and request.headers.get("content-type", "").startswith(FORM):
+            params.update(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         headers = {k.lower(): v for k, v in request.headers.items()}
         base = str(request.base_url).rstrip("/")
-        endpoint = "insights" if edge == "insights" else ("account" if edge is None else edge)
-        detail = ""
-        if endpoint == "insights":
-            span = params.get("time_range", "")
-            try:
-                rng = json.loads(span)
-                span = f"{rng.get('since')}..{rng.get('until')}"
-            except (ValueError, AttributeError):
-                pass
-            detail = f"{params.get('level', '')} {span}" + (" after" if params.get("after") else "")
+        endpoint, detail = meta_request_names(request.method, node, edge, params)
         return await sim.call(
             "meta",
             endpoint,
-            node,
-            lambda: sim.meta.handle(version, node, edge, params, headers, base),
+            node if node.startswith("act_") else "",
+            lambda: sim.meta.handle(version, node, edge, params, headers, base, request.method),
             detail,
         )
 
     routes = [
         Route("/shopify/{shop}/admin/api/{version}/graphql.json", shopify_graphql, methods=["POST"]),
-        Route("/meta/{version}/{node}/{edge}", meta_node, methods=["GET"]),
+        Route("/meta/{version}/{node}/{edge}", meta_node, methods=["GET", "POST"]),
         Route("/meta/{version}/{node}", meta_node, methods=["GET"]),
         *google_ads_routes(sim),
         *admin.routes(sim),

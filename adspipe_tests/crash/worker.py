@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-limit", type=int, default=500)
     parser.add_argument("--since", type=date.fromisoformat)
     parser.add_argument("--until", type=date.fromisoformat)
+    parser.add_argument("--report-poll-s", type=float, default=None, help="first report-run poll wait")
     args = parser.parse_args(argv)
     engine = db.get_engine()
     days = (
@@ -43,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.job == "shopify_fresh":
         report = shopify_sync.shopify_fresh(engine, ShopifyClient(page_size=args.page_size), args.now).report
     elif args.job == "meta_dates":
+        polls = {} if args.report_poll_s is None else {"report_poll_first_s": args.report_poll_s}
         report = meta_sync.run_dates(
-            engine, MetaClient(page_limit=args.page_limit), days, now=args.now
+            engine, MetaClient(page_limit=args.page_limit, **polls), days, now=args.now
         ).report
     else:
         report = google_ads_sync.run_dates(engine, GoogleAdsClient(), days, now=args.now).report
