@@ -7,7 +7,9 @@ as it was; days already committed stay committed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -21,6 +23,7 @@ from adspipe.meta.options import VersionWatch
 from adspipe.meta.platform import SPEC
 from adspipe.meta.settings import FILL_DAYS, JOB_FILL, JOB_FRESH
 from adspipe.meta.unit import DayResult, PreparedDay, account_rows_by_day, fetch_day, prepare_day, write_day
+from adspipe.platform.account_lock import account_turn
 from adspipe.platform.engine import ConnectionRun, SyncResult, commit_days, run_connections
 from adspipe.warehouse.connections import DEFAULT_ATTRIBUTION_WINDOW_DAYS, Connection
 from adspipe.warehouse.cursors import META_WINDOW_END, advance_cursor, set_cursor_if_empty
@@ -123,12 +126,28 @@ def run_accounts(
     `on_day` runs after each committed day, while the next day's call is in flight (the assets
     record the day's materializations there, off the serial path of Meta calls). `warn`: where a
     served API version other than the pinned one is reported (once per run).
+
+    Agency mode (`client.account_concurrency` K > 1): up to K accounts at once, each on its own
+    thread with its own session (so its calls stay serial and its days oldest first), and each
+    account's turn held across runs (`account_turn`: one holder per account, K slots in all).
     """
     versions = VersionWatch(client.api_version, warn)
     encode = engine.dialect.name == "postgresql"  # days are then shipped with COPY
     result: MetaResult = SyncResult(job, versions=versions)
+    workers = client.account_concurrency
+    callbacks = threading.Lock()  # on_day / after see one account's commit at a time
+    client.http()  # one HTTP client for every account's session, made before any thread starts
 
     def work(run: AccountRun, stats: SyncStats) -> None:
+        turn = (
+            account_turn(engine, SPEC.name, run.connection.account_id, workers)
+            if workers > 1
+            else nullcontext()
+        )
+        with turn:
+            work_alone(run, stats)
+
+    def work_alone(run: AccountRun, stats: SyncStats) -> None:
         connection = run.connection
         session, info = open_account(engine, client, connection, stats, run.meter, versions)
         run.info = info
@@ -150,7 +169,8 @@ def run_accounts(
             outcome = write_day(engine, connection, info, day, prepared, stats=stats)
             run.days.append(outcome)
             if on_day:
-                on_day(result, run, day)
+                with callbacks:
+                    on_day(result, run, day)
             if log:
                 log(
                     f"{job}: {connection.account_id} {day}: {outcome.ad_rows} ads, spend {outcome.spend}, "
@@ -173,7 +193,7 @@ def run_accounts(
 
     return run_connections(
         engine, SPEC.name, job, AccountRun, work, connection_id=connection_id, window=opening_window,
-        dagster_run_id=dagster_run_id, log=log, result=result,
+        dagster_run_id=dagster_run_id, log=log, result=result, workers=workers,
     )  # fmt: skip
 
 
