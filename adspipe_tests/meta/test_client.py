@@ -294,7 +294,9 @@ def test_parse_usage_reads_every_header_and_ignores_garbage() -> None:
     }
     # X-App-Usage (28) is the Graph platform meter: not counted; the app's insights meter is its own.
     assert parse_usage(headers) == Usage(pct=95.0, regain_s=0.0, app_pct=71.0)
-    assert parse_usage({"x-app-usage": '{"call_count":99,"total_time":99,"total_cputime":99}'}) == Usage(0.0, 0.0)
+    assert parse_usage({"x-app-usage": '{"call_count":99,"total_time":99,"total_cputime":99}'}) == Usage(
+        0.0, 0.0
+    )
     assert parse_usage({"x-ad-account-usage": '{"acc_id_util_pct":100,"reset_time_duration":300}'}) == Usage(
         100.0, 300.0
     )
