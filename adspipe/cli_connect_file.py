@@ -1,0 +1,175 @@
+"""`adspipe connect --from-file connections.csv`: many connections at once, all or none.
+
+The file is CSV with a header line. Columns: `store`, `platform`, `account`, `token_env` (the name
+of the variable holding the token; Google Ads: the refresh token), `window` (Meta: attribution
+window days, 1-28; Google Ads: conversion lag days; Shopify: empty), and optionally the platforms'
+own options: `attribution_windows`, `ad_statuses`, `app_secret_env` (Meta; lists separated by
+`;` or `,` inside quotes), `login_customer_id` (Google Ads). An empty cell means the default.
+
+Every line is validated first, with the same checks as `adspipe connect <platform>` (the account
+shape from the platform registry; the token variable must be set). One bad line, or the same
+account twice, and nothing is connected: every problem is printed with its line number. Otherwise
+all lines are connected in one transaction; the new-connection sensors then queue their fills.
+Unlike `adspipe connect shopify`, no call is made to a shop (the scope check runs with the fill).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from adspipe import settings
+from adspipe.cli_common import CliError, warehouse
+from adspipe.marts import connections as store_changes
+from adspipe.platform import registry
+from adspipe.warehouse import connections as conns
+from adspipe.warehouse import db
+
+REQUIRED = ("store", "platform", "account", "token_env", "window")
+MAX_LISTED = 20  # problems printed; the count says how many more
+
+
+@dataclass
+class Line:
+    number: int  # the line in the file (the header is line 1)
+    platform: str
+    store: str
+    account: str
+    token_env: str
+    window: int | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _int(raw: str, column: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise conns.ConnectionInputError(f"{column} must be a whole number (got {raw!r})") from None
+
+
+def _list(raw: str) -> str:
+    return raw.replace(";", ",")
+
+
+def _meta(cells: dict[str, str]) -> tuple[str, int | None, dict[str, Any]]:
+    from adspipe.meta import cli as meta_cli
+
+    token_env = conns.validate_token_env(cells["token_env"])
+    window = conns.validate_window(_int(cells["window"], "window")) if cells["window"] else None
+    options = {
+        "attribution_windows": meta_cli._meta_windows(_list(cells["attribution_windows"]) or None),
+        "ad_statuses": meta_cli._meta_statuses(_list(cells["ad_statuses"]) or None),
+        "app_secret_env": meta_cli._app_secret_env(cells["app_secret_env"] or None),
+    }
+    return token_env, window or conns.DEFAULT_ATTRIBUTION_WINDOW_DAYS, options
+
+
+def _google_ads(cells: dict[str, str]) -> tuple[str, int | None, dict[str, Any]]:
+    from adspipe.google_ads import cli as gads_cli
+    from adspipe.google_ads import settings as gads_settings
+
+    token_env = gads_cli.validate_refresh_token_env(cells["token_env"])
+    lag = _int(cells["window"], "window") if cells["window"] else gads_settings.CONVERSION_LAG_DAYS
+    manager = gads_cli.validate_login_customer_id(cells["login_customer_id"] or None)
+    return token_env, gads_cli.validate_lag_days(lag), {"login_customer_id": manager}
+
+
+def _store_platform(cells: dict[str, str]) -> tuple[str, int | None, dict[str, Any]]:
+    if cells["window"]:
+        raise conns.ConnectionInputError("window must be empty for a store platform")
+    return conns.validate_token_env(cells["token_env"]), None, {}
+
+
+# Each platform's options beyond the shared columns (the same checks as its `connect` command).
+_PER_PLATFORM: dict[str, Callable[[dict[str, str]], tuple[str, int | None, dict[str, Any]]]] = {
+    "meta": _meta,
+    "google_ads": _google_ads,
+}
+_OPTION_COLUMNS = {
+    "meta": ("attribution_windows", "ad_statuses", "app_secret_env"),
+    "google_ads": ("login_customer_id",),
+}
+
+
+def parse_line(number: int, row: dict[str, str | None]) -> Line:
+    cells = {key.strip(): (value or "").strip() for key, value in row.items() if key}
+    for column in ("attribution_windows", "ad_statuses", "app_secret_env", "login_customer_id"):
+        cells.setdefault(column, "")
+    spec = registry.get(cells["platform"])
+    store = conns.validate_store_name(cells["store"])
+    account = spec.validate_account(cells["account"])
+    for column in {c for cols in _OPTION_COLUMNS.values() for c in cols} - set(
+        _OPTION_COLUMNS.get(spec.name, ())
+    ):
+        if cells[column]:
+            raise conns.ConnectionInputError(f"{column} is not an option of {spec.name}")
+    check = _PER_PLATFORM.get(spec.name, _store_platform)
+    token_env, window, options = check(cells)
+    return Line(number, spec.name, store, account, token_env, window, options)
+
+
+def read_lines(path: Path) -> list[Line]:
+    """Every line validated; `CliError` listing each bad line (and duplicates) otherwise."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}") from None
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise CliError(
+            f"{path}: line 1: the header lacks column(s) {', '.join(missing)} (needs {', '.join(REQUIRED)})"
+        )
+    lines: list[Line] = []
+    problems: list[str] = []
+    seen: dict[tuple[str, str], int] = {}
+    for row in reader:
+        number = reader.line_num
+        if None in row:
+            problems.append(f"line {number}: more cells than the header has columns")
+            continue
+        if not any((v or "").strip() for v in row.values()):
+            continue  # a blank line
+        try:
+            line = parse_line(number, row)
+        except (conns.ConnectionInputError, ValueError, registry.UnknownPlatform) as exc:
+            message = exc.args[0] if isinstance(exc, registry.UnknownPlatform) else str(exc)
+            problems.append(f"line {number}: {message}")
+            continue
+        first = seen.setdefault((line.platform, line.account), number)
+        if first != number:
+            problems.append(f"line {number}: {line.platform} {line.account} is already on line {first}")
+            continue
+        lines.append(line)
+    if problems:
+        listed = problems[:MAX_LISTED]
+        more = f"\n… and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        raise CliError(
+            f"{path}: nothing connected; {len(problems)} bad line(s):\n" + "\n".join(listed) + more
+        )
+    if not lines:
+        raise CliError(f"{path}: no connections in the file")
+    return lines
+
+
+def connect_from_file(path: Path) -> None:
+    lines = read_lines(path)
+    created = 0
+    with warehouse(write=True) as engine, engine.begin() as conn:  # one transaction: all or none
+        for line in lines:
+            _, new = store_changes.connect(
+                conn, store=line.store, platform=line.platform, account_id=line.account,
+                token_env=line.token_env, attribution_window_days=line.window, **line.options,
+            )  # fmt: skip
+            created += new
+    click.echo(
+        f"connected {len(lines)} account(s) from {path} ({created} new, {len(lines) - created} updated) "
+        f"(warehouse {db.safe_url(settings.database_url())}); their 7-day fills are queued by the "
+        "new-connection sensors"
+    )
