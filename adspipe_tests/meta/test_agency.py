@@ -181,3 +181,14 @@ turn.__enter__()
 print("held", flush=True)
 time.sleep(120)
 """
+
+
+def test_the_concurrency_setting_reaches_the_client_and_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADSPIPE_META_CONCURRENCY", "8")
+    assert MetaClient().account_concurrency == 8
+    for bad, message in (("0", "between 1 and 64"), ("65", "between 1 and 64"), ("eight", "whole number")):
+        monkeypatch.setenv("ADSPIPE_META_CONCURRENCY", bad)
+        with pytest.raises(ValueError, match=f"ADSPIPE_META_CONCURRENCY must be .*{message}"):
+            MetaClient()
+    monkeypatch.delenv("ADSPIPE_META_CONCURRENCY")
+    assert MetaClient().account_concurrency == 1
