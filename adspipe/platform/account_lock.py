@@ -20,6 +20,7 @@ syncs its own days oldest first.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import time
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 POLL_S = 0.05
 _NAMESPACE = 0x6164_7370  # "adsp": the first advisory-lock key of every adspipe lock
@@ -91,10 +93,17 @@ class _FileHolder(_Holder):
         return self._flock(name, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
+@functools.cache
+def _lock_engine(url: sa.URL) -> Engine:
+    """Connections for locks only, outside the warehouse engine's pool: K account turns held for
+    whole accounts must not take the connections the same threads' day commits need."""
+    return sa.create_engine(url, poolclass=NullPool)
+
+
 @contextmanager
 def _holder(engine: Engine) -> Iterator[_Holder]:
     if engine.dialect.name == "postgresql":
-        with engine.connect() as db:
+        with _lock_engine(engine.url).connect() as db:
             try:
                 yield _PgHolder(db)
             finally:
