@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -75,9 +76,25 @@ def register(
     )
 
 
-@click.group()
-def connect() -> None:
+@click.group(invoke_without_command=True)
+@click.option(
+    "--from-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="CSV",
+    help="Connect every line of this CSV (store,platform,account,token_env,window[,options]): all or none.",
+)
+@click.pass_context
+def connect(ctx: click.Context, from_file: Path | None) -> None:
     """Register (or re-authorize) a platform account for a store."""
+    if from_file is not None:
+        if ctx.invoked_subcommand is not None:
+            raise CliError("--from-file connects the file's lines; name no platform with it")
+        from adspipe.cli_connect_file import connect_from_file
+
+        connect_from_file(from_file)
+    elif ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 def add_platform_commands() -> None:

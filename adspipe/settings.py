@@ -217,6 +217,16 @@ def _bounded(name: str, default: int, low: int, high: int, unit: str) -> int:
     return value
 
 
+META_CONCURRENCY_ENV = "ADSPIPE_META_CONCURRENCY"
+MAX_META_CONCURRENCY = 64
+
+
+def meta_concurrency() -> int:
+    """Agency mode: how many ad accounts proceed at once (each still serial); 1 (the default) keeps
+    every Meta call serial."""
+    return _bounded(META_CONCURRENCY_ENV, 1, 1, MAX_META_CONCURRENCY, "accounts")
+
+
 def shopify_fresh_minutes() -> int:
     """Minutes between shopify_fresh runs (15-30, default 15)."""
     return _bounded(SHOPIFY_FRESH_MINUTES_ENV, 15, 15, 30, "minutes")

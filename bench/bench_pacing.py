@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -29,6 +27,7 @@ import httpx
 
 from adspipe.shopify.client import ShopifyClient
 from adspipe.shopify.sync import shopify_7d_fill
+from adspipe.simulator.process import serve_in_child
 from adspipe.simulator.world import World
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import db
@@ -44,31 +43,11 @@ SEED = 11
 PLAN = "Shopify"  # the Standard plan: restore 100 points/s, bucket 2,000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve(orders_per_day: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    code = "from adspipe.simulator.cli import simulator; simulator()"
-    args = [sys.executable, "-c", code, "serve", "--port", str(port), "--seed", str(SEED), "--stores", "1",
-            "--orders-per-day", str(orders_per_day), "--token", TOKEN, "--token", WARMUP_TOKEN, "--shopify-plan", PLAN,
-            "--clock-start", NOW.isoformat(), "--clock-speed", "0"]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base}/admin/clock", timeout=1).raise_for_status()
-            return proc, base
-        except httpx.HTTPError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the simulator did not start")
+    return serve_in_child(
+        ["--seed", str(SEED), "--stores", "1", "--orders-per-day", str(orders_per_day), "--token", TOKEN,
+         "--token", WARMUP_TOKEN, "--shopify-plan", PLAN, "--clock-start", NOW.isoformat(), "--clock-speed", "0"]
+    )  # fmt: skip
 
 
 def warmup(engine: Any, endpoint: str) -> int:

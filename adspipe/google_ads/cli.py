@@ -7,9 +7,12 @@ GOOGLE_ADS_CLIENT_SECRET: see adspipe/google_ads/settings.py).
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from adspipe.cli_connect import account, register, store_option, validated, window_days_option
+from adspipe.cli_connect_file import whole_number
 from adspipe.google_ads import settings
 from adspipe.google_ads.platform import validate_customer_id
 from adspipe.warehouse import connections as conns
@@ -74,3 +77,15 @@ def connect(
     manager = validated(validate_login_customer_id, login_customer_id)
     token_env = validated(validate_refresh_token_env, refresh_token_env)
     register(settings.PLATFORM, store, customer, token_env, lag, login_customer_id=manager)
+
+
+# `connect --from-file`: Google Ads' option column and a line's checks (the same as its `connect`'s;
+# `window` is the conversion-lag window, `token_env` the refresh token's variable).
+FILE_OPTIONS = ("login_customer_id",)
+
+
+def file_line(cells: dict[str, str]) -> tuple[str, int | None, dict[str, Any]]:
+    token_env = validate_refresh_token_env(cells["token_env"])
+    lag = whole_number(cells["window"], "window") if cells["window"] else settings.CONVERSION_LAG_DAYS
+    manager = validate_login_customer_id(cells["login_customer_id"] or None)
+    return token_env, validate_lag_days(lag), {"login_customer_id": manager}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from adspipe.cli_connect import (
@@ -12,6 +14,7 @@ from adspipe.cli_connect import (
     validated,
     window_days_option,
 )
+from adspipe.cli_connect_file import listed, whole_number
 from adspipe.meta import options as meta_options
 from adspipe.warehouse import connections as conns
 
@@ -83,3 +86,18 @@ def _meta_statuses(raw: str | None) -> tuple[str, ...] | None:
 
 def _app_secret_env(var: str | None) -> str | None:
     return None if var is None else conns.validate_env_var(var, "--app-secret-env", "the app secret")
+
+
+# `connect --from-file`: Meta's option columns and a line's checks (the same as `connect meta`'s).
+FILE_OPTIONS = ("attribution_windows", "ad_statuses", "app_secret_env")
+
+
+def file_line(cells: dict[str, str]) -> tuple[str, int | None, dict[str, Any]]:
+    token_env = conns.validate_token_env(cells["token_env"])
+    window = conns.validate_window(whole_number(cells["window"], "window")) if cells["window"] else None
+    options = {
+        "attribution_windows": _meta_windows(listed(cells["attribution_windows"]) or None),
+        "ad_statuses": _meta_statuses(listed(cells["ad_statuses"]) or None),
+        "app_secret_env": _app_secret_env(cells["app_secret_env"] or None),
+    }
+    return token_env, window or conns.DEFAULT_ATTRIBUTION_WINDOW_DAYS, options

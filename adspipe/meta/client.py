@@ -7,9 +7,11 @@ in a URL, so it cannot land in a logged URL; `next` links have any `access_token
 re-based onto the configured graph host, so the token is only ever sent there.
 
 What happens on each kind of answer:
-- usage headers (`X-Business-Use-Case-Usage`, `X-Ad-Account-Usage`, `X-App-Usage`,
-  `X-FB-Ads-Insights-Throttle`): pace on the highest percentage before the limit bites, wait out
-  `estimated_time_to_regain_access` / `reset_time_duration` when Meta says access is blocked;
+- usage headers, each on its scope (usage.py): the account's meters (`X-Business-Use-Case-Usage`,
+  `X-Ad-Account-Usage`, the account part of `X-FB-Ads-Insights-Throttle`) pace that account's
+  session only; the app's insights meter pauses every session of the client (`AppPace`);
+  `X-App-Usage` (the Graph platform limit, which Marketing API calls do not count against) is
+  ignored; `estimated_time_to_regain_access` / `reset_time_duration` are waited out by the account;
 - throttle (HTTP 400 codes 4/17/32/613/80000/80004, or HTTP 429): exponential backoff with full
   jitter and a cap, then `RateLimitExhausted` when the retries or the wait budget run out;
 - code 190 / HTTP 401: `AuthError`, no retry;
@@ -30,7 +32,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from adspipe import settings as app_settings
 from adspipe.counters import SyncStats
@@ -44,7 +46,7 @@ from adspipe.meta.options import (
     validate_attribution_windows,
     validate_statuses,
 )
-from adspipe.meta.usage import Usage, UsageMeter, pace_wait, parse_usage
+from adspipe.meta.usage import AppPace, Usage, UsageMeter, pace_wait, parse_usage
 from adspipe.platform.http import CallerOutcome, HttpClientBase, HttpSession, Outcome, WaitKind
 
 MAX_PAGES = 10_000  # a `next` chain longer than this is a loop, not data
@@ -133,6 +135,15 @@ class MetaClient(HttpClientBase):
     report_run_timeout_s: float = Field(
         default=settings.REPORT_RUN_TIMEOUT_S, gt=0, description="Most seconds one report run is polled."
     )
+    account_concurrency: int = Field(
+        default_factory=app_settings.meta_concurrency,
+        ge=1,
+        le=app_settings.MAX_META_CONCURRENCY,
+        description="Ad accounts a run syncs at once, each still one call at a time (ADSPIPE_META_CONCURRENCY; "
+        "1 = every Meta call serial).",
+    )
+
+    _app_pace: AppPace | None = PrivateAttr(default=None)
 
     @field_validator("attribution_windows")
     @classmethod
@@ -150,6 +161,12 @@ class MetaClient(HttpClientBase):
         if not value.strip():
             raise ValueError("purchase_action_type must not be empty")
         return value.strip()
+
+    def app_pace(self) -> AppPace:
+        """The app-scoped pause shared by every account's session of this client."""
+        if self._app_pace is None:
+            self._app_pace = AppPace(self.monotonic)
+        return self._app_pace
 
     def base_url(self) -> str:
         return (self.graph_url or app_settings.meta_graph_url()).rstrip("/")
@@ -337,8 +354,9 @@ class MetaSession:
             self.versions.observe(served)
 
     def _take_pace(self) -> float:
+        """The account's own pause (its meters), or what is left of the app's, whichever is longer."""
         due, self._pace_due = self._pace_due, 0.0
-        return due
+        return max(due, self.client.app_pace().left_s())
 
     def _request(
         self, url: str, params: dict[str, str], *, method: str = "GET", too_large: bool = False
@@ -379,8 +397,10 @@ class MetaSession:
         answer = classify(response)
         self._observe_version(response.headers.get(settings.VERSION_HEADER))
         usage = parse_usage(response.headers)
-        self.meter.high_water_pct = max(self.meter.high_water_pct, usage.pct)
-        self._pace_due = pace_wait(usage, start_pct=self.client.pace_start_pct, max_s=self.client.pace_max_s)
+        self.meter.high_water_pct = max(self.meter.high_water_pct, usage.pct, usage.app_pct)
+        start, cap = self.client.pace_start_pct, self.client.pace_max_s
+        self._pace_due = pace_wait(usage, start_pct=start, max_s=cap)
+        self.client.app_pace().observe(usage.app_pct, start_pct=start, max_s=cap)
         if isinstance(answer, dict):
             return Outcome.ok(answer)
         what = answer.description

@@ -20,6 +20,7 @@ from adspipe.meta.platform import SPEC
 from adspipe.meta.settings import FILL_DAYS, JOB_FILL, JOB_FRESH
 from adspipe.meta.unit import AccountRun
 from adspipe.platform import ad_days
+from adspipe.platform.account_lock import account_turn
 from adspipe.platform.engine import SyncResult
 from adspipe.warehouse.connections import DEFAULT_ATTRIBUTION_WINDOW_DAYS, Connection
 from adspipe.warehouse.cursors import META_WINDOW_END, advance_cursor, set_cursor_if_empty
@@ -77,8 +78,14 @@ def run_accounts(
     `on_day` runs after each committed day, while the next day's call is in flight (the assets
     record the day's materializations there, off the serial path of Meta calls). `warn`: where a
     served API version other than the pinned one is reported (once per run).
+
+    Agency mode (`client.account_concurrency` K > 1): up to K accounts at once, each on its own
+    thread with its own session (so its calls stay serial and its days oldest first), and each
+    account's turn held across runs (`account_turn`: one holder per account, K slots in all).
     """
     versions = VersionWatch(client.api_version, warn)
+    workers = client.account_concurrency
+    client.http()  # one HTTP client for every account's session, made before any thread starts
     return ad_days.run_ad_days(
         engine, SPEC.name, job, AccountRun, plan,
         lambda run, stats: unit.open_days(
@@ -86,7 +93,8 @@ def run_accounts(
         ),
         counters=unit.day_counters, result=SyncResult(job, versions=versions), connection_id=connection_id,
         on_day=on_day, after=(lambda run: after(engine, run)) if after else None, dagster_run_id=dagster_run_id,
-        log=log,
+        log=log, workers=workers,
+        turn=(lambda run: account_turn(engine, SPEC.name, run.connection.account_id, workers)) if workers > 1 else None,
     )  # fmt: skip
 
 

@@ -10,7 +10,9 @@ fetch and write one day, and how to describe it in the log. The windows every ad
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -96,7 +98,7 @@ def run_ad_days(
     counters: Callable[[R, SyncStats], DayStats], result: SyncResult[R], connection_id: int | None = None,
     on_day: Callable[[SyncResult[R], R, date], None] | None = None, after: Callable[[R], None] | None = None,
     settle: Callable[[R, SyncStats], None] | None = None, dagster_run_id: str | None = None,
-    log: Log | None = None,
+    log: Log | None = None, workers: int = 1, turn: Callable[[R], AbstractContextManager[object]] | None = None,
 ) -> SyncResult[R]:  # fmt: skip
     """For each active connection of `platform` (or the one named): open the account, plan its
     days, commit them a day at a time (one day read ahead: still one API call at a time, but the
@@ -106,9 +108,18 @@ def run_ad_days(
     cost: the fetching thread is the only one calling the API). `on_day` runs right after each
     commit, while the next day's call is in flight; `after` once every planned day committed (a
     cursor); `settle` when the connection's work ends, however it ends (counters into sync_runs).
+
+    `workers` > 1 (agency mode): that many accounts at once, each on its own thread (its calls stay
+    serial, its days oldest first), each inside `turn(run)` (its turn across runs); `on_day` and
+    `after` still see one account's commit at a time.
     """
+    callbacks = threading.Lock()
 
     def work(run: R, stats: SyncStats) -> None:
+        with turn(run) if turn else nullcontext():
+            work_alone(run, stats)
+
+    def work_alone(run: R, stats: SyncStats) -> None:
         connection = run.connection
         try:
             account = open_account(run, stats)
@@ -126,14 +137,17 @@ def run_ad_days(
                 outcome = account.write(day, prepared)
                 run.days.append(outcome)
                 if on_day:
-                    on_day(result, run, day)
+                    with callbacks:
+                        on_day(result, run, day)
                 if log:
                     log(f"{job}: {connection.account_id} {day}: {account.describe(outcome)}")
 
-            commit_days(
-                run, days, fetch, write, read_ahead=True, log=log, job=job,
-                after=(lambda: after(run)) if after else None,
-            )  # fmt: skip
+            def settled() -> None:
+                if after:
+                    with callbacks:
+                        after(run)
+
+            commit_days(run, days, fetch, write, read_ahead=True, log=log, job=job, after=settled)
         finally:
             if settle:
                 settle(run, stats)
@@ -146,5 +160,5 @@ def run_ad_days(
 
     return run_connections(
         engine, platform, job, new_run, work, connection_id=connection_id, window=opening_window,
-        dagster_run_id=dagster_run_id, log=log, result=result,
+        dagster_run_id=dagster_run_id, log=log, result=result, workers=workers,
     )  # fmt: skip

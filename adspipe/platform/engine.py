@@ -287,25 +287,45 @@ def run_connections(
     versions: VersionInfo | None = None,
     result: SyncResult[R] | None = None,
     settle_window: bool = False,
+    workers: int = 1,
 ) -> SyncResult[R]:
     """Every active connection of `platform` (or the one named), each in its own sync_runs row:
     `window(connection)` opens it (from what is stored); with `settle_window`, `run.window`
     replaces it when the row closes (what the run settled on, e.g. once the account's time zone
     was read: the Shopify fill's window is its coverage). `result`: the one to fill, when the
-    platform's callbacks need it while the connections run."""
+    platform's callbacks need it while the connections run. `workers`: connections run at once
+    (each on its own thread; `work` must keep one connection's calls serial)."""
     with engine.connect() as db:
         targets = conns.active_connections(db, platform, connection_id)
     result = result if result is not None else SyncResult(job, versions=versions)
-    for target in targets:
-        run = new_run(target)
-        result.runs.append(run)
-        outcome = run_one(
-            engine, job, target, lambda _connection, stats, run=run: work(run, stats),  # type: ignore[misc]
-            window=window(target),
-            closing_window=(lambda run=run: run.window) if settle_window else (lambda: None),  # type: ignore[misc]
+    runs = [new_run(target) for target in targets]
+    result.runs.extend(runs)
+
+    def one(run: R) -> Outcome:
+        return run_one(
+            engine, job, run.connection, lambda _connection, stats: work(run, stats),
+            window=window(run.connection),
+            closing_window=(lambda: run.window) if settle_window else (lambda: None),
             dagster_run_id=dagster_run_id, log=log,
         )  # fmt: skip
+
+    # workers > 1 (agency mode): up to that many connections at once, each on its own thread
+    # (its own calls stay serial); outcomes keep the targets' order either way.
+    for run, outcome in zip(runs, for_each(runs, one, workers), strict=True):
         result.report.outcomes.append(outcome)
         if after_each:
             after_each(run)
     return result
+
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def for_each(items: Sequence[T], fn: Callable[[T], U], workers: int = 1) -> list[U]:
+    """`fn` over `items` in order, at most `workers` at a time (1: on this thread, one by one);
+    the results in the items' order."""
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="connection") as pool:
+        return list(pool.map(fn, items))

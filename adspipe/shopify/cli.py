@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from adspipe import settings
@@ -34,3 +36,13 @@ def _verify_scopes(shop: str, token_env: str) -> None:
         raise CliError(sanitize(str(exc), [token])) from None
     for warning in check.warnings:
         click.echo(f"warning: {sanitize(warning, [token])}", err=True)
+
+
+# `connect --from-file`: a shop has no options and no window.
+FILE_OPTIONS: tuple[str, ...] = ()
+
+
+def file_line(cells: dict[str, str]) -> tuple[str, int | None, dict[str, Any]]:
+    if cells["window"]:
+        raise conns.ConnectionInputError("window must be empty for a store platform")
+    return conns.validate_token_env(cells["token_env"]), None, {}

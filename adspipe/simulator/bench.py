@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import httpx
 
 from adspipe.meta import settings as meta_settings
 from adspipe.shopify import queries, settings
+from adspipe.simulator.process import serve_in_child
 from adspipe.simulator.world import World
 
 GOAL_PER_S = 2000.0
@@ -44,27 +44,13 @@ def _cpu_s(pid: int) -> float | None:
         return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(port: int) -> subprocess.Popen[bytes]:
-    code = "from adspipe.simulator.cli import simulator; simulator()"
-    args = [sys.executable, "-c", code, "serve", "--port", str(port), "--stores", "1", "--orders-per-day", "1000",
-            "--ads-per-account", "200", "--token", TOKEN, "--shopify-plan", "Enterprise",
-            "--meta-throttle-intensity", "0", "--clock-start", NOW.isoformat(), "--clock-speed", "0"]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/admin/clock", timeout=1).raise_for_status()
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the simulator did not start")
+def _serve() -> tuple[subprocess.Popen[bytes], str]:
+    return serve_in_child(
+        ["--stores", "1", "--orders-per-day", "1000", "--ads-per-account", "200", "--token", TOKEN,
+         "--shopify-plan", "Enterprise", "--meta-throttle-intensity", "0", "--clock-start", NOW.isoformat(),
+         "--clock-speed", "0"],
+        timeout_s=30,
+    )  # fmt: skip
 
 
 def _orders(http: httpx.Client, base: str, shop: str, days: int) -> tuple[int, float]:
@@ -110,9 +96,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     days = 3 if quick else 10
     world = World(1, 1, orders_per_day=1000, ads_per_account=200)
     shop, account = world.stores[0].domain, world.accounts[0].id
-    port = _free_port()
-    proc = _serve(port)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = _serve()
     try:
         with httpx.Client(timeout=60) as http:
             cpu0 = _cpu_s(proc.pid)

@@ -54,6 +54,9 @@ class Faults:
     meta_throttle_intensity: float = 1.0  # multiplier on usage growth per call (0 = never throttles)
     meta_usage_per_call: float = 1.0  # usage points (%) one call adds at intensity 1
     meta_usage_window_s: float = 60.0  # seconds for usage to fall from 100 % to 0
+    # what one call adds to the app's insights meter, as a share of what it adds to its account's
+    # (the app's capacity is shared by every account; 0.01: a hundred accounts' worth)
+    meta_app_usage_share: float = 0.01
     meta_throttle_code: int = 80000  # code of the throttle error: 4, 17, 613, 80000, 80004, 32
     meta_plain_429: bool = False  # throttle with a plain HTTP 429 instead of HTTP 400 + code
     meta_max_rows_per_page: int = 1000  # a request with a larger `limit` fails with code 1 (HTTP 500)

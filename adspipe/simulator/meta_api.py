@@ -125,14 +125,14 @@ class MetaApi:
                 raise GraphError(100, f"Unsupported get request. Object with ID '{node}' does not exist, cannot be "
                                  "loaded due to missing permissions, or does not support this operation.", subcode=33)  # fmt: skip
             throttled, usage = self.usage.call(
-                f"{stable_int('token', token) % 10**9}", account.id, account.business_id
+                f"{stable_int('token', token) % 10**9}", account.id, account.account_id
             )
             out_headers.update(usage)
-            if throttled:
+            if throttled is not None:
                 if self.faults.meta_plain_429:
                     return ApiResponse(429, b"Too Many Requests", {**out_headers, "content-type": "text/plain"},
                                        "throttled", account.id)  # fmt: skip
-                body = throttle_error(self.faults.meta_throttle_code, trace)
+                body = throttle_error(throttled, trace)
                 return ApiResponse(400, dumps(body), out_headers, "throttled", account.id)
             if method == "POST":
                 if edge != "insights" or run is not None:

@@ -304,7 +304,7 @@ def test_a_next_link_that_loops_is_refused() -> None:
 
 
 def test_usage_headers_pace_the_next_call_and_record_the_high_water_mark() -> None:
-    hot = {"X-App-Usage": json.dumps({"call_count": 95, "total_time": 10, "total_cputime": 10})}
+    hot = {"X-Ad-Account-Usage": json.dumps({"acc_id_util_pct": 95, "reset_time_duration": 60})}
     script = Script(
         _page([_row("1")], f"{BASE}/{settings.API_VERSION}/act_42/insights?after=2", hot), _page([_row("2")])
     )
@@ -325,7 +325,11 @@ def test_parse_usage_reads_every_header_and_ignores_garbage() -> None:
         "x-business-use-case-usage": '{"1234":[{"type":"ads_insights","call_count":95,"total_cputime":20,"total_time":20,"estimated_time_to_regain_access":0}]}',
         "x-fb-ads-insights-throttle": '{"app_id_util_pct":71,"acc_id_util_pct":9}',
     }
-    assert parse_usage(headers) == Usage(pct=95.0, regain_s=0.0)
+    # X-App-Usage (28) is the Graph platform meter: not counted; the app's insights meter is its own.
+    assert parse_usage(headers) == Usage(pct=95.0, regain_s=0.0, app_pct=71.0)
+    assert parse_usage({"x-app-usage": '{"call_count":99,"total_time":99,"total_cputime":99}'}) == Usage(
+        0.0, 0.0
+    )
     assert parse_usage({"x-ad-account-usage": '{"acc_id_util_pct":100,"reset_time_duration":300}'}) == Usage(
         100.0, 300.0
     )
@@ -437,3 +441,38 @@ def test_failed_skipped_and_timed_out_runs_start_new_ones_then_the_day_fails() -
     # The third run: 10 % after 1 s promises 9 s more, the backoff (1, 2, 4, 4 s) is shorter;
     # at 11 s the 10 s timeout has passed.
     assert vt.sleeps == [1.0, 2.0, 4.0, 4.0]
+
+
+def test_an_accounts_usage_paces_that_account_only_and_the_apps_paces_every_account() -> None:
+    hot_account = {"X-Ad-Account-Usage": json.dumps({"acc_id_util_pct": 95, "reset_time_duration": 60})}
+    hot_app = {"X-FB-Ads-Insights-Throttle": json.dumps({"app_id_util_pct": 95, "acc_id_util_pct": 1})}
+    platform = {"X-App-Usage": json.dumps({"call_count": 99, "total_time": 99, "total_cputime": 99})}
+    answers = {"act_1": [hot_account, {}], "act_2": [platform, {}, hot_app, {}]}
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        account = request.url.path.split("/")[2]
+        calls.append(account)
+        return _page([_row("1")], headers=answers[account].pop(0))
+
+    waits: list[float] = []
+    now = [0.0]
+    client = MetaClient(graph_url=BASE, pace_start_pct=75, pace_max_s=20).with_transport(
+        transport=httpx.MockTransport(handler), sleep=waits.append, monotonic=lambda: now[0]
+    )
+    one = client.session("act_1", TOKEN, SyncStats(), UsageMeter())
+    two = client.session("act_2", TOKEN, SyncStats(), UsageMeter())
+    one.insights(DAY)  # act_1 at 95 %: act_1's next call waits
+    two.insights(DAY)  # X-App-Usage at 99 %: ignored (Marketing API calls do not count against it)
+    two.insights(DAY)  # act_2 is not slowed by act_1's meters
+    assert waits == []
+    one.insights(DAY)
+    assert waits == [pytest.approx(12.8)] and one.meter.pace_wait_s == pytest.approx(12.8)
+    two.insights(DAY)  # the app's insights meter at 95 %: every account waits
+    one_waits = len(waits)
+    now[0] += 2.8  # 10 s of the app's pause left
+    answers["act_1"].append({})
+    one.insights(DAY)
+    assert waits[one_waits:] == [pytest.approx(10.0)]
+    assert two.meter.pace_wait_s == 0 and client.app_pace().high_water_pct == 95
+    assert calls == ["act_1", "act_2", "act_2", "act_1", "act_2", "act_1"]

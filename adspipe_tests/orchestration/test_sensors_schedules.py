@@ -142,3 +142,38 @@ def test_authorized_at_moves_forward_on_reconnect(engine: Engine, monkeypatch: p
     monkeypatch.setenv("TOK", "token-value")
     first = _connect(engine, "c.myshopify.com")
     assert _connect(engine, "c.myshopify.com").authorized_at - first.authorized_at >= timedelta(0)
+
+
+def _add_fill_run(
+    instance: dg.DagsterInstance, request: dg.RunRequest, status: dg.DagsterRunStatus, run_id: str
+) -> None:
+    tags = {**request.tags, "dagster/run_key": str(request.run_key)}
+    instance.add_run(dg.DagsterRun(job_name=fill_job.name, run_id=run_id, status=status, tags=tags))
+
+
+def test_many_new_connections_enter_the_run_queue_a_few_at_a_time(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """400 connections at once must not flood the queue: at most the run queue's
+    max_concurrent_runs fills are queued or running; oldest first; none is requested twice."""
+    monkeypatch.setenv("TOK", "token-value")
+    made = [_connect(engine, f"s{i:02d}.myshopify.com") for i in range(9)]
+    overrides = {"concurrency": {"runs": {"max_concurrent_runs": 3}}}
+    with dg.instance_for_test(overrides=overrides) as instance:
+        assert sensors.fills_in_flight_limit(instance) == 3
+        first = _evaluate(instance)
+        ids = [int(r.tags["adspipe/connection_id"]) for r in first]
+        assert ids == [c.connection_id for c in made[:3]]
+        for i, request in enumerate(first):
+            _add_fill_run(instance, request, dg.DagsterRunStatus.STARTED, f"run-{i}")
+        assert _evaluate(instance) == []  # three running: no room
+        # One fill ended in success, one failed (its run key is never requested again): two free places.
+        for i, status in ((0, dg.DagsterRunStatus.SUCCESS), (1, dg.DagsterRunStatus.FAILURE)):
+            instance.delete_run(f"run-{i}")
+            _add_fill_run(instance, first[i], status, f"run-{i}")
+        second = _evaluate(instance)
+        assert [int(r.tags["adspipe/connection_id"]) for r in second] == [c.connection_id for c in made[3:5]]
+        assert not {r.run_key for r in second} & {r.run_key for r in first}
+    with dg.DagsterInstance.ephemeral() as ephemeral:  # no run queue: the default
+        assert sensors.fills_in_flight_limit(ephemeral) == sensors.DEFAULT_FILLS_IN_FLIGHT
+        assert len(_evaluate(ephemeral)) == sensors.DEFAULT_FILLS_IN_FLIGHT

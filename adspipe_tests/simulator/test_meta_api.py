@@ -91,9 +91,10 @@ def test_usage_headers_rise_with_calls_and_fall_with_time() -> None:
     for _ in range(3):
         response, _ = meta(sim, acct.id, None, fields="currency")
         usage = json.loads(response.headers["x-ad-account-usage"])
-        app = json.loads(response.headers["x-app-usage"])
-        buc = json.loads(response.headers["x-business-use-case-usage"])[acct.business_id][0]
-        seen.append((usage["acc_id_util_pct"], app["call_count"], buc["call_count"]))
+        assert "x-app-usage" not in response.headers  # the Graph platform meter: not for Marketing API calls
+        app = json.loads(response.headers["x-fb-ads-insights-throttle"])
+        buc = json.loads(response.headers["x-business-use-case-usage"])[acct.account_id][0]
+        seen.append((usage["acc_id_util_pct"], app["app_id_util_pct"], buc["call_count"]))
     assert seen[0] < seen[1] < seen[2] and seen[2][0] == 30
     clock.now += 30  # half the window: -50 points, floored at 0
     response, _ = meta(sim, acct.id, None, fields="currency")
@@ -113,7 +114,7 @@ def test_each_throttle_code_is_http_400(code: int) -> None:
         and body["error"]["type"] == "OAuthException"
         and body["error"]["fbtrace_id"]
     )
-    buc = json.loads(response.headers["x-business-use-case-usage"])[acct.business_id][0]
+    buc = json.loads(response.headers["x-business-use-case-usage"])[acct.account_id][0]
     assert buc["estimated_time_to_regain_access"] >= 1  # minutes
     clock.now += 60
     assert meta(sim, acct.id, **day_params(FIXED_NOW.date()))[0].status == 200
@@ -216,3 +217,27 @@ def test_late_conversions_and_status_filter() -> None:
     assert (
         account["data"][0]["spend"] == f"{sum(a.spend for a in sim.truth.ads(acct, day, statuses=None)):.2f}"
     )
+
+
+def test_usage_meters_have_metas_scopes_accounts_apart_and_the_app_shared() -> None:
+    """An account's calls raise its own meters only; the app's insights meter rises with every
+    account's calls and, once full, throttles them all with code 4 / 1504022."""
+    clock = FakeClock()
+    sim = make_sim(faults=Faults(meta_usage_per_call=60, meta_app_usage_share=0.5), monotonic=clock)
+    a, b = sim.world.accounts[0], sim.world.accounts[1]
+    first, _ = meta(sim, a.id, None, fields="currency")
+    second, _ = meta(sim, a.id, None, fields="currency")
+    assert json.loads(second.headers["x-ad-account-usage"])["acc_id_util_pct"] == 120
+    throttled_a, body_a = meta(sim, a.id, None, fields="currency")
+    assert throttled_a.status == 400 and body_a["error"]["code"] == 80000  # account a is spent
+    other, _ = meta(sim, b.id, None, fields="currency")  # account b is not slowed by a's meters
+    usage_b = json.loads(other.headers["x-ad-account-usage"])
+    app_b = json.loads(other.headers["x-fb-ads-insights-throttle"])
+    assert other.status == 200 and usage_b["acc_id_util_pct"] == 60
+    assert app_b == {"app_id_util_pct": 90.0, "acc_id_util_pct": 60.0}  # 3 counted calls × 30
+    meta(sim, b.id, None, fields="currency")  # the app meter reaches 120 %
+    c = sim.world.accounts[2]
+    response, body = meta(sim, c.id, None, fields="currency")  # a fresh account, a full app meter
+    assert response.status == 400
+    assert (body["error"]["code"], body["error"]["error_subcode"]) == (4, 1504022)
+    assert json.loads(response.headers["x-ad-account-usage"])["acc_id_util_pct"] == 0
