@@ -177,10 +177,12 @@ def run_job(sim: Sim, engine: Any, name: str, job: Job, k: int, longest: dict[st
 
 def measure(
     stores: int, meta_latency_s: float, shopify_latency_s: float, serial_model: bool,
-    overhead: dict[str, float] | None = None,
+    overhead: dict[str, float] | None = None, serial_jobs: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """One size. `overhead`: seconds per call beyond the latency of each serial Meta job, measured
-    at a smaller size; with `serial_model` the serial Meta walls are calls × (latency + overhead)."""
+    at a smaller size; with `serial_model` the serial Meta walls are calls × (latency + overhead).
+    `serial_jobs`: the only jobs run serially (K = 1), e.g. just meta_fresh, the acceptance's
+    comparison, when the serial fill would add ~45 minutes; the others' serial walls are modelled."""
     os.environ[TOKEN_ENV] = TOKEN
     sim = serve(stores, meta_latency_s, shopify_latency_s)
     out: dict[str, Any] = {
@@ -201,6 +203,8 @@ def measure(
                 for name, job in jobs(graph, endpoint).items():
                     if k == 1 and serial_model and name.startswith("meta"):
                         continue  # modelled below
+                    if k == 1 and serial_jobs is not None and name not in serial_jobs:
+                        continue
                     runs.append(run_job(sim, engine, name, job, k, longest))
                     print(f"   {stores} stores, K={k}: {json.dumps(runs[-1])}", flush=True)
             sim.faults(meta_latency_s=0.0, shopify_latency_s=0.0)
@@ -273,8 +277,9 @@ def verdict(size: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(
-    quick: bool = False, sizes: tuple[int, ...] | None = None, meta_latency_s: float | None = None
-) -> dict[str, Any]:
+    quick: bool = False, sizes: tuple[int, ...] | None = None, meta_latency_s: float | None = None,
+    serial_jobs: tuple[str, ...] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     sizes = sizes or ((10,) if quick else (10, 50, 200))
     latency = meta_latency_s if meta_latency_s is not None else (0.25 if quick else 1.0)
     results: list[dict[str, Any]] = []
@@ -282,7 +287,12 @@ def run(
         previous = results[-1]["runs"] if results else []
         overhead = {r["job"]: r["overhead_per_call_s"] for r in previous if "overhead_per_call_s" in r}
         size = measure(
-            stores, latency, SHOPIFY_LATENCY_S, not quick and stores >= 200 and bool(overhead), overhead
+            stores,
+            latency,
+            SHOPIFY_LATENCY_S,
+            not quick and stores >= 200 and bool(overhead),
+            overhead,
+            serial_jobs,
         )
         size["out_lines"] = size["connect"]["lines"]
         size["checks"] = verdict(size)
@@ -319,8 +329,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--stores", type=int, action="append", help="sizes to run (repeatable)")
     parser.add_argument("--meta-latency", type=float, default=None, help="seconds per Meta call")
+    parser.add_argument(
+        "--serial-job", action="append", help="run only these jobs serially (repeatable; default: all)"
+    )
     args = parser.parse_args()
-    result = run(args.quick, tuple(args.stores) if args.stores else None, args.meta_latency)
+    result = run(
+        args.quick, tuple(args.stores) if args.stores else None, args.meta_latency,
+        tuple(args.serial_job) if args.serial_job else None,
+    )  # fmt: skip
     print(json.dumps(result, indent=2, default=str))
 
 
