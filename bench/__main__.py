@@ -13,6 +13,7 @@ bench/results/latest-<IDS>.json and leaves the full run's file and chart alone.
   P4  mart rebuild cost vs history length (bench/bench_marts.py)
   P5  peak RSS of a 1,000,000-order load (bench/bench_memory.py)
   P1W 3-day `adspipe sync --wait`: wall − work through a real daemon (bench/bench_sync_wait.py)
+  P6  a year's Shopify backfill, bulk operation vs paging: points, wall, RSS, fresh (bench/bench_bulk.py)
 
 `--quick` checks the same ratios at smaller sizes (CI); the full run takes under 20 minutes on
 2 cores. The exit status is 1 when a figure misses its goal, 2 when a benchmark crashed.
@@ -41,6 +42,7 @@ BENCHMARKS: dict[str, str] = {
     "P5": "bench.bench_memory",
     "S": "bench.bench_simulator",
     "P1W": "bench.bench_sync_wait",
+    "P6": "bench.bench_bulk",
 }
 CHART = Path(__file__).resolve().parent.parent / "docs" / "perf_chart.png"
 

@@ -72,7 +72,9 @@ class Env:
 
 
 def ok(result: sync.ShopifyResult) -> sync.ShopifyResult:
-    bad = [(o.connection.account_id, o.status, o.error) for o in result.report.outcomes if o.status != "success"]
+    bad = [
+        (o.connection.account_id, o.status, o.error) for o in result.report.outcomes if o.status != "success"
+    ]
     assert bad == [], bad
     return result
 
@@ -206,7 +208,9 @@ def test_a_run_killed_while_polling_is_resumed_by_the_next_on_the_same_operation
         env.sync(shop=WEST)
     (op,) = env.operations()
     assert env.sim.shopify.bulk.state(op)[0] in ("CREATED", "RUNNING")
-    assert remembered(env.engine) == [f"shopify_bulk:{env.days(WEST, 39, 10)[0]}:{env.days(WEST, 39, 10)[-1]}"]
+    assert remembered(env.engine) == [
+        f"shopify_bulk:{env.days(WEST, 39, 10)[0]}:{env.days(WEST, 39, 10)[-1]}"
+    ]
     result = ok(env.sync(shop=WEST))
     assert len(env.operations()) == 1 and pages(result) == 0  # reused, not duplicated
     assert all(WEST not in d for d in env.truth_diffs()[1])
