@@ -12,7 +12,7 @@ real waiting, so the simulator runs in process on a virtual monotonic clock shar
 clients (adspipe_tests.clocks.FakeClock, as the fault suite does): every pacing wait and every
 poll advances it at once, and the simulator's bucket refills and its bulk operation progresses on
 it. Rates stated in the result: bucket 2,000 points, restore 100 points/s (Standard), bulk
-processing `Faults.shopify_bulk_rate` objects/s (orders + line items), no added latency. Wall
+processing `Faults.shopify_bulk_objects_per_s` objects/s (orders + line items), no added latency. Wall
 time is the real time of the process (CPU: transforms, COPY, commits, the simulator itself) plus
 the virtual waits.
 
@@ -60,7 +60,7 @@ FRESH_EVERY_S = 15 * 60.0
 def measure(mode: str, days: int, per_day: int, fresh_every_s: float) -> dict[str, Any]:
     """One backfill in this process: figures as a dict."""
     vt = FakeClock()
-    faults = Faults(shopify_plan=PLAN, shopify_bulk_rate=BULK_RATE)
+    faults = Faults(shopify_plan=PLAN, shopify_bulk_objects_per_s=BULK_RATE)
     sim = Simulator(SEED, stores=1, orders_per_day=per_day, faults=faults, clock=SimClock(NOW, 0.0),
                     tokens=(TOKEN,), monotonic=vt.monotonic)  # fmt: skip
     store = sim.world.stores[0]

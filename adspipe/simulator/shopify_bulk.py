@@ -2,7 +2,7 @@
 `bulkOperationCancel`, and the JSONL result at a signed URL that expires.
 
 An operation's status follows the (injectable) monotonic clock: CREATED for
-`Faults.shopify_bulk_start_s`, RUNNING while `objectCount` grows at `Faults.shopify_bulk_rate`
+`Faults.shopify_bulk_start_s`, RUNNING while `objectCount` grows at `Faults.shopify_bulk_objects_per_s`
 objects (orders + line items) per second, then COMPLETED, or the terminal state the next entry of
 `Faults.shopify_bulk_outcomes` names (FAILED with TIMEOUT / INTERNAL_SERVER_ERROR, CANCELED,
 EXPIRED). A shop without `read_orders` gets FAILED / ACCESS_DENIED. `bulkOperationCancel` goes
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -160,7 +161,7 @@ class BulkOperations:
             snapshot = replace(ctx, sizes={}, search=[])
             roots, objects = _count(snapshot, orders[0])
             op = Operation(len(self.ops) + 1, ctx.store.domain, query, group, snapshot, self.monotonic(),
-                           ctx.now, objects, roots, outcome, plan, rate=self.faults.shopify_bulk_rate)  # fmt: skip
+                           ctx.now, objects, roots, outcome, plan, rate=self.faults.shopify_bulk_objects_per_s)  # fmt: skip
             self.ops[op.n] = op
         return {"bulkOperation": self.view(op, ctx.base), "userErrors": []}
 
@@ -219,7 +220,7 @@ class BulkOperations:
             )
         with self._lock:
             self.downloads += 1
-        return 200, _chunks(self.lines(op))
+        return 200, _chunks(self.lines(op), delay_s=self.faults.shopify_bulk_chunk_delay_s)
 
     def lines(self, op: Operation) -> Iterator[bytes]:
         orders = op.plan[0]
@@ -247,7 +248,7 @@ class BulkOperations:
         yield from held
 
 
-def _chunks(lines: Iterator[bytes], size: int = 1 << 16) -> Iterator[bytes]:
+def _chunks(lines: Iterator[bytes], size: int = 1 << 16, delay_s: float = 0.0) -> Iterator[bytes]:
     """Lines in chunks of about `size` bytes (a write per line would make the transfer crawl)."""
     buffer: list[bytes] = []
     held = 0
@@ -256,6 +257,8 @@ def _chunks(lines: Iterator[bytes], size: int = 1 << 16) -> Iterator[bytes]:
         held += len(line)
         if held >= size:
             yield b"".join(buffer)
+            if delay_s:
+                time.sleep(delay_s)  # a slow link (the generator runs in a worker thread)
             buffer, held = [], 0
     if buffer:
         yield b"".join(buffer)

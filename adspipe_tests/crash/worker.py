@@ -2,6 +2,7 @@
 
     python -m adspipe_tests.crash.worker shopify_fresh --now 2026-04-17T12:00:00Z --page-size 10
     python -m adspipe_tests.crash.worker meta_dates --now … --since 2026-03-01 --until 2026-03-10 --page-limit 25
+    python -m adspipe_tests.crash.worker shopify_days --now … --since 2026-03-01 --until 2026-03-20
 
 The warehouse is ADSPIPE_DATABASE_URL, the APIs ADSPIPE_SHOPIFY_ENDPOINT / ADSPIPE_META_GRAPH_URL
 (the simulator the test runs); the connections' token variables come from the environment.
@@ -24,7 +25,7 @@ from adspipe.warehouse import db
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="adspipe_tests.crash.worker")
-    parser.add_argument("job", choices=["shopify_fresh", "meta_dates"])
+    parser.add_argument("job", choices=["shopify_fresh", "meta_dates", "shopify_days"])
     parser.add_argument("--now", required=True, type=parse_instant)
     parser.add_argument("--page-size", type=int, default=250)
     parser.add_argument("--page-limit", type=int, default=500)
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.job == "shopify_fresh":
         result = shopify_sync.shopify_fresh(engine, ShopifyClient(page_size=args.page_size), args.now)
         report = result.report
+    elif args.job == "shopify_days":  # a partition range (the bulk path for old days)
+        days = [args.since + timedelta(days=i) for i in range((args.until - args.since).days + 1)]
+        report = shopify_sync.sync_days(engine, ShopifyClient(), days, now=args.now).report
     else:
         days = [args.since + timedelta(days=i) for i in range((args.until - args.since).days + 1)]
         report = meta_sync.run_dates(

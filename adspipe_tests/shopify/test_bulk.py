@@ -1,7 +1,7 @@
 """Shopify bulk operations for partition ranges, against the simulator (real client, real HTTP).
 
 Waits (polls, LIMIT_REACHED) run on a virtual clock shared by the client and the simulator, so an
-operation's status progression (CREATED → RUNNING → COMPLETED at `Faults.shopify_bulk_rate`
+operation's status progression (CREATED → RUNNING → COMPLETED at `Faults.shopify_bulk_objects_per_s`
 objects/s) takes no real time. Three stores: America/Los_Angeles, Europe/Berlin (DST change on 29
 Mar 2026 inside the range) and Pacific/Auckland; T0 = 2026-04-03 06:00Z. Ranges of 10–40 days ago
 hold refunds and cancellations that arrived after their orders.
@@ -172,7 +172,7 @@ def test_access_denied_fails_the_connection_with_the_scope(env: Env) -> None:
 
 def test_a_poll_timeout_cancels_the_operation_and_pages(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings, "BULK_POLL_TIMEOUT_S", 60.0)
-    env.sim.faults.shopify_bulk_rate = 10.0  # ~10,000 objects: ~1,000 s
+    env.sim.faults.shopify_bulk_objects_per_s = 10.0  # ~10,000 objects: ~1,000 s
     result = ok(env.sync(shop=WEST))
     (op,) = env.operations()
     assert env.sim.shopify.bulk.state(op)[0] in ("CANCELING", "CANCELED") and op.cancel_mono is not None
@@ -190,7 +190,7 @@ def test_the_shop_limit_waits_for_a_slot(env: Env, monkeypatch: pytest.MonkeyPat
     assert settings.BULK_LIMIT_WAIT_S in env.vt.sleeps and pages(result) == 0
     assert len(env.operations()) == 2
     # a slot that never frees: after BULK_LIMIT_WAIT_MAX_S the range is paged
-    env.sim.faults.shopify_bulk_rate = 0.01
+    env.sim.faults.shopify_bulk_objects_per_s = 0.01
     session.execute(bulk.RUN_MUTATION, {"document": other}, cost_key=("x", "", 0))
     result = ok(env.sync(shop=WEST))
     assert pages(result) > 0 and len(env.operations()) == 3
