@@ -209,6 +209,12 @@ class BulkRun:
     def cancel(self, operation_id: str) -> None:
         self.session.execute(CANCEL_MUTATION, {"id": operation_id}, cost_key=("bulk_cancel", "", 0))
 
+    def _twins(self) -> list[Operation]:
+        """Recent operations running our query, newest first."""
+        data = self.session.execute(RECENT_QUERY, {}, cost_key=("bulk_recent", "", 0))
+        found = [Operation.parse(node) for node in (data.get("bulkOperations") or {}).get("nodes") or []]
+        return [o for o in found if o.query == self.document and o.status in ("CREATED", "RUNNING")]
+
     def _found_again(self) -> Operation | None:
         """The operation a killed run left for this range (remembered, or running with our query)."""
         known = remembered(self.engine, self.connection_id, self.key)
@@ -216,21 +222,28 @@ class BulkRun:
             operation = self._get(known)
             if operation is not None and operation.query == self.document:
                 return operation
-        data = self.session.execute(RECENT_QUERY, {}, cost_key=("bulk_recent", "", 0))
-        for node in (data.get("bulkOperations") or {}).get("nodes") or []:
-            operation = Operation.parse(node)
-            if operation.query == self.document and operation.status in ACTIVE:
-                remember(self.engine, self.connection_id, self.key, operation.id)
-                return operation
+        for operation in self._twins():
+            remember(self.engine, self.connection_id, self.key, operation.id)
+            return operation
         return None
+
+    def _cancel_twins(self, ours: str) -> None:
+        """A mutation retried after its answer was lost (a dropped connection) started an operation
+        nobody polls: cancel every other one running our query, so none is left to hold a slot."""
+        for twin in self._twins():
+            if twin.id != ours:
+                self.cancel(twin.id)
 
     # the lifecycle
 
     def _new(self) -> Operation:
         waited = 0.0
         while True:
+            retried = self.session.stats.retries
             started = self._start()
             if isinstance(started, Operation):
+                if self.session.stats.retries > retried:
+                    self._cancel_twins(started.id)
                 return started
             if waited >= settings.BULK_LIMIT_WAIT_MAX_S:
                 raise BulkUnavailable(
