@@ -10,7 +10,6 @@ hold refunds and cancellations that arrived after their orders.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,8 @@ from adspipe.simulator.compare import orders_differences, shopify_metrics_differ
 from adspipe.warehouse import schema
 from adspipe.warehouse.schema import sync_cursors
 from adspipe_tests.clocks import FakeClock
-from adspipe_tests.faults.harness import TOKEN_ENV, World, local_today, register, shopify_client
+from adspipe_tests.faults.harness import TOKEN_ENV, local_today, register, shopify_client
+from adspipe_tests.shopify import test_simulator_acceptance as acceptance
 from adspipe_tests.shopify.helpers import table_digests
 from adspipe_tests.simulator_fixtures import RunningSimulator
 
@@ -36,17 +36,8 @@ class Killed(BaseException):
     """A kill -9 stand-in: nothing in the run catches it (not an Exception)."""
 
 
-@dataclass
-class Env:
-    engine: Engine
-    running: RunningSimulator
-    vt: FakeClock
-    client: ShopifyClient
-    world: World
-
-    @property
-    def sim(self) -> Any:
-        return self.running.sim
+class Env(acceptance.Env):
+    """The acceptance suite's environment, with the partition ranges this suite reads."""
 
     def days(self, shop: str, first_ago: int, last_ago: int) -> list[date]:
         today = local_today(T0, self.world.timezones[shop])
