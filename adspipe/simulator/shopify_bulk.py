@@ -37,6 +37,7 @@ ACTIVE = ("CREATED", "RUNNING", "CANCELING")
 CANCEL_S = 0.5  # CANCELING → CANCELED
 GROUP_FALSE_BLOCK = 50  # orders written before their children when groupObjects is false
 FIVE_FROM = "2026-01"
+COUNT_WAIT_S = 5.0
 
 
 @dataclass
@@ -54,6 +55,8 @@ class Operation:
     plan: list[Field] = field(default_factory=list)
     cancel_mono: float | None = None
     rate: float = 1.0  # objects per second, as set when the operation was created
+    counted_mono: float | None = None  # when the count of its objects was known (CREATED until then)
+    counted: threading.Event = field(default_factory=threading.Event)
 
     @property
     def gid(self) -> str:
@@ -74,15 +77,24 @@ class BulkOperations:
     def _run_s(self, op: Operation) -> float:
         return op.objects / max(op.rate, 1e-9)
 
+    def _started(self, op: Operation) -> float:
+        """When it leaves CREATED: after the start delay and once its objects are counted. A read
+        waits up to COUNT_WAIT_S (real) for the count, so that on a virtual clock, which can race
+        ahead of the counting thread, a small operation still starts deterministically."""
+        if op.counted_mono is None:
+            op.counted.wait(COUNT_WAIT_S)
+        start = op.created_mono + self.faults.shopify_bulk_start_s
+        return max(start, op.counted_mono) if op.counted_mono is not None else float("inf")
+
     def state(self, op: Operation) -> tuple[str, float]:
         """(status, monotonic seconds when the operation reached it)."""
-        start = op.created_mono + self.faults.shopify_bulk_start_s
+        start = self._started(op)
         done = start + self._run_s(op)
         now = self.monotonic()
         if op.cancel_mono is not None and op.cancel_mono < done:
             ended = op.cancel_mono + CANCEL_S
             return ("CANCELED", ended) if now >= ended else ("CANCELING", op.cancel_mono)
-        if now < start:
+        if now < start:  # (also while its objects are being counted)
             return "CREATED", op.created_mono
         if op.outcome == "CANCELED" and now >= (start + done) / 2:
             return "CANCELED", (start + done) / 2
@@ -99,7 +111,7 @@ class BulkOperations:
         now = self.monotonic()
         processed = op.objects if status in ("COMPLETED", "EXPIRED") else 0
         if status in ("RUNNING", "CANCELING", "CANCELED", "FAILED"):
-            start = op.created_mono + self.faults.shopify_bulk_start_s
+            start = self._started(op)
             processed = min(op.objects, int((min(now, since) - start) * op.rate))
             processed = max(0, processed if status == "RUNNING" else min(processed, op.objects))
         epoch = op.created_at + int(since - op.created_mono)
@@ -159,11 +171,17 @@ class BulkOperations:
             if "read_orders" not in ctx.scopes:
                 outcome = "FAILED:ACCESS_DENIED"
             snapshot = replace(ctx, sizes={}, search=[])
-            roots, objects = _count(snapshot, orders[0])
             op = Operation(len(self.ops) + 1, ctx.store.domain, query, group, snapshot, self.monotonic(),
-                           ctx.now, objects, roots, outcome, plan, rate=self.faults.shopify_bulk_objects_per_s)  # fmt: skip
+                           ctx.now, 0, 0, outcome, plan, rate=self.faults.shopify_bulk_objects_per_s)  # fmt: skip
             self.ops[op.n] = op
+        # Counting a year of orders takes a while: not in the request (CREATED until it is done).
+        threading.Thread(target=self._count, args=(op, orders[0]), daemon=True, name=f"bulk-{op.n}").start()
         return {"bulkOperation": self.view(op, ctx.base), "userErrors": []}
+
+    def _count(self, op: Operation, orders: Field) -> None:
+        op.roots, op.objects = _count(op.ctx, orders)
+        op.counted_mono = self.monotonic()
+        op.counted.set()
 
     def cancel(self, ctx: Ctx, gid: str) -> dict[str, Any]:
         op = self._find(ctx, gid)
