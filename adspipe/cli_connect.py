@@ -39,6 +39,14 @@ def token_env_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def window_days_option(option: str, default: int, job: str, low: int, high: int) -> Callable[..., Any]:
+    """The days an ad platform's fresh job re-pulls for late conversions (validated by the platform)."""
+    return click.option(
+        option, type=int, default=default, show_default=True,
+        help=f"Days {job} re-pulls for late conversions ({low}-{high}).",
+    )  # fmt: skip
+
+
 def store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--store", required=True, help="Store (brand) name; created on first use.")(fn)
 

@@ -9,12 +9,14 @@ simulator and `dagster dev` running on the same warehouse and instance.
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import subprocess
 import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import click
@@ -28,7 +30,6 @@ from adspipe.warehouse import db
 from adspipe.warehouse.schema import daily_summary, stores
 
 DEMO_TOKEN_ENV = "ADSPIPE_DEMO_TOKEN"
-DEMO_GOOGLE_REFRESH_ENV = "ADSPIPE_DEMO_GOOGLE_REFRESH_TOKEN"
 # The four seed jobs, then every asset check (recorded in the instance: `--ui` shows them evaluated).
 JOBS = [
     *(spec.fill_job for spec in registry.platforms()),
@@ -40,7 +41,16 @@ ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _register(engine: sa.engine.Engine, world: dict[str, Any]) -> int:
+def _services() -> list[ModuleType]:
+    """The registered platforms the simulator's base world (shops, Meta accounts) does not hold,
+    each plugged into the demo by its `adspipe/simulator/<platform>_demo.py`: `connections(sim)`,
+    `environment(server)`, `differences(engine, sim, names, first, last)` over its `FIELDS`."""
+    found = (ROOT / "adspipe" / "simulator" / f"{spec.name}_demo.py" for spec in registry.platforms())
+    return [importlib.import_module(f"adspipe.simulator.{path.stem}") for path in found if path.is_file()]
+
+
+def _register(engine: sa.engine.Engine, sim: Any) -> int:
+    world = sim.world.describe()
     count = 0
     with engine.begin() as conn:
         for store in world["stores"]:
@@ -58,13 +68,10 @@ def _register(engine: sa.engine.Engine, world: dict[str, Any]) -> int:
                     attribution_window_days=account.get("attribution_window_days", conns.DEFAULT_ATTRIBUTION_WINDOW_DAYS),
                 )  # fmt: skip
                 count += 1
-        # A Google Ads customer per store, when the simulator has one (some through the manager).
-        for customer in world.get("google_ads", []):
-            store_changes.connect(
-                conn, store=customer["store"], platform="google_ads", account_id=customer["customer_id"],
-                token_env=DEMO_GOOGLE_REFRESH_ENV, login_customer_id=customer["managed_by"],
-            )  # fmt: skip
-            count += 1
+        for service in _services():
+            for connection in service.connections(sim):
+                store_changes.connect(conn, **connection)
+                count += 1
     return count
 
 
@@ -130,14 +137,14 @@ def run_demo(*, seed: int, ui: bool, port: int) -> None:
             settings.META_GRAPH_URL_ENV: server.meta_graph_url,
             settings.CLOCK_URL_ENV: f"{server.base_url}/admin/clock",
             DEMO_TOKEN_ENV: "sim-token",
-            **_google_env(server),
+            **{k: v for service in _services() for k, v in service.environment(server).items()},
             "DAGSTER_HOME": str(dagster_home),
         }
         with settings.overridden(env):
             engine = db.get_engine(url)
             db.upgrade(engine)
             click.echo(f"simulator on {server.base_url}; warehouse {db.safe_url(url)}")
-            click.echo(f"registered {_register(engine, _world(sim))} connections from the simulator's world")
+            click.echo(f"registered {_register(engine, sim)} connections from the simulator's world")
             _run_jobs(dagster_home)
             _print_summary(engine, 7)
             _compare(engine, sim)
@@ -146,27 +153,6 @@ def run_demo(*, seed: int, ui: bool, port: int) -> None:
             click.echo(f"  export {settings.DATABASE_URL_ENV}={url}")
             if ui:
                 _serve_ui(env)
-
-
-def _world(sim: Any) -> dict[str, Any]:
-    world = dict(sim.world.describe())
-    google = getattr(sim, "google_ads", None)
-    world["google_ads"] = google.world.describe() if google is not None else []
-    return world
-
-
-def _google_env(server: Any) -> dict[str, str]:
-    """The simulator's Google Ads endpoints and its credentials (deployment-level variables)."""
-    from adspipe.google_ads import settings as gads
-
-    return {
-        gads.API_URL_ENV: server.google_ads_url,
-        gads.OAUTH_URL_ENV: server.google_oauth_url,
-        gads.DEVELOPER_TOKEN_ENV: "sim-developer-token",
-        gads.CLIENT_ID_ENV: "sim-client-id",
-        gads.CLIENT_SECRET_ENV: "sim-client-secret",
-        DEMO_GOOGLE_REFRESH_ENV: "sim-refresh-token",
-    }
 
 
 def _run_jobs(dagster_home: Path) -> None:
@@ -198,28 +184,26 @@ def _compare(engine: sa.engine.Engine, sim: Any) -> None:
     """The window's last 6 days against ground truth: a store ahead of UTC (Auckland) is already a
     day further on, so the window's first UTC date is before its own fill's first local day.
 
-    The shop's figures and the mismatch flags per store-day, then spend and MER over Meta and
-    Google Ads (Meta's truth alone has no Google spend)."""
+    The shop's figures and the mismatch flags per store-day; a plugged-in service compares the
+    fields it owns (an ad platform: spend and MER over every ad platform)."""
     from adspipe.simulator.compare import SUMMARY_FIELDS, summary_differences
-    from adspipe.simulator.google_ads_compare import summary_spend_differences
 
     first, last = window(6)
     names = [s["name"] for s in sim.world.describe()["stores"]]
-    ads = ("spend", "impressions", "clicks", "purchases", "purchase_value", "roas", "mer")
-    shop_fields = tuple(f for f in SUMMARY_FIELDS if f not in ads)
+    services = _services()
+    owned = {f for service in services for f in service.FIELDS}
+    shop_fields = tuple(f for f in SUMMARY_FIELDS if f not in owned)
     compared, diffs = summary_differences(engine, sim.truth, names, first, last, fields=shop_fields)
-    _, spend_diffs = summary_spend_differences(
-        engine, sim.truth, sim.google_ads.world, names, first, last, at=sim.clock.now()
-    )
-    diffs += spend_diffs
+    for service in services:
+        diffs += service.differences(engine, sim, names, first, last)[1]
     if diffs:
         click.echo(f"daily_summary differs from the simulator's ground truth in {len(diffs)} value(s):")
         for line in diffs[:20]:
             click.echo(f"  {line}")
     else:
+        included = "".join(f", {service.DESCRIPTION} included" for service in services)
         click.echo(
-            f"daily_summary equals the simulator's ground truth, Meta and Google Ads spend and MER "
-            f"included ({compared} store-days compared)"
+            f"daily_summary equals the simulator's ground truth{included} ({compared} store-days compared)"
         )
 
 

@@ -253,6 +253,15 @@ def meta_fresh_hours() -> int:
     return _bounded(META_FRESH_HOURS_ENV, 1, 1, 2, "hours")
 
 
+META_REPORT_RUN_MIN_ADS_ENV = "ADSPIPE_META_REPORT_RUN_MIN_ADS"
+
+
+def meta_report_run_min_ads(default: int) -> int:
+    """Ads per day from which a Meta account's days are read as asynchronous report runs
+    (0: only after Meta answers code 1); see adspipe/meta/report_runs.py."""
+    return _bounded(META_REPORT_RUN_MIN_ADS_ENV, default, 0, 10_000_000, "ads")
+
+
 def google_ads_fresh_hours() -> int:
     """Hours between google_ads_fresh runs (1-24, default 4): each run re-reads the conversion-lag
     window (30 days by default), so hourly would mostly re-read settled days."""

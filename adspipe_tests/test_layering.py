@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,25 @@ def test_the_environment_is_read_in_settings_only() -> None:
             ):  # fmt: skip
                 readers.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}")
     assert readers == []
+
+
+# One layout (docs/architecture.md, "Layout"): the same modules with the same roles in every platform
+# package; a module only one platform needs is an extra, named in that section.
+CORE_MODULES = {
+    "__init__", "platform", "settings", "client", "transforms", "load", "unit", "sync", "report", "assets",
+    "defs", "cli",
+}  # fmt: skip
+
+
+def _layout_section() -> str:
+    text = (ROOT.parent / "docs" / "architecture.md").read_text()
+    return text[text.index("## Layout") : text.index("## Decisions")]
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_platform_packages_share_one_layout(platform: str) -> None:
+    modules = {p.stem for p in (ROOT / platform).glob("*.py")}
+    assert CORE_MODULES - modules == set()
+    layout = _layout_section()
+    undocumented = sorted(m for m in modules - CORE_MODULES if not re.search(rf"\b{m}\b", layout))
+    assert undocumented == []

@@ -19,13 +19,13 @@ from adspipe.warehouse.schema import (
     connections,
     daily_meta_metrics,
     daily_summary,
-    fact_google_ads_daily,
     fact_meta_daily,
     fact_orders,
     meta_insights_raw,
     shopify_orders_raw,
     sync_cursors,
     sync_runs,
+    table_or_view,
 )
 from adspipe.warehouse.sync_runs import Coverage, coverage
 from adspipe.warehouse.types import Money, UtcDateTime
@@ -91,6 +91,26 @@ def meta_raw_fact_parity(conn: Connection) -> CheckOutcome:
     return _parity("meta_raw_fact_parity", raw, fact)
 
 
+def _ad_day_totals(
+    conn: Connection, spec: registry.PlatformSpec
+) -> list[tuple[int, date, Decimal, int, int]]:
+    """An ad platform's facts per store, account and date: spend, clicks, and purchases as the
+    mart counts them (each account-day's sum over `purchases_scale`, rounded half even)."""
+    fact = table_or_view(spec.fact_table)
+    q = sa.select(
+        fact.c.store_id,
+        fact.c.date,
+        sa.type_coerce(sa.func.sum(fact.c.spend), Money()).label("spend"),
+        sa.func.sum(fact.c.clicks).label("clicks"),
+        sa.func.sum(fact.c[spec.purchases_column]).label("purchases"),
+    ).group_by(fact.c.store_id, fact.c[spec.account_column], fact.c.date)
+    return [
+        (r.store_id, r.date, r.spend, int(r.clicks),
+         int((Decimal(int(r.purchases)) / spec.purchases_scale).to_integral_value()))
+        for r in conn.execute(q)
+    ]  # fmt: skip
+
+
 def summary_matches_facts(conn: Connection) -> CheckOutcome:
     """daily_summary equals what the facts add up to, per store and date (docs/metrics.md)."""
     counted = sa.and_(fact_orders.c.is_test.is_(False), fact_orders.c.cancelled_at.is_(None))
@@ -120,33 +140,12 @@ def summary_matches_facts(conn: Connection) -> CheckOutcome:
         due["orders"] = due.get("orders", 0) + row.orders
         due["gross_revenue"] = due.get("gross_revenue", Decimal(0)) + row.gross
         due["net_revenue"] = due.get("net_revenue", Decimal(0)) + row.gross - row.refunds
-    meta_q = sa.select(
-        fact_meta_daily.c.store_id,
-        fact_meta_daily.c.date,
-        sa.type_coerce(sa.func.sum(fact_meta_daily.c.spend), money).label("spend"),
-        sa.func.sum(fact_meta_daily.c.clicks).label("clicks"),
-        sa.func.sum(fact_meta_daily.c.purchases).label("purchases"),
-    ).group_by(fact_meta_daily.c.store_id, fact_meta_daily.c.date)
-    for row in conn.execute(meta_q):
-        expected.setdefault((row.store_id, row.date), {}).update(
-            spend=row.spend, clicks=int(row.clicks), purchases=int(row.purchases)
-        )
-    # Google Ads: purchases are each customer-day's fractional conversions rounded half even to a
-    # whole number (adspipe.google_ads.load), so the rounding is per customer and date here too.
-    gads = fact_google_ads_daily
-    gads_q = sa.select(
-        gads.c.store_id,
-        gads.c.date,
-        sa.type_coerce(sa.func.sum(gads.c.spend), money).label("spend"),
-        sa.func.sum(gads.c.clicks).label("clicks"),
-        sa.func.sum(gads.c.conversions_micros).label("conversions_micros"),
-    ).group_by(gads.c.store_id, gads.c.customer_id, gads.c.date)
-    for row in conn.execute(gads_q):
-        due = expected.setdefault((row.store_id, row.date), {})
-        due["spend"] = due.get("spend", Decimal(0)) + row.spend
-        due["clicks"] = due.get("clicks", 0) + int(row.clicks)
-        rounded = int((Decimal(int(row.conversions_micros)) / 1_000_000).to_integral_value())
-        due["purchases"] = due.get("purchases", 0) + rounded
+    for spec in registry.of_kind("ads"):
+        for store_id, day, spend, clicks, purchases in _ad_day_totals(conn, spec):
+            due = expected.setdefault((store_id, day), {})
+            due["spend"] = due.get("spend", Decimal(0)) + spend
+            due["clicks"] = due.get("clicks", 0) + clicks
+            due["purchases"] = due.get("purchases", 0) + purchases
     defaults = {
         "orders": 0,
         "gross_revenue": Decimal(0),

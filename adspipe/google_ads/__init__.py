@@ -1,4 +1,4 @@
-"""Google Ads: the API client and its transforms (the building blocks; not yet wired into jobs).
+"""Google Ads, in the shared platform layout (docs/architecture.md, "Layout").
 
 - `settings`: the pinned API version (v26) and `SUPPORT_ENDS`, the base and OAuth URLs
   (`ADSPIPE_GOOGLE_ADS_URL`, `ADSPIPE_GOOGLE_OAUTH_URL`), the GAQL, headers, error names, the
@@ -10,5 +10,6 @@
 - `transforms`: customer ids (10 digits, dashes optional), a result row → `AdRow` → `AdFact`
   (spend exact from micros, conversions and their value as Decimals).
 
-The platform registry, the sync engine and the `daily_ad_metrics` mart wire these in.
+- `tables`: `google_ads_raw`, `fact_google_ads_daily` and the `connections.login_customer_id` option.
+- `load`, `unit`, `sync`, `report`, `assets`, `defs`, `cli`, `platform`: as in every platform package.
 """

@@ -7,24 +7,15 @@ materializations for exactly the date partitions they committed.
 """
 # No `from __future__ import annotations` here: Dagster compares the `context` annotation itself.
 
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-import dagster as dg
-from dagster import AssetExecutionContext, OpExecutionContext
 from sqlalchemy.engine import Engine
 
 from adspipe.google_ads import report, sync
-from adspipe.google_ads.client import GoogleAdsClient
-from adspipe.google_ads.settings import GROUP, JOB_FILL, JOB_FRESH
-from adspipe.marts.metadata import summary_materializations
-from adspipe.orchestration.job_assets import seed_job
-from adspipe.orchestration.outcome import partition_range_outcome, raise_if_failed
-from adspipe.orchestration.partitions import daily_partitions, partition_dates, partitions_start
-from adspipe.orchestration.scope import ScopeConfig
-from adspipe.resources import ClockResource, WarehouseResource
-from adspipe.settings import backfill_days_per_run
+from adspipe.google_ads.platform import SPEC
+from adspipe.google_ads.settings import GROUP
+from adspipe.platform.assets import OnDay, SeedJob, Step, ad_asset_chain, chain_specs, job_finish, seed_jobs
 
 RAW, FACT, METRICS, SUMMARY = (
     "google_ads_raw",
@@ -43,131 +34,49 @@ def _day_metadata(engine: Engine, day: date, runs: list[sync.CustomerRun]) -> di
     }
 
 
-def day_materializations(engine: Engine, result: sync.GoogleAdsResult) -> Iterator[dg.AssetMaterialization]:
-    """One runtime materialization per asset and committed date partition, then daily_summary's."""
-    first = partitions_start()
-    touched = result.touched()
-    for day, runs in touched.items():
-        if day < first:
-            continue
-        per_asset = _day_metadata(engine, day, runs)
-        for key in (RAW, FACT, METRICS):
-            yield dg.AssetMaterialization(asset_key=key, partition=day.isoformat(), metadata=per_asset[key])
-    yield from summary_materializations(engine, list(touched))
+def _run_dates(step: Step, dates: list[date], on_day: OnDay | None) -> sync.GoogleAdsResult:
+    return sync.run_dates(step.engine, step.resources.google_ads, dates, on_day=on_day, **step.sync_options())
 
 
-def _finish_job(
-    context: OpExecutionContext, engine: Engine, result: sync.GoogleAdsResult
-) -> Iterator[dg.AssetMaterialization | dg.Output[None]]:
-    yield from day_materializations(engine, result)
-    metadata = report.run_metadata(result)
-    context.log.info(f"{result.job}: {metadata}")
-    raise_if_failed(result.report, result.job)
-    yield dg.Output(None, metadata=metadata)
-
-
-@dg.op(
-    name="google_ads_7d_fill_op",
-    out=dg.Out(dg.Nothing),
-    description="For each Google Ads customer: the last 7 days [today-7 … yesterday] in its time zone, "
-    "one day at a time.",
-)
-def google_ads_7d_fill_op(
-    context: OpExecutionContext,
-    config: ScopeConfig,
-    warehouse: WarehouseResource,
-    google_ads: GoogleAdsClient,
-    clock: ClockResource,
-) -> Iterator[dg.AssetMaterialization | dg.Output[None]]:
-    engine = warehouse.engine()
-    result = sync.run_fill(
-        engine, google_ads, now=clock.now(), connection_id=config.connection_id,
-        dagster_run_id=context.run.run_id, log=context.log.info,
-    )  # fmt: skip
-    yield from _finish_job(context, engine, result)
-
-
-@dg.op(
-    name="google_ads_fresh_op",
-    out=dg.Out(dg.Nothing),
-    description="For each Google Ads customer: re-pull its conversion-lag window (default 30 days) ending "
-    "yesterday, so late conversions land on their click's day.",
-)
-def google_ads_fresh_op(
-    context: OpExecutionContext,
-    config: ScopeConfig,
-    warehouse: WarehouseResource,
-    google_ads: GoogleAdsClient,
-    clock: ClockResource,
-) -> Iterator[dg.AssetMaterialization | dg.Output[None]]:
-    engine = warehouse.engine()
-    result = sync.run_fresh(
-        engine, google_ads, now=clock.now(), connection_id=config.connection_id,
-        dagster_run_id=context.run.run_id, log=context.log.info,
-    )  # fmt: skip
-    yield from _finish_job(context, engine, result)
-
-
-google_ads_7d_fill = seed_job(
-    JOB_FILL, google_ads_7d_fill_op,
-    "Initial Google Ads data: the last 7 days of every active customer (or one: connection_id).",
-    (RAW, FACT, METRICS, SUMMARY),
-)  # fmt: skip
-google_ads_fresh = seed_job(
-    JOB_FRESH, google_ads_fresh_op,
-    "Conversion-lag refresh: each customer's window of N days (attribution_window_days, default 30).",
-    (RAW, FACT, METRICS, SUMMARY),
+google_ads_7d_fill, google_ads_fresh = seed_jobs(
+    SPEC, job_finish(_day_metadata, report.run_metadata, (RAW, FACT, METRICS)), (RAW, FACT, METRICS, SUMMARY),
+    SeedJob(
+        lambda step: sync.run_fill(step.engine, step.resources.google_ads, **step.sync_options()),
+        "For each Google Ads customer: the last 7 days [today-7 … yesterday] in its time zone, one day at a time.",
+        "Initial Google Ads data: the last 7 days of every active customer (or one: connection_id).",
+    ),
+    SeedJob(
+        lambda step: sync.run_fresh(step.engine, step.resources.google_ads, **step.sync_options()),
+        "For each Google Ads customer: re-pull its conversion-lag window (default 30 days) ending yesterday, "
+        "so late conversions land on their click's day.",
+        "Conversion-lag refresh: each customer's window of N days (attribution_window_days, default 30).",
+    ),
 )  # fmt: skip
 
 
-@dg.multi_asset(
-    name="google_ads_ads",
-    specs=[
-        dg.AssetSpec(
+google_ads_ads = ad_asset_chain(
+    SPEC,
+    chain_specs(
+        (
             RAW,
-            description="Grain: one row per Google Ads customer, ad and date (customer time zone): the "
+            "Grain: one row per Google Ads customer, ad and date (customer time zone): the "
             "searchStream result row as the API typed it.",
         ),
-        dg.AssetSpec(
+        (
             FACT,
-            deps=[RAW],
-            description="Grain: one row per Google Ads customer, ad and date (customer time zone): spend (exact "
+            "Grain: one row per Google Ads customer, ad and date (customer time zone): spend (exact "
             "from cost micros), impressions, clicks, fractional conversions, conversions value, status, currency.",
         ),
-        dg.AssetSpec(
+        (
             METRICS,
-            deps=[FACT],
-            description="Grain: one row per store, Google Ads customer and date (customer time zone): the rows of "
+            "Grain: one row per store, Google Ads customer and date (customer time zone): the rows of "
             "daily_ad_metrics with platform 'google_ads' (ad-level sums; purchases = conversions rounded).",
         ),
-    ],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=backfill_days_per_run()),
+    ),
+    _run_dates,
+    _day_metadata,
+    report.run_metadata,
     group_name=GROUP,
     description="Google Ads ad metrics for the partition dates (each customer's own time zone), one day per "
     "unit: its own query and its own commit, oldest first; also rebuilds daily_summary for those dates.",
 )
-def google_ads_ads(
-    context: AssetExecutionContext,
-    config: ScopeConfig,
-    warehouse: WarehouseResource,
-    google_ads: GoogleAdsClient,
-    clock: ClockResource,
-) -> Any:
-    engine = warehouse.engine()
-    dates = partition_dates(context)
-    per_day: dict[date, dict[str, dict[str, Any]]] = {}
-
-    def on_day(result: sync.GoogleAdsResult, run: sync.CustomerRun, day: date) -> None:
-        per_day[day] = _day_metadata(engine, day, result.touched().get(day, []))
-
-    result = sync.run_dates(
-        engine, google_ads, dates, now=clock.now(), connection_id=config.connection_id, on_day=on_day,
-        dagster_run_id=context.run.run_id, log=context.log.info,
-    )  # fmt: skip
-    context.log.info(f"google_ads_ads: {report.run_metadata(result)}")
-
-    def day_metadata(day: date) -> dict[str, dict[str, Any]]:
-        return per_day[day] if day in per_day else _day_metadata(engine, day, [])
-
-    yield from partition_range_outcome(context, engine, result, dates, (RAW, FACT, METRICS), day_metadata)

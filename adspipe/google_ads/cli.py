@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import click
 
-from adspipe import settings as app_settings
-from adspipe.cli_connect import account, register, store_option, validated
+from adspipe.cli_connect import account, register, store_option, validated, window_days_option
 from adspipe.google_ads import settings
 from adspipe.google_ads.platform import validate_customer_id
 from adspipe.warehouse import connections as conns
@@ -26,15 +25,7 @@ def validate_lag_days(days: int) -> int:
 
 
 def validate_refresh_token_env(var: str) -> str:
-    if not conns.ENV_VAR_RE.match(var):
-        raise conns.ConnectionInputError(
-            f"--refresh-token-env must be an environment variable name (got {var!r})"
-        )
-    if not app_settings.env_value(var):
-        raise conns.ConnectionInputError(
-            f"environment variable {var} is not set; export the refresh token in it first"
-        )
-    return var
+    return conns.validate_env_var(var, "--refresh-token-env", "the refresh token")
 
 
 def validate_login_customer_id(value: str | None) -> str | None:
@@ -65,13 +56,10 @@ def validate_login_customer_id(value: str | None) -> str | None:
     metavar="123-456-7890",
     help="The manager account the customer is reached through, when it is.",
 )
-@click.option(
-    "--conversion-lag-days",
-    type=int,
-    default=settings.CONVERSION_LAG_DAYS,
-    show_default=True,
-    help="Days google_ads_fresh re-pulls for late conversions (1-90).",
-)
+@window_days_option(
+    "--conversion-lag-days", settings.CONVERSION_LAG_DAYS, "google_ads_fresh",
+    settings.MIN_CONVERSION_LAG_DAYS, settings.MAX_CONVERSION_LAG_DAYS,
+)  # fmt: skip
 def connect(
     store: str,
     customer_id: str,

@@ -28,7 +28,7 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from adspipe import jsonio
 from adspipe import settings as app_settings
-from adspipe.errors import PermanentApiError, TransientApiError
+from adspipe.errors import AuthError, PermanentApiError, TransientApiError
 from adspipe.google_ads import settings
 from adspipe.google_ads.transforms import AdRow, ad_row, normalize_customer_id
 from adspipe.platform.http import CallStats, HttpClientBase, HttpSession, Outcome
@@ -187,12 +187,6 @@ class GoogleAdsClient(HttpClientBase):
     )
     client_secret_env: str = Field(default=settings.CLIENT_SECRET_ENV, description="Variable NAME.")
     token_refresh_margin_s: float = Field(default=settings.TOKEN_REFRESH_MARGIN_S, ge=0)
-    conversion_lag_days: int = Field(
-        default=settings.CONVERSION_LAG_DAYS,
-        ge=settings.MIN_CONVERSION_LAG_DAYS,
-        le=settings.MAX_CONVERSION_LAG_DAYS,
-        description="Past days re-read every sync: conversions keep arriving for the click-through window.",
-    )
     connect_timeout_s: float = Field(default=settings.CONNECT_TIMEOUT_S, gt=0)
     read_timeout_s: float = Field(default=settings.READ_TIMEOUT_S, gt=0)
     max_transient_retries: int = Field(default=settings.MAX_TRANSIENT_RETRIES, ge=0)
@@ -200,6 +194,12 @@ class GoogleAdsClient(HttpClientBase):
     backoff_base_s: float = Field(default=settings.BACKOFF_BASE_S, ge=0)
     backoff_cap_s: float = Field(default=settings.BACKOFF_CAP_S, ge=0)
     wait_budget_s: float = Field(default=settings.WAIT_BUDGET_S, ge=0)
+    conversion_lag_days: int = Field(
+        default=settings.CONVERSION_LAG_DAYS,
+        ge=settings.MIN_CONVERSION_LAG_DAYS,
+        le=settings.MAX_CONVERSION_LAG_DAYS,
+        description="Past days re-read every sync: conversions keep arriving for the click-through window.",
+    )
 
     # Access tokens by a digest of (client id, refresh token): (token, monotonic expiry).
     _tokens: dict[str, tuple[str, float]] = PrivateAttr(default_factory=dict)
@@ -245,6 +245,10 @@ class GoogleAdsSession:
         self.refresh_token_env = refresh_token_env
         self.login_customer_id = login_customer_id
         self.stats = stats
+        # The cache key of the access token the last request carried when it came from the cache,
+        # and how many tokens this session has minted (a call that minted one does not retry).
+        self._cached_token_key: str | None = None
+        self._mints = 0
         stats.api_version = stats.api_version or client.api_version
         self.http: HttpSession = client.http_session(
             "Google Ads", secrets=self._secrets, stats=stats, deadline=deadline
@@ -270,7 +274,10 @@ class GoogleAdsSession:
         key = hashlib.sha256(f"{client_id}\x1f{refresh}".encode()).hexdigest()
         cached = c._tokens.get(key)
         if cached is not None and c.monotonic() < cached[1]:
+            self._cached_token_key = key
             return cached[0]
+        self._cached_token_key = None
+        self._mints += 1
         form = {
             "client_id": client_id,
             "client_secret": _env(c.client_secret_env, "the Google OAuth client secret"),
@@ -317,7 +324,22 @@ class GoogleAdsSession:
                     self.stats.api_version_served = served
             return outcome
 
-        return self.http.request("POST", url, classify=classify, json={"query": query}, headers=self._headers)
+        mints = self._mints
+        try:
+            return self.http.request(
+                "POST", url, classify=classify, json={"query": query}, headers=self._headers
+            )
+        except AuthError:
+            # A cached access token Google no longer takes (it expired while this machine slept and
+            # its monotonic clock stood still, or it was revoked): one new token, one more try. A
+            # token minted during this call that is refused is the credentials' fault: needs_reauth.
+            stale = self._cached_token_key
+            if stale is None or self._mints != mints:
+                raise
+            self.client._tokens.pop(stale, None)
+            return self.http.request(
+                "POST", url, classify=classify, json={"query": query}, headers=self._headers
+            )
 
     def customer_info(self, customer_id: str) -> CustomerInfo:
         batches = self.search_stream(customer_id, settings.customer_query())

@@ -7,10 +7,6 @@ from adspipe.google_ads.platform import SPEC
 from adspipe.platform.definitions import platform_definitions
 
 DEFS = platform_definitions(
-    SPEC,
-    assets=[google_ads_ads],
-    fill_job=google_ads_7d_fill,
-    fresh_job=google_ads_fresh,
+    SPEC, assets=[google_ads_ads], fill_job=google_ads_7d_fill, fresh_job=google_ads_fresh,
     resources={"google_ads": GoogleAdsClient()},
-)
-defs = DEFS.as_definitions()
+)  # fmt: skip

@@ -17,8 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection as Db
 
 from adspipe.google_ads.settings import PLATFORM
+from adspipe.google_ads.tables import fact_google_ads_daily
 from adspipe.google_ads.transforms import AdFact, AdRow
-from adspipe.warehouse.schema import daily_ad_metrics, fact_google_ads_daily
+from adspipe.platform.ad_metrics import fact_day_sums
+from adspipe.warehouse.schema import daily_ad_metrics
 from adspipe.warehouse.sql import money_ratio
 from adspipe.warehouse.upsert import insert_new_rows
 
@@ -97,20 +99,11 @@ def rebuild_google_ads_metrics(
     dates_ = sorted(set(dates))
     if not dates_:
         return 0
-    f, dam = fact_google_ads_daily, daily_ad_metrics
-    agg = (
-        sa.select(
-            f.c.date,
-            sa.func.count().label("ads"),
-            sa.func.sum(f.c.spend).label("spend"),
-            sa.func.sum(f.c.impressions).label("impressions"),
-            sa.func.sum(f.c.clicks).label("clicks"),
-            sa.func.sum(f.c.conversions_micros).label("conversions_micros"),
-            sa.func.sum(f.c.conversions_value).label("conversions_value"),
-        )
-        .where(f.c.customer_id == customer_id, f.c.date.in_(dates_))
-        .group_by(f.c.date)
-    )
+    dam = daily_ad_metrics
+    agg = fact_day_sums(
+        fact_google_ads_daily, "customer_id", customer_id, dates_,
+        purchases="conversions_micros", purchase_value="conversions_value",
+    )  # fmt: skip
     rows = list(db.execute(agg))
     # Rounded in Python (exact Decimals), then one upsert over the literal rows.
     values = [
@@ -125,8 +118,8 @@ def rebuild_google_ads_metrics(
             "spend": r.spend,
             "impressions": int(r.impressions),
             "clicks": int(r.clicks),
-            "purchases": int((Decimal(int(r.conversions_micros)) / _MICROS).to_integral_value()),
-            "purchase_value": r.conversions_value,
+            "purchases": int((Decimal(int(r.purchases)) / _MICROS).to_integral_value()),
+            "purchase_value": r.purchase_value,
             "account_spend": None,
             "spend_gap": None,
         }  # fmt: skip

@@ -27,15 +27,9 @@ def validate_customer_id(value: str) -> str:
 
 
 SPEC = PlatformSpec(
-    name=settings.PLATFORM,
-    kind="ads",
-    vendor="Google Ads",
-    settings=settings,
-    version_env=settings.API_VERSION_ENV,
-    account_label="customer",
-    validate_account=validate_customer_id,
-    asset_keys=("google_ads_raw", "fact_google_ads_daily", "daily_google_ads_metrics"),
-    asset_op="google_ads_ads",
+    name=settings.PLATFORM, kind="ads", vendor="Google Ads", account_label="customer",
+    settings=settings, version_env=settings.API_VERSION_ENV, validate_account=validate_customer_id,
+    asset_keys=("google_ads_raw", "fact_google_ads_daily", "daily_google_ads_metrics"), asset_op="google_ads_ads",
     fresh_interval=lambda: timedelta(hours=app_settings.google_ads_fresh_hours()),
     # OAuth access tokens (ya29.…) and refresh tokens (1//…).
     token_patterns=(
@@ -43,4 +37,7 @@ SPEC = PlatformSpec(
         (re.compile(r"(1//)[A-Za-z0-9_\-]{6,}"), r"\1***"),
     ),
     partitions_job=settings.JOB_ASSETS,
-)
+    # Fractional conversions are stored in exact millionths; the mart counts them rounded.
+    fact_table="fact_google_ads_daily", account_column="customer_id", purchases_column="conversions_micros",
+    purchases_scale=1_000_000,
+)  # fmt: skip

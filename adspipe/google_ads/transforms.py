@@ -150,19 +150,15 @@ def decimal_from_double(value: float, decimals: int) -> Decimal:
     return Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals))
 
 
+_KEPT = ("customer_id", "day", "campaign_id", "ad_group_id", "ad_id", "status", "impressions", "clicks")
+
+
 def ad_fact(row: AdRow) -> AdFact:
+    """The row's ids, status and counts as they are; money and conversions as exact Decimals."""
     where = f" (customer {row.customer_id}, ad {row.ad_id}, {row.day})"
     return AdFact(
-        customer_id=row.customer_id,
-        day=row.day,
-        campaign_id=row.campaign_id,
-        ad_group_id=row.ad_group_id,
-        ad_id=row.ad_id,
-        status=row.status,
-        currency=row.currency_code,
-        impressions=row.impressions,
-        clicks=row.clicks,
+        **{name: getattr(row, name) for name in _KEPT}, currency=row.currency_code,
         spend=spend_from_micros(row.cost_micros, where=where),
         conversions=decimal_from_double(row.conversions, settings.CONVERSIONS_DECIMALS),
         conversions_value=decimal_from_double(row.conversions_value, settings.MONEY_DECIMALS),
-    )
+    )  # fmt: skip

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import click
 
-from adspipe import settings
-from adspipe.cli_connect import account, register, store_option, token_env_option, validated
+from adspipe.cli_connect import (
+    account,
+    register,
+    store_option,
+    token_env_option,
+    validated,
+    window_days_option,
+)
 from adspipe.meta import options as meta_options
 from adspipe.warehouse import connections as conns
 
@@ -14,13 +20,7 @@ from adspipe.warehouse import connections as conns
 @store_option
 @click.option("--ad-account", required=True, metavar="act_ID")
 @token_env_option
-@click.option(
-    "--attribution-window-days",
-    type=int,
-    default=conns.DEFAULT_ATTRIBUTION_WINDOW_DAYS,
-    show_default=True,
-    help="Days meta_fresh re-pulls for late conversions (1-28).",
-)
+@window_days_option("--attribution-window-days", conns.DEFAULT_ATTRIBUTION_WINDOW_DAYS, "meta_fresh", 1, 28)
 @click.option(
     "--attribution-windows",
     default=None,
@@ -82,14 +82,4 @@ def _meta_statuses(raw: str | None) -> tuple[str, ...] | None:
 
 
 def _app_secret_env(var: str | None) -> str | None:
-    if var is None:
-        return None
-    if not conns.ENV_VAR_RE.match(var):
-        raise conns.ConnectionInputError(
-            f"--app-secret-env must be an environment variable name (got {var!r})"
-        )
-    if not settings.env_value(var):
-        raise conns.ConnectionInputError(
-            f"environment variable {var} is not set; export the app secret in it first"
-        )
-    return var
+    return None if var is None else conns.validate_env_var(var, "--app-secret-env", "the app secret")

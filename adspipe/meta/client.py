@@ -13,7 +13,9 @@ What happens on each kind of answer:
 - throttle (HTTP 400 codes 4/17/32/613/80000/80004, or HTTP 429): exponential backoff with full
   jitter and a cap, then `RateLimitExhausted` when the retries or the wait budget run out;
 - code 190 / HTTP 401: `AuthError`, no retry;
-- code 1 ("reduce the amount of data"): the same page again with half the `limit`;
+- code 1 ("reduce the amount of data"): the same page again with half the `limit`; at the smallest
+  page, `DataTooLarge` when the caller reads the day another way (an asynchronous report run,
+  adspipe.meta.report_runs), else transient;
 - code 2, 5xx, timeouts, dropped connections, malformed JSON: backoff, then `TransientApiError`;
 - anything else (code 100, permissions, ...): `PermanentApiError`.
 """
@@ -50,8 +52,13 @@ MAX_PAGES = 10_000  # a `next` chain longer than this is a loop, not data
 _OWN_PARAMS = frozenset({"access_token", settings.APPSECRET_PROOF_PARAM})
 
 __all__ = [
-    "AccountInfo", "InsightsDay", "MetaClient", "MetaSession", "Usage", "validate_attribution_windows"
+    "AccountInfo", "DataTooLarge", "InsightsDay", "MetaClient", "MetaSession", "Usage",
+    "validate_attribution_windows",
 ]  # fmt: skip
+
+
+class DataTooLarge(TransientApiError):
+    """Code 1 at the smallest page size: the day is too large for a synchronous read."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class InsightsDay:
     rows: tuple[dict[str, Any], ...]
     pages: int
     limit: int  # the page size that finally worked
+    report_run_id: str | None = None  # the asynchronous report run the rows were read from
 
 
 class MetaClient(HttpClientBase):
@@ -109,6 +117,22 @@ class MetaClient(HttpClientBase):
     )
     pace_start_pct: float = Field(default=settings.PACE_START_PCT, ge=0, le=100)
     pace_max_s: float = Field(default=settings.PACE_MAX_S, ge=0)
+    # Asynchronous report runs (adspipe.meta.report_runs): when a day is read through one.
+    report_run_min_ads: int = Field(
+        default=settings.REPORT_RUN_MIN_ADS,
+        ge=0,
+        description="Ads per day from which an account's days are read as asynchronous report runs "
+        "(ADSPIPE_META_REPORT_RUN_MIN_ADS; 0: only after Meta answers code 1).",
+    )
+    report_run_attempts: int = Field(
+        default=settings.REPORT_RUN_ATTEMPTS, ge=1, description="Report runs per day before the day fails."
+    )
+    report_poll_first_s: float = Field(default=settings.REPORT_POLL_FIRST_S, gt=0)
+    report_poll_min_s: float = Field(default=settings.REPORT_POLL_MIN_S, gt=0)
+    report_poll_max_s: float = Field(default=settings.REPORT_POLL_MAX_S, gt=0)
+    report_run_timeout_s: float = Field(
+        default=settings.REPORT_RUN_TIMEOUT_S, gt=0, description="Most seconds one report run is polled."
+    )
 
     @field_validator("attribution_windows")
     @classmethod
@@ -243,23 +267,33 @@ class MetaSession:
             params["action_attribution_windows"] = json.dumps(list(self.windows))
         return params
 
-    def insights(self, day: date, *, level: str = "ad", until: date | None = None) -> InsightsDay:
+    def insights(
+        self, day: date, *, level: str = "ad", until: date | None = None, too_large: bool = False
+    ) -> InsightsDay:
         """Every row of one day at one level: `ad` (status-filtered) or `account` (unfiltered).
 
         `until`: the days day..until in one call, one row per day (`time_increment=1`) — only for
         the account level, whose one row per day makes a range small (the spend cross-check).
+        `too_large`: code 1 at the smallest page raises `DataTooLarge` (the caller reads the day
+        as a report run) instead of being retried as transient.
         """
         if level not in ("ad", "account"):
             raise ValueError(f"unsupported insights level {level!r}")
         if until is not None and level != "account":
             raise ValueError("only account-level insights are read for a range of days")
         url = f"{self.client.base_url()}/{self.client.api_version}/{self.account_id}/insights"
-        params = self.insights_params(day, level, until)
+        return self.read_pages(url, self.insights_params(day, level, until), day, level, too_large=too_large)
+
+    def read_pages(
+        self, url: str, params: dict[str, str], day: date, level: str, *, too_large: bool = False,
+        report_run_id: str | None = None,
+    ) -> InsightsDay:  # fmt: skip
+        """Every page of an insights answer (the edge of the account, or of a report run)."""
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
         pages = 0
         while True:
-            body = self._request(url, params)
+            body = self._request(url, params, too_large=too_large)
             data = body.get("data")
             if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
                 raise TransientApiError(
@@ -276,7 +310,14 @@ class MetaSession:
                 raise PermanentApiError(f"{self.account_id} {day}: paging does not end (page {pages})")
             seen.add(next_url)
             url, params = self._follow(next_url, limit=params["limit"])
-        return InsightsDay(self.account_id, day, level, tuple(rows), pages, int(params["limit"]))
+        return InsightsDay(
+            self.account_id, day, level, tuple(rows), pages, int(params["limit"]), report_run_id
+        )
+
+    def call(self, path: str, params: dict[str, str], *, method: str = "GET") -> dict[str, Any]:
+        """One call to `{graph}/{version}/{path}` (paced, retried, counted like every other)."""
+        url = f"{self.client.base_url()}/{self.client.api_version}/{path}"
+        return self._request(url, params, method=method)
 
     def _follow(self, next_url: str, *, limit: str) -> tuple[str, dict[str, str]]:
         """A `next` link as (url, params) on the configured host, without any access_token (nor
@@ -299,8 +340,13 @@ class MetaSession:
         due, self._pace_due = self._pace_due, 0.0
         return due
 
-    def _request(self, url: str, params: dict[str, str]) -> dict[str, Any]:
-        """One call through the base's retry loop; the base counters also feed the run's `SyncStats`."""
+    def _request(
+        self, url: str, params: dict[str, str], *, method: str = "GET", too_large: bool = False
+    ) -> dict[str, Any]:
+        """One call through the base's retry loop; the base counters also feed the run's `SyncStats`.
+
+        Only a GET pages: code 1 on another method (starting a report run) is transient."""
+        paged = params if method == "GET" else {}
         meter = self.meter
         before = (meter.api_calls, meter.throttled, meter.throttle_wait_s)
         try:
@@ -310,14 +356,16 @@ class MetaSession:
                 )
                 try:
                     return self._http.request(
-                        "GET",
+                        method,
                         url,
                         params=query,
                         headers={"Authorization": f"Bearer {self.token}"},
-                        classify=lambda response: self._classify(response, params),
+                        classify=lambda response: self._classify(response, paged, too_large),
                         pace=self._take_pace,
                     )
-                except CallerOutcome:  # code 1: the same page again with half the limit
+                except CallerOutcome as exc:  # code 1: the same page again with half the limit
+                    if int(params["limit"]) <= settings.MIN_PAGE_LIMIT:
+                        raise DataTooLarge(str(exc)) from None
                     params["limit"] = str(max(settings.MIN_PAGE_LIMIT, int(params["limit"]) // 2))
                     meter.limit_reductions += 1
         finally:
@@ -325,7 +373,9 @@ class MetaSession:
             self.stats.throttled += meter.throttled - before[1]
             self.stats.throttle_wait_s += meter.throttle_wait_s - before[2]
 
-    def _classify(self, response: httpx.Response, params: dict[str, str]) -> Outcome[dict[str, Any]]:
+    def _classify(
+        self, response: httpx.Response, params: dict[str, str], too_large: bool = False
+    ) -> Outcome[dict[str, Any]]:
         answer = classify(response)
         self._observe_version(response.headers.get(settings.VERSION_HEADER))
         usage = parse_usage(response.headers)
@@ -341,7 +391,7 @@ class MetaSession:
         if answer.kind == "deprecated":
             message = deprecated_version_message(self.account_id, self.client.api_version, answer.description)
             return Outcome.permanent(message.removeprefix(f"{self.account_id}: Meta "))
-        if answer.kind == "reduce" and int(params.get("limit", "0")) > settings.MIN_PAGE_LIMIT:
+        if answer.kind == "reduce" and (too_large or int(params.get("limit", "0")) > settings.MIN_PAGE_LIMIT):
             return Outcome.caller(what)
         if answer.kind == "throttle":
             self._pace_due = 0.0  # the throttle wait covers the pacing too

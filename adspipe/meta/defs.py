@@ -7,10 +7,5 @@ from adspipe.meta.platform import SPEC
 from adspipe.platform.definitions import platform_definitions
 
 DEFS = platform_definitions(
-    SPEC,
-    assets=[meta_insights],
-    fill_job=meta_7d_fill,
-    fresh_job=meta_fresh,
-    resources={"meta": MetaClient()},
-)
-defs = DEFS.as_definitions()
+    SPEC, assets=[meta_insights], fill_job=meta_7d_fill, fresh_job=meta_fresh, resources={"meta": MetaClient()},
+)  # fmt: skip

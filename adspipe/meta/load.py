@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection as Db
 
 from adspipe.meta import transforms
 from adspipe.meta.settings import PLATFORM
+from adspipe.platform.ad_metrics import fact_day_sums
 from adspipe.warehouse.copydata import CopyData, copy_encoded
 from adspipe.warehouse.schema import daily_ad_metrics, fact_meta_daily, meta_insights_raw
 from adspipe.warehouse.sql import money_ratio
@@ -59,13 +60,9 @@ def raw_rows(
 
 
 def write_raw_day(
-    db: Db,
-    *,
-    ad_account_id: str,
-    day: date,
-    rows: Sequence[Mapping[str, Any]],
+    db: Db, *, ad_account_id: str, day: date, rows: Sequence[Mapping[str, Any]],
     encoded: CopyData | None = None,
-) -> int:
+) -> int:  # fmt: skip
     """Make `meta_insights_raw` for (account, day) exactly `rows` (see `raw_rows`); `encoded`: the
     same rows in COPY format, shipped as they are."""
     _replace_day(db, meta_insights_raw, ad_account_id, day, rows, encoded)
@@ -73,13 +70,9 @@ def write_raw_day(
 
 
 def replace_facts_day(
-    db: Db,
-    *,
-    ad_account_id: str,
-    day: date,
-    facts: Sequence[Mapping[str, Any]],
+    db: Db, *, ad_account_id: str, day: date, facts: Sequence[Mapping[str, Any]],
     encoded: CopyData | None = None,
-) -> int:
+) -> int:  # fmt: skip
     """Make `fact_meta_daily` for (account, day) exactly these rows (`encoded`: in COPY format)."""
     for fact in facts:
         if fact["date"] != day or fact["ad_account_id"] != ad_account_id:
@@ -142,20 +135,7 @@ def rebuild_meta_metrics(
             raw.c.ad_account_id == ad_account_id, raw.c.level == "account", raw.c.date.in_(dates_)
         ),
     ).subquery("keys")
-    agg = (
-        sa.select(
-            f.c.date,
-            sa.func.count().label("ads"),
-            sa.func.sum(f.c.spend).label("spend"),
-            sa.func.sum(f.c.impressions).label("impressions"),
-            sa.func.sum(f.c.clicks).label("clicks"),
-            sa.func.sum(f.c.purchases).label("purchases"),
-            sa.func.sum(f.c.purchase_value).label("purchase_value"),
-        )
-        .where(f.c.ad_account_id == ad_account_id, f.c.date.in_(dates_))
-        .group_by(f.c.date)
-        .subquery("agg")
-    )
+    agg = fact_day_sums(fact_meta_daily, "ad_account_id", ad_account_id, dates_).subquery("agg")
     zero = sa.literal(0)
     spend = sa.func.coalesce(agg.c.spend, zero)
     account_spend: sa.ColumnElement[Any] = (

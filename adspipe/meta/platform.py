@@ -22,18 +22,10 @@ def validate_ad_account(account: str) -> str:
 
 
 SPEC = PlatformSpec(
-    name=settings.PLATFORM,
-    kind="ads",
-    vendor="Meta Marketing",
-    settings=settings,
-    version_env=app_settings.META_API_VERSION_ENV,
-    account_label="ad account",
-    validate_account=validate_ad_account,
-    asset_keys=("meta_insights_raw", "fact_meta_daily", "daily_meta_metrics"),
-    asset_op="meta_insights",
+    name=settings.PLATFORM, kind="ads", vendor="Meta Marketing", account_label="ad account",
+    settings=settings, version_env=app_settings.META_API_VERSION_ENV, validate_account=validate_ad_account,
+    asset_keys=("meta_insights_raw", "fact_meta_daily", "daily_meta_metrics"), asset_op="meta_insights",
     fresh_interval=lambda: timedelta(hours=app_settings.meta_fresh_hours()),
-    cursor_keys=(cursors.META_WINDOW_END,),
-    token_patterns=((re.compile(r"\b(EAA)[A-Za-z0-9]{6,}"), r"\1***"),),
-    pool=settings.POOL,
-    partitions_job="meta_assets",
-)
+    cursor_keys=(cursors.META_WINDOW_END,), token_patterns=((re.compile(r"\b(EAA)[A-Za-z0-9]{6,}"), r"\1***"),),
+    pool=settings.POOL, partitions_job="meta_assets", fact_table="fact_meta_daily",
+)  # fmt: skip

@@ -45,6 +45,8 @@ def run_metadata(result: MetaResult) -> dict[str, Any]:
         "throttle_wait_s": round(stats.throttle_wait_s, 3),
         "backoff_wait_s": round(meter.backoff_wait_s, 3),
         "pace_wait_s": round(meter.pace_wait_s, 3),
+        # seconds spent waiting for asynchronous report runs to finish (adspipe.meta.report_runs)
+        "report_poll_wait_s": round(meter.waits_s.get("poll", 0.0), 3),
         "transient_errors": meter.transient_errors,
         "limit_reductions": meter.limit_reductions,
         "usage_high_water_pct": round(meter.high_water_pct, 2),

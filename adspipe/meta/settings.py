@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from adspipe.settings import meta_api_version
+from adspipe.settings import meta_api_version, meta_report_run_min_ads
 
 # Marketing API versions and their expiration dates as Meta publishes them (Marketing API version
 # history); None: not announced yet. A call to an expired version is refused (#2635).
@@ -72,6 +72,25 @@ KNOWN_ATTRIBUTION_WINDOWS = frozenset(CLICK_WINDOWS + VIEW_WINDOWS + ENGAGED_VIE
 
 DEFAULT_PAGE_LIMIT = 500
 MIN_PAGE_LIMIT = 25  # code 1 halves the page size down to this, then gives up
+
+# Asynchronous report runs (adspipe/meta/report_runs.py): POST act_X/insights → report_run_id, poll
+# GET /{id} until `async_status` is final, read GET /{id}/insights. A day with at least
+# REPORT_RUN_MIN_ADS ads (as last seen) or one Meta refused with code 1 is read that way.
+DEFAULT_REPORT_RUN_MIN_ADS = 2000  # 4 pages of 500: past it a run's fixed cost is the smaller one
+REPORT_RUN_MIN_ADS = meta_report_run_min_ads(DEFAULT_REPORT_RUN_MIN_ADS)
+REPORT_RUN_ATTEMPTS = 3  # runs started per day; Job Failed / Job Skipped / timeout start a new one
+REPORT_POLL_FIRST_S = 1.0  # first poll; then doubling up to the max, or the progress estimate
+REPORT_POLL_MIN_S = 0.25
+REPORT_POLL_MAX_S = 30.0
+REPORT_RUN_TIMEOUT_S = 3600.0  # Meta: a report run can take up to an hour
+# AdReportRun fields read while polling (facebook-business 26.0: AdReportRun.Field; the error_*
+# fields are filled for a failed run from v25.0).
+REPORT_RUN_FIELDS = (
+    "id", "async_status", "async_percent_completion", "error_code", "error_message", "error_subcode",
+)  # fmt: skip
+JOB_NOT_STARTED, JOB_STARTED, JOB_RUNNING = "Job Not Started", "Job Started", "Job Running"
+JOB_COMPLETED, JOB_FAILED, JOB_SKIPPED = "Job Completed", "Job Failed", "Job Skipped"
+ASYNC_STATUSES = (JOB_NOT_STARTED, JOB_STARTED, JOB_RUNNING, JOB_COMPLETED, JOB_FAILED, JOB_SKIPPED)
 
 # Error codes (HTTP 400 unless noted).
 THROTTLE_CODES = frozenset({4, 17, 32, 613, 80000, 80004})

@@ -3,25 +3,29 @@
 A day is the unit: its ad-level call (status-filtered, all pages) and its account-level rows (the
 spend cross-check, read with the run's other days in one call when it can), then ONE transaction
 that replaces the day's raw rows and facts and rebuilds `daily_meta_metrics` and `daily_summary`
-for it. A failure before the commit leaves the day as it was. The engine's `commit_days` runs the
-days (adspipe.platform.engine); `sync.py` plans them.
+for it. A failure before the commit leaves the day as it was. The ad-platform loop runs the days
+(`open_days` is what it opens per account: adspipe.platform.ad_days); `sync.py` plans them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from adspipe.counters import SyncStats
+from adspipe.counters import DayStats, SyncStats
 from adspipe.errors import TransientApiError
+from adspipe.marts import connections as store_changes
 from adspipe.marts.daily_summary import rebuild_daily_summary
 from adspipe.meta import load, transforms
-from adspipe.meta.client import AccountInfo, InsightsDay, MetaSession
+from adspipe.meta.client import AccountInfo, InsightsDay, MetaClient, MetaSession, UsageMeter
+from adspipe.meta.options import VersionWatch
+from adspipe.meta.report_runs import AdDayReader, known_ads
+from adspipe.platform.ad_days import AccountDays, AdAccountRun, AdDayResult
 from adspipe.warehouse import copydata
 from adspipe.warehouse.connections import Connection
 from adspipe.warehouse.schema import fact_meta_daily, meta_insights_raw
@@ -30,12 +34,9 @@ Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class DayResult:
-    day: date
-    ad_rows: int
+class DayResult(AdDayResult):
     account_rows: int
     pages: int
-    spend: Decimal
     purchase_value: Decimal
     account_spend: Decimal | None
 
@@ -49,13 +50,17 @@ class FetchedDay:
     account_pages: int
 
 
-def fetch_day(session: MetaSession, day: date, account_day: list[dict[str, Any]] | None = None) -> FetchedDay:
+def fetch_day(
+    session: MetaSession, day: date, account_day: list[dict[str, Any]] | None = None,
+    reader: AdDayReader | None = None,
+) -> FetchedDay:  # fmt: skip
     """The day's ad-level rows (all pages), and its account-level rows unless already read.
 
     `account_day`: the day's account-level rows when they were read with the run's other days in
-    one call (see `account_rows_by_day`).
+    one call (see `account_rows_by_day`). `reader`: the account's ad-level reader, which reads a
+    large account's days as asynchronous report runs (adspipe.meta.report_runs).
     """
-    ad = session.insights(day, level="ad")
+    ad = reader.read(day) if reader is not None else session.insights(day, level="ad")
     if account_day is not None:
         return FetchedDay(ad, account_day, 0)
     account = session.insights(day, level="account")
@@ -184,3 +189,69 @@ def account_rows_by_day(
         if log:
             log(f"{session.account_id}: account-level range call failed, reading it day by day: {exc}")
         return None
+
+
+@dataclass
+class AccountRun(AdAccountRun[AccountInfo, DayResult]):
+    """What one ad account's run did (also when it stopped early)."""
+
+    meter: UsageMeter = field(default_factory=UsageMeter)
+
+
+def open_account(
+    engine: Engine, client: MetaClient, connection: Connection, stats: SyncStats, meter: UsageMeter,
+    versions: VersionWatch | None = None,
+) -> tuple[MetaSession, AccountInfo]:  # fmt: skip
+    """A session for the account (with the connection's own windows, status filter and app
+    secret), and its time zone and currency read from Meta and stored."""
+    session = client.session(
+        connection.account_id, connection.token(), stats, meter,
+        statuses=connection.ad_statuses, attribution_windows=connection.attribution_windows,
+        app_secret=connection.app_secret(), versions=versions,
+    )  # fmt: skip
+    info = session.account_info()
+    with engine.begin() as db:
+        store_changes.set_account_info(
+            db, connection.connection_id, timezone=info.timezone, currency=info.currency
+        )
+    return session, info
+
+
+def day_counters(run: AccountRun, stats: SyncStats) -> DayStats:
+    meter = run.meter
+    return DayStats(
+        pages=meter.pages, api_calls=stats.api_calls, throttled=stats.throttled,
+        retries=meter.transient_errors, throttle_wait_s=stats.throttle_wait_s,
+        pace_wait_s=meter.pace_wait_s, backoff_wait_s=meter.backoff_wait_s,
+    )  # fmt: skip
+
+
+def open_days(
+    engine: Engine, client: MetaClient, run: AccountRun, stats: SyncStats, *, now: datetime,
+    versions: VersionWatch | None, days: Callable[[Connection, str], list[date]], log: Log | None,
+) -> AccountDays[PreparedDay, DayResult]:  # fmt: skip
+    """The account read, and how to fetch and write each of its days (`days`: the run's plan, for
+    the one account-level range call of them all)."""
+    connection = run.connection
+    session, info = open_account(engine, client, connection, stats, run.meter, versions)
+    run.info = info
+    planned = days(connection, info.timezone)
+    account_days = account_rows_by_day(session, planned, log)
+    # A large account's days are read as report runs (adspipe.meta.report_runs).
+    reader = AdDayReader(session, known_ads(engine, connection.account_id, planned[0]) if planned else 0, log)
+    encode = engine.dialect.name == "postgresql"  # days are then shipped with COPY
+
+    def fetch(day: date) -> PreparedDay:
+        fetched = fetch_day(session, day, None if account_days is None else account_days[day], reader)
+        return prepare_day(session, connection, info, day, fetched, now=now, encode=encode)
+
+    def write(day: date, prepared: PreparedDay) -> DayResult:
+        return write_day(engine, connection, info, day, prepared, stats=stats)
+
+    def describe(outcome: DayResult) -> str:
+        return (
+            f"{outcome.ad_rows} ads, spend {outcome.spend}, account spend {outcome.account_spend}, "
+            f"{outcome.pages} page(s)"
+        )
+
+    return AccountDays(info.timezone, fetch, write, describe)

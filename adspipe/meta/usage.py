@@ -26,17 +26,12 @@ class UsageMeter(CallStats):
     """The base's counters of one connection's run plus Meta's own; Meta calls its throttle waits
     "backoff" (`backoff_wait_s`) and its transient backoff `transient_wait_s`."""
 
-    pages: int = 0
     high_water_pct: float = 0.0
     limit_reductions: int = 0
 
     @property
     def backoff_wait_s(self) -> float:
         return self.waits_s.get("throttle", 0.0)
-
-    @property
-    def pace_wait_s(self) -> float:
-        return self.waits_s.get("pace", 0.0)
 
     @property
     def transient_wait_s(self) -> float:
@@ -50,7 +45,6 @@ class UsageMeter(CallStats):
     def merge(self, other: CallStats) -> None:
         super().merge(other)
         if isinstance(other, UsageMeter):
-            self.pages += other.pages
             self.high_water_pct = max(self.high_water_pct, other.high_water_pct)
             self.limit_reductions += other.limit_reductions
 

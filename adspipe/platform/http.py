@@ -33,6 +33,7 @@ import dagster as dg
 import httpx
 from pydantic import Field, PrivateAttr
 
+from adspipe.counters import DayStats
 from adspipe.errors import AdspipeError, AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
 from adspipe.warehouse.sync_runs import sanitize_error
 
@@ -98,6 +99,7 @@ class CallStats:
     """What a session spent: written to `sync_runs` and to Dagster metadata; `merge` adds sessions."""
 
     api_calls: int = 0
+    pages: int = 0  # pages read, where the API pages its answers
     retries: int = 0  # transient failures retried
     throttled: int = 0  # throttle answers (each one waited or given up on)
     waits_s: dict[str, float] = field(default_factory=dict)  # seconds waited, by kind
@@ -116,8 +118,22 @@ class CallStats:
         """Waiting caused by rate limits (throttle answers and pacing), as `SyncStats` counts it."""
         return self.waits_s.get("throttle", 0.0) + self.waits_s.get("pace", 0.0)
 
+    @property
+    def pace_wait_s(self) -> float:
+        """Waiting before calls, to stay under a rate limit (pacing)."""
+        return self.waits_s.get("pace", 0.0)
+
+    def day_stats(self) -> DayStats:
+        """These counters as a day's (a day's own cost is the change across its calls)."""
+        return DayStats(
+            pages=self.pages, api_calls=self.api_calls, throttled=self.throttled, retries=self.retries,
+            throttle_wait_s=self.throttle_wait_s, pace_wait_s=self.pace_wait_s,
+            backoff_wait_s=self.waits_s.get("backoff", 0.0),
+        )  # fmt: skip
+
     def merge(self, other: CallStats) -> None:
         self.api_calls += other.api_calls
+        self.pages += other.pages
         self.retries += other.retries
         self.throttled += other.throttled
         for kind, seconds in other.waits_s.items():

@@ -53,6 +53,14 @@ class PlatformSpec:
     pool: str | None = None  # the Dagster concurrency pool its API-calling steps claim
     defs_module: str = ""  # the module whose `DEFS` is the platform's PlatformDefinitions
     partitions_job: str = field(default="")  # sync_runs.job of partition ranges ("" = <name>_partitions)
+    # An ad platform's facts, for the cross-checks (`summary_matches_facts`): the table (per account,
+    # ad and date, with store_id, spend and clicks), its account column, and the purchases column,
+    # stored × `purchases_scale` (daily_summary counts each account-day's sum over it, rounded half
+    # even: fractional conversions become whole purchases).
+    fact_table: str = ""
+    account_column: str = "ad_account_id"
+    purchases_column: str = "purchases"
+    purchases_scale: int = 1
 
     @property
     def fill_job(self) -> str:

@@ -30,7 +30,6 @@ class OrdersPage:
 class ShopCallStats(CallStats):
     """The base counters plus Shopify's pages, query costs and deprecation notices."""
 
-    pages: int = 0
     requested_cost: float = 0.0
     actual_cost: float = 0.0
     # Deprecated fields the requests used (X-Shopify-API-Deprecated-Reason), as Shopify words them.
@@ -45,14 +44,9 @@ class ShopCallStats(CallStats):
         """Waits after THROTTLED / 429 answers only (`throttle_wait_s` adds the pacing)."""
         return self.waits_s.get("throttle", 0.0)
 
-    @property
-    def pace_wait_s(self) -> float:
-        return self.waits_s.get("pace", 0.0)
-
     def merge(self, other: CallStats) -> None:
         super().merge(other)
         if isinstance(other, ShopCallStats):
-            self.pages += other.pages
             self.requested_cost += other.requested_cost
             self.actual_cost += other.actual_cost
             self.deprecated_reasons |= other.deprecated_reasons

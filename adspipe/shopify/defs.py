@@ -7,10 +7,5 @@ from adspipe.shopify.client import ShopifyClient
 from adspipe.shopify.platform import SPEC
 
 DEFS = platform_definitions(
-    SPEC,
-    assets=[shopify_orders_assets],
-    fill_job=shopify_7d_fill,
-    fresh_job=shopify_fresh,
-    resources={"shopify": ShopifyClient()},
-)
-defs = DEFS.as_definitions()
+    SPEC, assets=[shopify_orders_assets], fill_job=shopify_7d_fill, fresh_job=shopify_fresh, resources={"shopify": ShopifyClient()},
+)  # fmt: skip

@@ -22,20 +22,13 @@ def validate_shop_domain(shop: str) -> str:
 
 
 SPEC = PlatformSpec(
-    name="shopify",
-    kind="store",
-    vendor="Shopify Admin",
-    settings=settings,
-    version_env=app_settings.SHOPIFY_API_VERSION_ENV,
-    account_label="shop",
-    validate_account=validate_shop_domain,
-    asset_keys=("shopify_orders_raw", "fact_orders", "daily_shopify_metrics"),
-    asset_op="shopify_orders_assets",
+    name="shopify", kind="store", vendor="Shopify Admin", account_label="shop",
+    settings=settings, version_env=app_settings.SHOPIFY_API_VERSION_ENV, validate_account=validate_shop_domain,
+    asset_keys=("shopify_orders_raw", "fact_orders", "daily_shopify_metrics"), asset_op="shopify_orders_assets",
     fresh_interval=lambda: timedelta(minutes=app_settings.shopify_fresh_minutes()),
     cursor_keys=(cursors.SHOPIFY_UPDATED_AT,),
     token_patterns=(
         (re.compile(r"(X-Shopify-Access-Token[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", re.I), r"\1***"),
         (re.compile(r"\b(shpat_|shpca_|shppa_)[A-Za-z0-9]{6,}"), r"\1***"),
     ),
-    pool=None,
-)
+)  # fmt: skip

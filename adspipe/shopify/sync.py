@@ -121,16 +121,10 @@ def _charge(result: ShopRun, dates: Sequence[date], calls: DayStats) -> None:
 
 def _rows(connection: Connection, shop: ShopInfo, nodes: Iterable[dict[str, Any]]) -> list[OrderRows]:
     return [
-        order_rows(
-            node,
-            shop_domain=connection.account_id,
-            connection_id=connection.connection_id,
-            store_id=connection.store_id,
-            timezone=shop.timezone,
-            shop_currency=shop.currency,
-        )
+        order_rows(node, shop_domain=connection.account_id, connection_id=connection.connection_id,
+                   store_id=connection.store_id, timezone=shop.timezone, shop_currency=shop.currency)
         for node in nodes
-    ]
+    ]  # fmt: skip
 
 
 def _start(
@@ -361,19 +355,28 @@ def _run(
     )  # fmt: skip
 
 
+def _seed_job(
+    job: str, connect: Callable[..., None], budget_s: float, engine: Engine, client: ShopifyClient, now: datetime,
+    connection_id: int | None, dagster_run_id: str | None, log: Callable[[str], None] | None,
+) -> ShopifyResult:  # fmt: skip
+    """A seed job: `connect` (the fill or the fresh pass) for each connection, within `budget_s`."""
+
+    def work(run: ShopRun, stats: SyncStats) -> None:
+        connect(engine, client, run.connection, now, stats, run, budget_s=budget_s)
+
+    return _run(
+        engine, job, connection_id, work, dagster_run_id=dagster_run_id, log=log, window=lambda c: None
+    )
+
+
 def shopify_7d_fill(
     engine: Engine, client: ShopifyClient, now: datetime, *, connection_id: int | None = None,
     time_budget_s: float | None = None, dagster_run_id: str | None = None, log: Callable[[str], None] | None = None,
 ) -> ShopifyResult:  # fmt: skip
     budget = time_budget_s or settings.FILL_TIME_BUDGET_S
-
-    def work(run: ShopRun, stats: SyncStats) -> None:
-        fill_connection(engine, client, run.connection, now, stats, run, budget_s=budget)
-
-    return _run(
-        engine, settings.JOB_FILL, connection_id, work, dagster_run_id=dagster_run_id, log=log,
-        window=lambda c: None,
-    )  # fmt: skip
+    return _seed_job(
+        settings.JOB_FILL, fill_connection, budget, engine, client, now, connection_id, dagster_run_id, log
+    )
 
 
 def shopify_fresh(
@@ -381,14 +384,9 @@ def shopify_fresh(
     time_budget_s: float | None = None, dagster_run_id: str | None = None, log: Callable[[str], None] | None = None,
 ) -> ShopifyResult:  # fmt: skip
     budget = time_budget_s or settings.FRESH_TIME_BUDGET_S
-
-    def work(run: ShopRun, stats: SyncStats) -> None:
-        fresh_connection(engine, client, run.connection, now, stats, run, budget_s=budget)
-
-    return _run(
-        engine, settings.JOB_FRESH, connection_id, work, dagster_run_id=dagster_run_id, log=log,
-        window=lambda c: None,
-    )  # fmt: skip
+    return _seed_job(
+        settings.JOB_FRESH, fresh_connection, budget, engine, client, now, connection_id, dagster_run_id, log
+    )
 
 
 def sync_days(

@@ -25,6 +25,7 @@ class Faults:
     latency_s: float = 0.0
     shopify_latency_s: float = 0.0
     meta_latency_s: float = 0.0
+    google_ads_latency_s: float = 0.0
     # random faults: each API request draws at most one, in this order of precedence
     timeout_rate: float = 0.0  # hang for timeout_hang_s (past the client's timeout), then 504
     timeout_hang_s: float = 30.0
@@ -32,6 +33,8 @@ class Faults:
     error_5xx_rate: float = 0.0  # 500 / 502 (an HTML proxy page) / 503
     malformed_rate: float = 0.0  # HTTP 200 with a truncated JSON body
     shopify_internal_error_rate: float = 0.0  # HTTP 200 with errors[].extensions.code INTERNAL_SERVER_ERROR
+    # Google Ads searchStream: HTTP 200, the first batch, then an INTERNAL error in the stream
+    google_ads_stream_error_rate: float = 0.0
     fault_platforms: set[str] = field(default_factory=lambda: {"shopify", "meta"})
     # Shopify
     shopify_read_all_orders: bool = True  # False: only the last 60 days of orders are visible
@@ -67,6 +70,15 @@ class Faults:
     meta_throttle_code: int = 80000  # code of the throttle error: 4, 17, 613, 80000, 80004, 32
     meta_plain_429: bool = False  # throttle with a plain HTTP 429 instead of HTTP 400 + code
     meta_max_rows_per_page: int = 1000  # a request with a larger `limit` fails with code 1 (HTTP 500)
+    # a synchronous insights request whose answer (all pages) has more rows fails with code 1
+    # (HTTP 500 "Please reduce the amount of data…"), whatever its `limit`; 0: no limit
+    meta_sync_max_rows: int = 0
+    # asynchronous report runs (meta_reports.py): seconds from start to the final status; the next
+    # N runs started end "Job Failed" / "Job Skipped"; every run of these days (since) fails
+    meta_report_processing_s: float = 2.0
+    meta_report_failures: int = 0
+    meta_report_skips: int = 0
+    meta_report_fail_days: set[str] = field(default_factory=set)
     # the app's secret when it has "Require App Secret": every call must then carry
     # appsecret_proof = HMAC-SHA256(key=secret, msg=token) hex, else code 100 (HTTP 400)
     meta_app_secret: str | None = None
@@ -88,6 +100,7 @@ class Faults:
                 "shopify_no_read_all_orders_shops",
                 "fault_platforms",
                 "revoked_tokens",
+                "meta_report_fail_days",
             ):
                 value = {value} if isinstance(value, str) else set(value or ())
             elif isinstance(current, bool):
@@ -156,8 +169,8 @@ class FaultInjector:
         edge += f.malformed_rate
         if x < edge:
             return FaultDraw("malformed", cut=cut)
-        if platform == "shopify":
-            edge += f.shopify_internal_error_rate
-            if x < edge:
-                return FaultDraw("internal")
+        internal = {"shopify": f.shopify_internal_error_rate, "google_ads": f.google_ads_stream_error_rate}
+        edge += internal.get(platform, 0.0)
+        if x < edge:
+            return FaultDraw("internal")
         return FaultDraw(None)

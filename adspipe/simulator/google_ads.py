@@ -21,12 +21,11 @@ EXPECTED_FILTERS_ON_DATE_RANGE (all 400 INVALID_ARGUMENT).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -35,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adspipe.simulator.google_ads_faults import GoogleAdsFaults
 from adspipe.simulator.google_ads_world import GadsCustomer, GadsRow, GadsWorld
 from adspipe.simulator.shopify_api import ApiResponse, dumps
 from adspipe.simulator.util import local_ordinal, stable_int
@@ -74,28 +74,6 @@ QUERY = re.compile(r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<resource>\S+)(?:\
 BETWEEN = re.compile(r"^segments\.date\s+BETWEEN\s+'([^']*)'\s+AND\s+'([^']*)'$", re.I)
 EQUALS = re.compile(r"^segments\.date\s*=\s*'([^']*)'$", re.I)
 MAX_DAYS_BACK = 37 * 31  # day-level segments older than 37 months return no rows
-
-
-@dataclass
-class GoogleAdsFaults:
-    """Google Ads knobs (`POST /google-ads/admin/faults`)."""
-
-    quota_errors: int = 0  # the next N searchStream requests answer a quota error
-    quota_reason: str = "RESOURCE_TEMPORARILY_EXHAUSTED"
-    retry_delay_s: float = 30.0  # quotaErrorDetails.retryDelay
-    token_lifetime_s: int = 3599  # expires_in of issued access tokens (simulator clock)
-    batch_rows: int = 10_000  # results per stream batch
-    revoked_refresh_tokens: set[str] = field(default_factory=set)
-    errors_in_array: bool = True  # errors wrapped in an array, as searchStream may send them
-
-    def update(self, **changes: Any) -> GoogleAdsFaults:
-        names = {f.name for f in dataclasses.fields(self)}
-        for key, value in changes.items():
-            if key not in names:
-                raise ValueError(f"unknown Google Ads fault knob {key!r}; known: {', '.join(sorted(names))}")
-            current = getattr(self, key)
-            setattr(self, key, set(value) if isinstance(current, set) else type(current)(value))
-        return self
 
 
 class GadsError(Exception):
@@ -158,17 +136,22 @@ class GoogleAdsApi:
     def search_stream(
         self, version: str, customer_id: str, headers: Mapping[str, str], body: bytes
     ) -> ApiResponse:
-        request_id = f"sim{stable_int(self.world.world.seed, 'gads-req', self._next()) % 10**12:012d}"
+        n = self._next()
+        request_id = f"sim{stable_int(self.world.world.seed, 'gads-req', n) % 10**12:012d}"
         try:
             if version not in VERSIONS:
                 raise GadsError(404, "Requested entity was not found.")
             customer = self._authorize(customer_id, headers)
-            if self.faults.quota_errors > 0:
-                self.faults.quota_errors -= 1
+            if self.faults.quota_drawn(self.world.world.seed, n):
                 delay = f"{self.faults.retry_delay_s:g}s"
                 raise GadsError(429, "Resource has been exhausted (e.g. check quota).", "quotaError",
                                 self.faults.quota_reason, {"quotaErrorDetails": {"rateScope": "ACCOUNT",
                                 "rateName": "Requests per account", "retryDelay": delay}})  # fmt: skip
+            scripted = self.faults.next_scripted(customer.customer_id)
+            if scripted is not None:
+                outcome = "ok" if scripted[0] == 200 else OUTCOMES.get(scripted[0], "error")
+                return ApiResponse(scripted[0], dumps(scripted[1]), {"request-id": request_id}, outcome,
+                                   customer.customer_id)  # fmt: skip
             try:
                 query = json.loads(body or b"{}").get("query", "")
             except (ValueError, AttributeError):
@@ -367,8 +350,7 @@ def routes(sim: Simulator) -> list[Route]:
                 api.faults.update(**(await request.json()))
             except (ValueError, TypeError) as exc:
                 return JSONResponse({"error": str(exc)}, 400)
-        knobs = dataclasses.asdict(api.faults)
-        knobs["revoked_refresh_tokens"] = sorted(knobs["revoked_refresh_tokens"])
+        knobs = api.faults.to_dict()
         return JSONResponse({**knobs, "customers": api.world.describe(), "manager_id": api.world.manager_id})
 
     return [

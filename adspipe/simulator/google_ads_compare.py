@@ -11,9 +11,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adspipe.google_ads.tables import fact_google_ads_daily
 from adspipe.simulator.google_ads_world import GadsRow, GadsWorld
 from adspipe.simulator.truth import Truth
-from adspipe.warehouse.schema import daily_ad_metrics, daily_summary, fact_google_ads_daily, stores
+from adspipe.warehouse.schema import daily_ad_metrics, daily_summary, stores
 
 _MICROS = Decimal(1_000_000)
 

@@ -11,7 +11,9 @@ The token is accepted as `access_token` or `Authorization: Bearer`. Errors are G
 bodies: 104 (no token), 190 (bad or revoked token), 100 (bad parameter or unknown object, or a
 missing / wrong `appsecret_proof` when `meta_app_secret` is set), 2635 (a version past its
 expiration in `adspipe.meta.settings.SUPPORT_ENDS` on the simulated date), 1 (HTTP 500, `limit`
-above `meta_max_rows_per_page`), throttles from `meta_usage`. Every answer names the version
+above `meta_max_rows_per_page`, or a synchronous answer of more than `meta_sync_max_rows` rows),
+throttles from `meta_usage`. `POST act_X/insights`, `GET /{report_run_id}` and
+`GET /{report_run_id}/insights` are Meta's asynchronous report runs (`meta_reports.py`). Every answer names the version
 that served it in `facebook-api-version`.
 
 With `action_attribution_windows`, each `actions` / `action_values` element also carries one key
@@ -36,6 +38,7 @@ from urllib.parse import urlencode
 from adspipe.meta.settings import DEFAULT_API_VERSION, SUPPORT_ENDS
 from adspipe.simulator.ads import AdDayView, ad_day_as_of
 from adspipe.simulator.faults import Faults
+from adspipe.simulator.meta_reports import NODE_FIELDS, ReportRuns
 from adspipe.simulator.meta_rows import group_key, insights_row
 from adspipe.simulator.meta_usage import MetaUsage, throttle_error
 from adspipe.simulator.shopify_api import ApiResponse, dumps
@@ -90,6 +93,7 @@ class MetaApi:
         self.world, self.faults, self.now = world, faults, now
         self.tokens = None if tokens is None else set(tokens)
         self.usage = MetaUsage(faults, monotonic)
+        self.reports = ReportRuns(world.seed, faults, monotonic)
         self._seq = 0
 
     def _trace(self) -> str:
@@ -98,7 +102,7 @@ class MetaApi:
 
     def handle(
         self, version: str, node: str, edge: str | None, params: Mapping[str, str], headers: Mapping[str, str],
-        base_url: str,
+        base_url: str, method: str = "GET",
     ) -> ApiResponse:  # fmt: skip
         trace = self._trace()
         served = self.faults.meta_served_version or version
@@ -107,7 +111,10 @@ class MetaApi:
         auth = headers.get("authorization", "")
         if not token and auth.lower().startswith(("bearer ", "oauth ")):
             token = auth.split(" ", 1)[1].strip()
-        account = self.world.account_by_id(node) if node.startswith("act_") else None
+        run = self.reports.get(node) if node.isdigit() else None
+        account = (
+            self.world.account_by_id(run.account if run else node) if run or node.startswith("act_") else None
+        )
         try:
             if not re.fullmatch(r"v\d+\.\d+", version):
                 raise GraphError(2500, f"Unknown path components: /{version}/{node}")
@@ -127,7 +134,19 @@ class MetaApi:
                                        "throttled", account.id)  # fmt: skip
                 body = throttle_error(self.faults.meta_throttle_code, trace)
                 return ApiResponse(400, dumps(body), out_headers, "throttled", account.id)
-            if edge is None:
+            if method == "POST":
+                if edge != "insights" or run is not None:
+                    raise GraphError(100, f"(#100) Unsupported post request to {node}/{edge or ''}")
+                since, until, rows = self._rows(account, params)
+                payload = {"report_run_id": self.reports.start(account.id, since, until, rows, dict(params))}
+            elif run is not None and edge is None:
+                payload = self._report_run(run, params)
+            elif run is not None and edge == "insights":
+                status, _ = self.reports.state(run)
+                if status != "Job Completed":
+                    raise GraphError(100, f"(#100) Report run {run.id} is not complete ({status})")
+                payload = _page(run.rows, params, f"{base_url}/meta/{version}/{run.id}/insights", token)
+            elif edge is None:
                 payload = self._account(account, params)
             elif edge == "insights":
                 payload = self._insights(account, version, params, token, base_url)
@@ -198,9 +217,26 @@ class MetaApi:
 
     # ---- insights ---------------------------------------------------------------------------------
 
+    def _report_run(self, run: Any, params: Mapping[str, str]) -> dict[str, Any]:
+        fields = _list(params.get("fields"))
+        for name in fields:
+            if name not in NODE_FIELDS:
+                raise GraphError(
+                    100, f"(#100) Tried accessing nonexisting field ({name}) on node type (AdReportRun)"
+                )
+        return self.reports.node(run, fields)
+
     def _insights(
         self, acct: AccountSpec, version: str, params: Mapping[str, str], token: str, base_url: str
     ) -> dict[str, Any]:
+        _, _, rows = self._rows(acct, params)
+        limit = self.faults.meta_sync_max_rows
+        if limit and len(rows) > limit:  # too much for a synchronous answer, whatever the page size
+            raise GraphError(1, REDUCE, status=500)
+        return _page(rows, params, f"{base_url}/meta/{version}/{acct.id}/insights", token)
+
+    def _rows(self, acct: AccountSpec, params: Mapping[str, str]) -> tuple[str, str, list[dict[str, Any]]]:
+        """(since, until, every row) of an insights request, its parameters checked."""
         level = params.get("level", "account")
         if level not in LEVELS:
             raise GraphError(100, f"(#100) level must be one of the following values: {', '.join(LEVELS)}")
@@ -244,24 +280,7 @@ class MetaApi:
                         groups.setdefault(group_key(acct, view, level), []).append(view)
             for key in sorted(groups, key=lambda k: (len(k), k)):
                 rows.append(insights_row(acct, groups[key], level, fields, windows, lo, hi))
-        start = decode_cursor(params["after"]) + 1 if params.get("after") else 0
-        page = rows[start : start + limit]
-        body: dict[str, Any] = {"data": page}
-        if page:
-            paging: dict[str, Any] = {
-                "cursors": {"before": encode_cursor(start), "after": encode_cursor(start + len(page) - 1)}
-            }
-            if start + len(page) < len(rows):
-                query = {k: v for k, v in params.items() if k not in ("after", "before")}
-                query["access_token"] = token  # Graph API `next` links carry the token
-                query["after"] = encode_cursor(start + len(page) - 1)
-                paging["next"] = f"{base_url}/meta/{version}/{acct.id}/insights?{urlencode(query)}"
-            if start > 0:
-                paging["previous"] = (
-                    f"{base_url}/meta/{version}/{acct.id}/insights?before={encode_cursor(start)}"
-                )
-            body["paging"] = paging
-        return body
+        return since.isoformat(), until.isoformat(), rows
 
     def _range(self, acct: AccountSpec, params: Mapping[str, str], now: float) -> tuple[date, date]:
         today = date.fromordinal(local_ordinal(acct.timezone, now))
@@ -346,3 +365,24 @@ def _status_filter(raw: str | None) -> set[str] | None:
             raise GraphError(100, f"(#100) Filtering operator {op} is invalid for ad.effective_status")
         keep = chosen if keep is None else keep & chosen
     return keep
+
+
+def _page(rows: list[dict[str, Any]], params: Mapping[str, str], url: str, token: str) -> dict[str, Any]:
+    """One page of `rows` (`limit`, `after`) with Graph API cursors and a `next` link to `url`."""
+    limit = _int(params.get("limit", "25"), "limit")
+    start = decode_cursor(params["after"]) + 1 if params.get("after") else 0
+    page = rows[start : start + limit]
+    body: dict[str, Any] = {"data": page}
+    if page:
+        paging: dict[str, Any] = {
+            "cursors": {"before": encode_cursor(start), "after": encode_cursor(start + len(page) - 1)}
+        }
+        if start + len(page) < len(rows):
+            query = {k: v for k, v in params.items() if k not in ("after", "before")}
+            query["access_token"] = token  # Graph API `next` links carry the token
+            query["after"] = encode_cursor(start + len(page) - 1)
+            paging["next"] = f"{url}?{urlencode(query)}"
+        if start > 0:
+            paging["previous"] = f"{url}?before={encode_cursor(start)}"
+        body["paging"] = paging
+    return body

@@ -4,7 +4,9 @@ Starlette app, and `run_simulator` (uvicorn on a free port in a background threa
 Routes (`{base}` is `http://host:port`):
 - `POST {base}/shopify/{shop}/admin/api/{version}/graphql.json`  — Shopify Admin GraphQL
 - `GET  {base}/shopify-bulk/{n}.jsonl?expires=…`  — a bulk operation's result (simulator/shopify_bulk.py)
-- `GET  {base}/meta/{version}/act_{id}/insights`, `GET {base}/meta/{version}/act_{id}`  — Meta
+- `GET  {base}/meta/{version}/act_{id}/insights`, `GET {base}/meta/{version}/act_{id}`  — Meta;
+  `POST {base}/meta/{version}/act_{id}/insights`, `GET {base}/meta/{version}/{report_run_id}[/insights]`
+  — Meta's asynchronous report runs
 - `POST {base}/google-ads/{version}/customers/{id}/googleAds:searchStream`, `POST {base}/google-oauth/token`
   — Google Ads (simulator/google_ads.py, which also serves `{base}/google-ads/admin/...`)
 - `GET/POST {base}/admin/clock`, `GET/POST {base}/admin/faults`, `GET {base}/admin/stats`,
@@ -19,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import socket
 import threading
@@ -28,6 +29,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,7 +42,9 @@ from adspipe.simulator.clock import SimClock
 from adspipe.simulator.faults import FaultDraw, FaultInjector, Faults
 from adspipe.simulator.google_ads import GoogleAdsApi
 from adspipe.simulator.google_ads import routes as google_ads_routes
+from adspipe.simulator.google_ads_faults import broken_stream, server_error_body
 from adspipe.simulator.meta_api import MetaApi
+from adspipe.simulator.meta_reports import meta_request_names
 from adspipe.simulator.shopify_api import ApiResponse, ShopifyApi, dumps
 from adspipe.simulator.shopify_schema import CostFunction, default_cost
 from adspipe.simulator.truth import Truth
@@ -61,7 +65,7 @@ class RequestRecord:
 
     seq: int
     platform: str  # shopify | meta
-    endpoint: str  # graphql | insights | account
+    endpoint: str  # graphql | insights | account | report_run | report_status | report_insights
     account: str  # shop domain or act_…
     t_in: float
     t_out: float
@@ -191,7 +195,12 @@ class Simulator:
         record = functools.partial(self._record, detail=detail)
         t_in = self.monotonic()
         draw: FaultDraw = self.injector.draw(platform)
-        delay = f.latency_s + (f.shopify_latency_s if platform == "shopify" else f.meta_latency_s)
+        per_platform = {
+            "shopify": f.shopify_latency_s,
+            "meta": f.meta_latency_s,
+            "google_ads": f.google_ads_latency_s,
+        }
+        delay = f.latency_s + per_platform.get(platform, 0.0)
         if delay > 0:
             await asyncio.sleep(delay)
         if draw.kind == "timeout":
@@ -201,10 +210,13 @@ class Simulator:
         if draw.kind == "5xx":
             record(platform, endpoint, account, t_in, draw.status, "5xx")
             return _server_error(platform, draw.status, self._trace())
-        if draw.kind == "internal":
+        if draw.kind == "internal" and platform != "google_ads":
             record(platform, endpoint, account, t_in, 200, "internal")
             return _json(200, _internal_error(self._trace()), {})
         result = answer()
+        if draw.kind == "internal" and result.status == 200 and endpoint == "searchStream":
+            record(platform, endpoint, account or result.account, t_in, 200, "internal")
+            return _json(200, broken_stream(result.body), result.headers)
         if draw.kind == "drop":
             record(platform, endpoint, account, t_in, result.status, "drop")
             headers = {
@@ -231,6 +243,8 @@ def _json(status: int, body: bytes, headers: dict[str, str]) -> Response:
 def _server_error(platform: str, status: int, trace: str) -> Response:
     if status == 502:
         return Response(HTML_502, 502, media_type="text/html")
+    if platform == "google_ads":
+        return _json(status, server_error_body(status), {})
     if platform == "shopify":
         text = "Internal Server Error" if status == 500 else "Service Unavailable"
         return _json(status, dumps({"errors": text}), {})
@@ -254,6 +268,9 @@ def _internal_error(request_id: str) -> bytes:
             ]
         }
     )
+
+
+FORM = "application/x-www-form-urlencoded"  # Graph API parameters may come in a form body too
 
 
 def build_app(sim: Simulator) -> Starlette:
@@ -280,30 +297,23 @@ def build_app(sim: Simulator) -> Starlette:
         version, node = request.path_params["version"], request.path_params["node"]
         edge = request.path_params.get("edge")
         params = dict(request.query_params)
+        if request.method == "POST" and request.headers.get("content-type", "").startswith(FORM):
+            params.update(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         headers = {k.lower(): v for k, v in request.headers.items()}
         base = str(request.base_url).rstrip("/")
-        endpoint = "insights" if edge == "insights" else ("account" if edge is None else edge)
-        detail = ""
-        if endpoint == "insights":
-            span = params.get("time_range", "")
-            try:
-                rng = json.loads(span)
-                span = f"{rng.get('since')}..{rng.get('until')}"
-            except (ValueError, AttributeError):
-                pass
-            detail = f"{params.get('level', '')} {span}" + (" after" if params.get("after") else "")
+        endpoint, detail = meta_request_names(request.method, node, edge, params)
         return await sim.call(
             "meta",
             endpoint,
-            node,
-            lambda: sim.meta.handle(version, node, edge, params, headers, base),
+            node if node.startswith("act_") else "",
+            lambda: sim.meta.handle(version, node, edge, params, headers, base, request.method),
             detail,
         )
 
     routes = [
         Route("/shopify/{shop}/admin/api/{version}/graphql.json", shopify_graphql, methods=["POST"]),
         Route("/shopify-bulk/{name}", shopify_bulk_result, methods=["GET"]),
-        Route("/meta/{version}/{node}/{edge}", meta_node, methods=["GET"]),
+        Route("/meta/{version}/{node}/{edge}", meta_node, methods=["GET", "POST"]),
         Route("/meta/{version}/{node}", meta_node, methods=["GET"]),
         *google_ads_routes(sim),
         *admin.routes(sim),

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as DbConnection
@@ -50,8 +52,8 @@ class Connection:
     attribution_windows: tuple[str, ...] | None = None
     ad_statuses: tuple[str, ...] | None = None
     app_secret_ref: str | None = None
-    # Google Ads only: the manager account the customer is reached through (10 digits), or None.
-    login_customer_id: str | None = None
+    # The platform's own connection options (columns a platform's tables.py adds), by name.
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def token_env(self) -> str:
@@ -113,14 +115,17 @@ def validate_window(days: int) -> int:
     return days
 
 
-def validate_token_env(var: str) -> str:
+def validate_env_var(var: str, option: str = "--token-env", holds: str = "the access token") -> str:
+    """A variable NAME given as `option` (never its value), set in this environment to `holds`."""
     if not ENV_VAR_RE.match(var):
-        raise ConnectionInputError(f"--token-env must be an environment variable name (got {var!r})")
+        raise ConnectionInputError(f"{option} must be an environment variable name (got {var!r})")
     if not settings.env_value(var):
-        raise ConnectionInputError(
-            f"environment variable {var} is not set; export the access token in it first"
-        )
+        raise ConnectionInputError(f"environment variable {var} is not set; export {holds} in it first")
     return var
+
+
+def validate_token_env(var: str) -> str:
+    return validate_env_var(var)
 
 
 def _ensure_store(conn: DbConnection, name: str) -> int:
@@ -141,11 +146,12 @@ def connect(
     attribution_windows: tuple[str, ...] | None = None,
     ad_statuses: tuple[str, ...] | None = None,
     app_secret_env: str | None = None,
-    login_customer_id: str | None = None,
+    **options: Any,
 ) -> tuple[Connection, bool]:
     """Register (or re-authorize) an account; returns the connection and whether it was new.
 
-    Inputs must be validated first (the `validate_*` functions). Connecting the same account again
+    Inputs must be validated first (the `validate_*` functions; a platform validates its own
+    `options`, the columns its tables.py adds to `connections`). Connecting the same account again
     updates its row: store, token reference, window, status back to active, a new `authorized_at`.
     The marts are not touched: `adspipe.marts.connections.connect` also refreshes the stores' flags.
     """
@@ -168,7 +174,7 @@ def connect(
         "attribution_windows": _joined(attribution_windows),
         "ad_statuses": _joined(ad_statuses),
         "app_secret_ref": f"env:{app_secret_env}" if app_secret_env else None,
-        "login_customer_id": login_customer_id,
+        **_options(options),
         "created_at": now,
         "updated_at": now,
         "authorized_at": now,
@@ -182,6 +188,14 @@ def connect(
     found = find_connection(conn, platform=platform, account_id=account_id)
     assert found is not None
     return found, not existed
+
+
+def _options(options: Mapping[str, Any]) -> dict[str, Any]:
+    known = {c.name for c in connections.c if c.info.get("platform_option")}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConnectionInputError(f"unknown connection option(s): {', '.join(unknown)}")
+    return dict(options)
 
 
 def _joined(values: tuple[str, ...] | None) -> str | None:
@@ -218,7 +232,7 @@ def _row_to_connection(row: sa.Row[tuple[object, ...]]) -> Connection:
         attribution_windows=_split(m["attribution_windows"]),
         ad_statuses=_split(m["ad_statuses"]),
         app_secret_ref=m["app_secret_ref"],
-        login_customer_id=m["login_customer_id"],
+        options={c.name: m[c.name] for c in connections.c if c.info.get("platform_option")},
     )
 
 

@@ -7,6 +7,9 @@ re-running a job leaves them byte-identical.
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from adspipe.warehouse.types import CursorText, Money, Payload, UtcDateTime
@@ -21,7 +24,9 @@ metadata = sa.MetaData(
     }
 )
 
-PLATFORMS = ("shopify", "meta", "google_ads")  # the connections.platform CHECK (migration 0004)
+# The connections.platform CHECK: every platform package (a folder of adspipe holding platform.py,
+# as the registry finds them). Each platform's migration widens the database's constraint to match.
+PLATFORMS = tuple(sorted(p.parent.name for p in Path(__file__).resolve().parents[1].glob("*/platform.py")))
 CONNECTION_STATUSES = ("active", "needs_reauth", "disconnected")
 SYNC_STATUSES = ("running", "success", "failed", "rate_limited")
 
@@ -48,8 +53,9 @@ connections = sa.Table(
     sa.Column("status_reason", sa.Text, nullable=True),
     sa.Column("timezone", sa.String(64), nullable=True),
     sa.Column("currency", sa.String(8), nullable=True),
-    # Meta: the attribution window (1-28); Google Ads: the conversion-lag window the fresh job
-    # re-pulls (1-90, migration 0005).
+    # The days an ad platform's fresh job re-pulls for late conversions (Meta: its attribution
+    # window, 1-28; up to 90 for a conversion-lag window). A platform's own connection options are
+    # columns its tables.py appends here (marked `info={"platform_option": True}`).
     sa.Column("attribution_window_days", sa.Integer, nullable=True),
     # Meta only. Comma-separated attribution windows purchases are counted in (`7d_click,1d_view`);
     # NULL: the account's default window. See docs/metrics.md.
@@ -59,14 +65,12 @@ connections = sa.Table(
     sa.Column("ad_statuses", sa.String(400), nullable=True),
     # Meta only. "env:VAR" naming the variable that holds the app secret (appsecret_proof), or NULL.
     sa.Column("app_secret_ref", sa.String(255), nullable=True),
-    # Google Ads only. The manager account (10 digits) the customer is reached through, or NULL.
-    sa.Column("login_customer_id", sa.String(16), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     # Set on connect and on every re-authorization: the new-connection sensor keys on it.
     sa.Column("authorized_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("platform", "account_id"),
-    sa.CheckConstraint("platform IN ('shopify', 'meta', 'google_ads')", name="platform"),
+    sa.CheckConstraint(f"platform IN ({', '.join(repr(p) for p in PLATFORMS)})", name="platform"),
     sa.CheckConstraint("status IN ('active', 'needs_reauth', 'disconnected')", name="status"),
     sa.CheckConstraint(
         "attribution_window_days IS NULL OR attribution_window_days BETWEEN 1 AND 90",
@@ -236,42 +240,6 @@ daily_ad_metrics = sa.Table(
     ),
 )
 
-google_ads_raw = sa.Table(
-    "google_ads_raw",
-    metadata,
-    sa.Column("customer_id", sa.String(16), primary_key=True),
-    sa.Column("ad_id", sa.String(32), primary_key=True),
-    sa.Column("date", sa.Date, primary_key=True),
-    sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=False),
-    sa.Column("payload", Payload, nullable=False),
-    sa.Column("fetched_at", UtcDateTime, nullable=False),
-    sa.Index(None, "connection_id", "date"),
-    comment="Grain: one row per Google Ads customer, ad and date (customer time zone), its latest "
-    "searchStream result row.",
-)
-
-fact_google_ads_daily = sa.Table(
-    "fact_google_ads_daily",
-    metadata,
-    sa.Column("customer_id", sa.String(16), primary_key=True),
-    sa.Column("ad_id", sa.String(32), primary_key=True),
-    sa.Column("date", sa.Date, primary_key=True),
-    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.store_id"), nullable=False),
-    sa.Column("connection_id", sa.Integer, sa.ForeignKey("connections.connection_id"), nullable=False),
-    sa.Column("campaign_id", sa.String(32), nullable=True),
-    sa.Column("ad_group_id", sa.String(32), nullable=True),
-    sa.Column("status", sa.String(16), nullable=False),  # the ad's status now (REMOVED keeps its spend)
-    sa.Column("currency", sa.String(8), nullable=True),
-    sa.Column("spend", Money, nullable=False),  # cost_micros / 10^6, exact
-    sa.Column("impressions", sa.BigInteger, nullable=False),
-    sa.Column("clicks", sa.BigInteger, nullable=False),
-    # Fractional conversions (data-driven attribution) in exact millionths: 1.25 → 1250000.
-    sa.Column("conversions_micros", sa.BigInteger, nullable=False),
-    sa.Column("conversions_value", Money, nullable=False),
-    sa.Index(None, "store_id", "date"),
-    comment="Grain: one row per Google Ads customer, ad and date (customer time zone).",
-)
-
 # Views (not in `metadata`: migrations create them, and Alembic compares tables only).
 views = sa.MetaData()
 
@@ -336,7 +304,23 @@ daily_summary_platform = sa.Table(
     ),
 )
 
-ALL_TABLES = [t.name for t in metadata.sorted_tables]
+
+def _platform_tables() -> None:
+    """A platform package may define its own tables on `metadata` in its `tables.py` (found, like
+    the registry's specs, because the file exists): every consumer of the schema — Alembic, COPY's
+    name checks, the tests — then sees them. Imported by name, so this layer imports no platform."""
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted(root.glob("*/tables.py")):
+        importlib.import_module(f"adspipe.{path.parent.name}.tables")
+
+
+_platform_tables()
+
+
+def __getattr__(name: str) -> list[str]:
+    if name == "ALL_TABLES":  # every table, the platforms' own included (see `_platform_tables`)
+        return [t.name for t in metadata.sorted_tables]
+    raise AttributeError(name)
 
 
 def table_or_view(name: str) -> sa.Table:

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -35,15 +36,28 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.checks import rules
-from adspipe.meta import sync as meta_sync
-from adspipe.meta.client import MetaClient
+from adspipe.google_ads.tables import fact_google_ads_daily, google_ads_raw
+from adspipe.settings import GOOGLE_ADS_URL_ENV, GOOGLE_OAUTH_URL_ENV
 from adspipe.shopify import sync as shopify_sync
 from adspipe.shopify.client import ShopifyClient
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.server import Simulator
 from adspipe.warehouse import cursors
-from adspipe.warehouse.schema import fact_meta_daily, meta_insights_raw, sync_runs
-from adspipe_tests.faults.harness import TOKEN_ENV, Compared, check_meta, check_orders, local_today, register
+from adspipe.warehouse.schema import (
+    fact_meta_daily,
+    meta_insights_raw,
+    sync_runs,
+)
+from adspipe_tests.clocks import FakeClock
+from adspipe_tests.faults.harness import (
+    TOKEN_ENV,
+    Compared,
+    check_orders,
+    local_today,
+    register,
+    simulator_credentials,
+)
+from adspipe_tests.faults.platforms import GOOGLE_ADS, META, Harness, Knobs, ok
 from adspipe_tests.simulator_fixtures import FIXED_NOW, RunningSimulator
 
 pytestmark = [
@@ -60,6 +74,7 @@ LATENCY_S = 0.04
 # the page just served; half the latency lands in the middle of the next request.
 KILL_POINTS = [(2, 0.0), (12, LATENCY_S / 2), (25, 0.0)]
 META_KILL_POINTS = [(2, 0.0), (8, LATENCY_S / 2), (15, 0.0)]
+GOOGLE_KILL_POINTS = [(2, 0.0), (5, LATENCY_S / 2), (8, 0.0)]  # the customer read, then one a day
 
 
 def _iso(instant: datetime) -> str:
@@ -175,84 +190,114 @@ def test_shopify_fresh_killed_mid_loop_resumes_to_truth(
              rows_compared=compared.rows)  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("requests", "extra_s"), META_KILL_POINTS, ids=[f"after-{p}-requests" for p, _ in META_KILL_POINTS]
-)
-def test_meta_multi_day_run_killed_mid_loop_resumes_to_truth(
+@dataclass(frozen=True)
+class AdsCrash:
+    """What the multi-day crash test needs to know of an ad platform."""
+
+    harness: Harness
+    job: str  # the worker's job
+    endpoint: str  # the simulator endpoint of one day's request (counted to place the kill)
+    fact: sa.Table
+    customer_column: str
+    days_with_rows: Callable[[Engine, str, date, date], list[date]]  # a second table's committed days
+    cursor_key: str | None  # the platform's cursor (a partition range leaves it where it is)
+    faults: Faults
+
+
+def _meta_account_days(engine: Engine, account: str, first: date, last: date) -> list[date]:
+    with engine.connect() as db:
+        return sorted(db.execute(sa.select(meta_insights_raw.c.date).where(
+            meta_insights_raw.c.ad_account_id == account, meta_insights_raw.c.level == "account",
+            meta_insights_raw.c.date.between(first, last)).distinct()).scalars())  # fmt: skip
+
+
+def _google_raw_days(engine: Engine, customer: str, first: date, last: date) -> list[date]:
+    with engine.connect() as db:
+        return sorted(db.execute(sa.select(google_ads_raw.c.date).where(
+            google_ads_raw.c.customer_id == customer, google_ads_raw.c.date.between(first, last)
+        ).distinct()).scalars())  # fmt: skip
+
+
+ADS_CRASH = {
+    # Meta: 40 ads at 25 rows a page, about 2 insights requests a day (plus one account-level call).
+    "meta": AdsCrash(META, "meta_dates", "insights", fact_meta_daily, "ad_account_id", _meta_account_days,
+                     cursors.META_WINDOW_END, Faults(meta_latency_s=LATENCY_S)),
+    # Google Ads: one searchStream a day (after the customer read), through the manager for store 1.
+    "google_ads": AdsCrash(GOOGLE_ADS, "google_ads_dates", "searchStream", fact_google_ads_daily, "customer_id",
+                           _google_raw_days, None, Faults(google_ads_latency_s=LATENCY_S)),
+}  # fmt: skip
+ADS_KILL_POINTS = [pytest.param("meta", n, extra, id=f"meta-after-{n}-requests") for n, extra in META_KILL_POINTS] + [
+    pytest.param("google_ads", n, extra, id=f"google_ads-after-{n}-requests") for n, extra in GOOGLE_KILL_POINTS
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("platform", "requests", "extra_s"), ADS_KILL_POINTS)
+def test_ads_multi_day_run_killed_mid_loop_resumes_to_truth(
     engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch,
-    record_property: Callable[[str, object], None], requests: int, extra_s: float,
+    record_property: Callable[[str, object], None], platform: str, requests: int, extra_s: float,
 ) -> None:  # fmt: skip
-    monkeypatch.setenv(TOKEN_ENV, "sim-token")
-    running = make_simulator(seed=SEED, stores=2, ads_per_account=40, now=FIXED_NOW,
-                             faults=Faults(meta_latency_s=LATENCY_S))  # fmt: skip
+    """The asset chain over 10 days of one ad account, SIGKILLed after the k-th day request."""
+    crash = ADS_CRASH[platform]
+    h = crash.harness
+    for name, value in simulator_credentials().items():
+        monkeypatch.setenv(name, value)
+    running = make_simulator(seed=SEED, stores=2, ads_per_account=40, now=FIXED_NOW, faults=crash.faults)
+    monkeypatch.setenv(GOOGLE_ADS_URL_ENV, running.handle.google_ads_url)
+    monkeypatch.setenv(GOOGLE_OAUTH_URL_ENV, running.handle.google_oauth_url)
     sim = running.sim
-    world = register(engine, sim, stores=[1], shopify=False)
-    (account,) = world.accounts
-    connection = world.accounts[account]
+    world = register(engine, sim, stores=[1], shopify=False, meta=platform == "meta",
+                     google_ads=platform == "google_ads")  # fmt: skip
+    (account,) = world.connections(platform)
+    connection = world.connections(platform)[account]
     now = sim.clock.now()
-    # A fill first, so that a cursor exists: the asset chain must leave it where it is.
-    assert meta_sync.run_fill(engine, MetaClient(), now=now).report.failed == []
-    before = _cursor(engine, connection.connection_id, cursors.META_WINDOW_END)
-    assert before is not None
+    vt = FakeClock()
+    # A fill first (for Meta, a cursor then exists: the asset chain must leave it where it is).
+    ok(h.fill(engine, h.client(vt, running.handle, Knobs()), now))
+    before = _cursor(engine, connection.connection_id, crash.cursor_key) if crash.cursor_key else None
+    assert crash.cursor_key is None or before is not None
     first, last = date(2026, 3, 1), date(2026, 3, 10)
     sim.reset_stats()
 
-    def insights_served() -> int:
-        return sum(1 for r in sim.request_log("meta") if r.endpoint == "insights" and r.outcome == "ok")
+    def served() -> int:
+        return sum(1 for r in sim.request_log(platform) if r.endpoint == crash.endpoint and r.outcome == "ok")
 
-    args = [
-        "meta_dates",
-        "--now",
-        _iso(now),
-        "--since",
-        str(first),
-        "--until",
-        str(last),
-        "--page-limit",
-        "25",
-    ]
-    code = _kill_after(sim, args, insights_served, requests, extra_s)
+    args = [crash.job, "--now", _iso(now), "--since", str(first), "--until", str(last), "--page-limit", "25"]
+    code = _kill_after(sim, args, served, requests, extra_s)
     assert code == -signal.SIGKILL
-    served = insights_served()
-    assert _cursor(engine, connection.connection_id, cursors.META_WINDOW_END) == before
+    at_kill = served()
+    if crash.cursor_key:
+        assert _cursor(engine, connection.connection_id, crash.cursor_key) == before
     _consistent(engine)
+    fact_date = crash.fact.c.date
     with engine.connect() as db:
-        committed = sorted(
-            db.execute(
-                sa.select(fact_meta_daily.c.date)
-                .where(fact_meta_daily.c.date.between(first, last))
-                .distinct()
-            ).scalars()
-        )
-        accounts_rows = sorted(
-            db.execute(
-                sa.select(meta_insights_raw.c.date)
-                .where(meta_insights_raw.c.level == "account", meta_insights_raw.c.date.between(first, last))
-                .distinct()
-            ).scalars()
-        )
+        committed = sorted(db.execute(sa.select(fact_date).where(
+            crash.fact.c[crash.customer_column] == account, fact_date.between(first, last)).distinct()).scalars())  # fmt: skip
     # Days run oldest first, each in one transaction: the committed days are a prefix, every one
-    # whole (its account-level row beside its ad rows, and equal to the truth).
+    # whole (Meta: its account-level row beside its ad rows; Google Ads: its raw rows beside its
+    # facts, as many as the truth) and equal to the truth.
     assert committed == [first + timedelta(days=i) for i in range(len(committed))]
-    assert accounts_rows == committed
+    assert crash.days_with_rows(engine, account, first, last) == committed
     assert len(committed) < 10, "the kill landed after the run had committed every day"
     partial = Compared()
     for day in committed:
-        check_meta(engine, sim, account, day, day, partial)
+        h.compare(engine, sim, account, (day, day), partial)
     assert partial.diffs == []
 
-    resumed = meta_sync.run_dates(
-        engine, MetaClient(page_limit=25), [first + timedelta(days=i) for i in range(10)], now=now
-    )
-    assert resumed.report.failed == []
-    assert _cursor(engine, connection.connection_id, cursors.META_WINDOW_END) == before
+    resumed = h.dates(engine, h.client(vt, running.handle, Knobs(page_limit=25)),
+                      [first + timedelta(days=i) for i in range(10)], now)  # fmt: skip
+    ok(resumed)
+    if crash.cursor_key:
+        assert _cursor(engine, connection.connection_id, crash.cursor_key) == before
     _consistent(engine)
     compared = Compared()
-    check_meta(engine, sim, account, first, last, compared)
+    h.compare(engine, sim, account, (first, last), compared)
     assert compared.diffs == []
-    _figures(record_property, suite="meta_dates", kill_after_requests=requests, extra_s=extra_s, served=served,
-             days_committed_at_kill=len(committed), cursor=before,
-             sync_runs=_run_statuses(engine, connection.connection_id), rows_compared=compared.rows + partial.rows)  # fmt: skip
+    statuses = _run_statuses(engine, connection.connection_id)
+    # The fill, the killed run (its row never closed), the resumed run.
+    assert [s.split(":")[1] for s in statuses] == ["success", "running", "success"], statuses
+    _figures(record_property, suite=f"{platform}_dates", kill_after_requests=requests, extra_s=extra_s,
+             served=at_kill, days_committed_at_kill=len(committed), cursor=before, sync_runs=statuses,
+             rows_compared=compared.rows + partial.rows)  # fmt: skip
 
 
 @pytest.mark.parametrize("phase", ["polling", "download"])

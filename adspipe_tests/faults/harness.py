@@ -1,6 +1,7 @@
 """Shared tools of the fault and crash suites: a virtual clock shared by the simulator and the
-clients, clients tuned for a test, connections for the simulator's world, and the warehouse-vs-
-truth assertions (compare.py plus row counts and key uniqueness).
+clients, clients tuned for a test, connections for the simulator's world (Shopify, Meta, Google
+Ads), and the warehouse-vs-truth assertions (compare.py plus row counts and key uniqueness). The
+per-platform adapters the suites are parametrized with are in `platforms.py`.
 
 Virtual time: the simulator's Shopify bucket and Meta usage meters refill on `monotonic`, and
 the clients wait with `sleep`; giving both the same `FakeClock` makes every pacing, throttle
@@ -21,18 +22,44 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adspipe.google_ads.client import GoogleAdsClient
+from adspipe.google_ads.tables import fact_google_ads_daily, google_ads_raw
 from adspipe.meta.client import MetaClient
 from adspipe.shopify.client import ShopifyClient
-from adspipe.simulator.compare import meta_differences, orders_differences, summary_differences
-from adspipe.simulator.server import Simulator
+from adspipe.simulator.compare import (
+    SUMMARY_FIELDS,
+    meta_differences,
+    orders_differences,
+    summary_differences,
+)
+from adspipe.simulator.google_ads_compare import google_ads_differences, summary_spend_differences
+from adspipe.simulator.server import Simulator, SimulatorHandle
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
-from adspipe.warehouse.schema import fact_meta_daily, fact_orders, meta_insights_raw, shopify_orders_raw
+from adspipe.warehouse.schema import (
+    fact_meta_daily,
+    fact_orders,
+    meta_insights_raw,
+    shopify_orders_raw,
+)
 from adspipe_tests.clocks import FakeClock
 
 TOKEN_ENV = "FAULT_SIM_TOKEN"
 SEED = 20260415  # the fault draws and the clients' jitter
 FAULT_KINDS = ("5xx", "timeout", "drop", "malformed", "internal", "throttled")
+# Google Ads credentials: the app's three variables and the connections' refresh token variable.
+GOOGLE_REFRESH_ENV = "GADS_SIM_REFRESH"
+GOOGLE_SECRETS = {
+    "GOOGLE_ADS_DEVELOPER_TOKEN": "sim-developer-token",
+    "GOOGLE_ADS_CLIENT_ID": "sim-client-id",
+    "GOOGLE_ADS_CLIENT_SECRET": "sim-client-secret",
+    GOOGLE_REFRESH_ENV: "sim-refresh-token",
+}
+
+
+def simulator_credentials() -> dict[str, str]:
+    """Every credential variable the simulator accepts (set them with monkeypatch.setenv)."""
+    return {TOKEN_ENV: "sim-token", **GOOGLE_SECRETS}
 
 
 def shopify_client(
@@ -60,21 +87,37 @@ def meta_client(
     return client.with_transport(sleep=vt.sleep, rng=random.Random(seed))
 
 
+def google_ads_client(
+    vt: FakeClock, handle: SimulatorHandle, *, read_timeout_s: float = 30.0, max_transient_retries: int = 4,
+    wait_budget_s: float = 3600.0, seed: int = SEED,
+) -> GoogleAdsClient:  # fmt: skip
+    """A Google Ads client on the simulator; its waits (quota retry delays, backoff) are virtual."""
+    client = GoogleAdsClient(api_url=handle.google_ads_url, oauth_url=handle.google_oauth_url,
+                             read_timeout_s=read_timeout_s, max_transient_retries=max_transient_retries,
+                             wait_budget_s=wait_budget_s)  # fmt: skip
+    return client.with_transport(None, sleep=vt.sleep, monotonic=vt.monotonic, rng=random.Random(seed))
+
+
 @dataclass
 class World:
     """The simulator's stores as registered connections."""
 
     shops: dict[str, Connection] = field(default_factory=dict)  # shop domain → connection
     accounts: dict[str, Connection] = field(default_factory=dict)  # act_… → connection
+    customers: dict[str, Connection] = field(default_factory=dict)  # Google Ads customer id → connection
     store_names: list[str] = field(default_factory=list)
-    timezones: dict[str, str] = field(default_factory=dict)  # shop domain / act_… → zone
+    timezones: dict[str, str] = field(default_factory=dict)  # shop domain / act_… / customer id → zone
+
+    def connections(self, platform: str) -> dict[str, Connection]:
+        return {"shopify": self.shops, "meta": self.accounts, "google_ads": self.customers}[platform]
 
 
 def register(engine: Engine, sim: Simulator, *, stores: Iterable[int] | None = None, meta: bool = True,
-             shopify: bool = True) -> World:  # fmt: skip
+             shopify: bool = True, google_ads: bool = False, google_lag_days: int | None = None) -> World:  # fmt: skip
     world = World()
     described = sim.world.describe()["stores"]
     picked = list(stores) if stores is not None else list(range(len(described)))
+    gworld = sim.google_ads.world
     with engine.begin() as db:
         for index in picked:
             store = described[index]
@@ -94,6 +137,15 @@ def register(engine: Engine, sim: Simulator, *, stores: Iterable[int] | None = N
                     db, store=store["name"], platform="meta", account_id=account["id"], token_env=TOKEN_ENV,
                     attribution_window_days=account.get("attribution_window_days"),
                 )  # fmt: skip
+        for customer in gworld.customers if google_ads else []:
+            if customer.store_index not in picked:
+                continue
+            world.timezones[customer.customer_id] = customer.time_zone
+            world.customers[customer.customer_id], _ = conns.connect(
+                db, store=described[customer.store_index]["name"], platform="google_ads",
+                account_id=customer.customer_id, token_env=GOOGLE_REFRESH_ENV, attribution_window_days=google_lag_days,
+                login_customer_id=gworld.manager_id if customer.managed else None,
+            )  # fmt: skip
     return world
 
 
@@ -160,9 +212,44 @@ def check_meta(engine: Engine, sim: Simulator, account: str, since: date, until:
                          f"truth {want}")  # fmt: skip
 
 
+def check_google_ads(engine: Engine, sim: Simulator, customer: str, since: date, until: date, out: Compared,
+                     *, at: datetime | None = None) -> None:  # fmt: skip
+    """fact_google_ads_daily and its daily_ad_metrics rows vs truth (spend to the cent from micros,
+    fractional conversions exactly), plus: fact rows = distinct keys = raw rows = truth rows."""
+    when = at or sim.clock.now()
+    gworld = sim.google_ads.world
+    out.add(google_ads_differences(engine, gworld, customer, since, until, at=when))
+    want = sum(
+        len(gworld.truth(customer, since + timedelta(days=i), when.timestamp()))
+        for i in range((until - since).days + 1)
+    )
+    fact_range = sa.and_(fact_google_ads_daily.c.customer_id == customer,
+                         fact_google_ads_daily.c.date.between(since, until))  # fmt: skip
+    total, distinct = _counts(engine, fact_google_ads_daily, ["customer_id", "ad_id", "date"], fact_range)
+    raw_range = sa.and_(google_ads_raw.c.customer_id == customer, google_ads_raw.c.date.between(since, until))
+    raw_total, _ = _counts(engine, google_ads_raw, ["customer_id", "ad_id", "date"], raw_range)
+    out.rows += want  # the ad rows, beside the customer-days counted by google_ads_differences
+    if not (total == distinct == want == raw_total):
+        out.diffs.append(f"{customer} {since}..{until}: fact rows {total} ({distinct} distinct), raw {raw_total}, "
+                         f"truth {want}")  # fmt: skip
+
+
+AD_FIGURES = ("spend", "impressions", "clicks", "purchases", "purchase_value", "roas", "mer")
+
+
 def check_summary(engine: Engine, sim: Simulator, stores: list[str], since: date, until: date, out: Compared,
-                  *, at: datetime | None = None) -> None:  # fmt: skip
-    out.add(summary_differences(engine, sim.truth, stores, since, until, at=at))
+                  *, at: datetime | None = None, google_ads: bool = False) -> None:  # fmt: skip
+    """daily_summary vs truth; with Google Ads connected, the shop figures and flags per store-day,
+    then spend and MER over Meta + Google Ads (as the demo compares them)."""
+    if not google_ads:
+        out.add(summary_differences(engine, sim.truth, stores, since, until, at=at))
+        return
+    shop_fields = tuple(f for f in SUMMARY_FIELDS if f not in AD_FIGURES)
+    out.add(summary_differences(engine, sim.truth, stores, since, until, at=at, fields=shop_fields))
+    spend = summary_spend_differences(
+        engine, sim.truth, sim.google_ads.world, stores, since, until, at=at or sim.clock.now()
+    )
+    out.diffs += spend[1]
 
 
 def retried(calls: Iterable[Any]) -> int:

@@ -18,15 +18,11 @@ from adspipe.simulator.server import Simulator
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
 from adspipe_tests.clocks import FakeClock
+from adspipe_tests.faults.harness import GOOGLE_REFRESH_ENV, GOOGLE_SECRETS
 from adspipe_tests.simulator_fixtures import RunningSimulator
 
-REFRESH_ENV = "GADS_SIM_REFRESH"
-SECRETS = {
-    "GOOGLE_ADS_DEVELOPER_TOKEN": "sim-developer-token",
-    "GOOGLE_ADS_CLIENT_ID": "sim-client-id",
-    "GOOGLE_ADS_CLIENT_SECRET": "sim-client-secret",
-    REFRESH_ENV: "sim-refresh-token",
-}
+REFRESH_ENV = GOOGLE_REFRESH_ENV
+SECRETS = GOOGLE_SECRETS  # the credentials the simulator accepts (one definition, in the harness)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from adspipe.google_ads.client import GoogleAdsClient, GoogleAdsSession
 from adspipe.google_ads.transforms import ad_fact
 from adspipe.simulator.clock import SimClock
 from adspipe.simulator.server import Simulator, SimulatorHandle, run_simulator
-from adspipe_tests.clocks import FAKE_MONOTONIC_START
+from adspipe_tests.clocks import FakeClock
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SECRETS = {
@@ -27,19 +27,6 @@ SECRETS = {
     "GOOGLE_ADS_CLIENT_SECRET": "sim-client-secret",
     "SIM_REFRESH": "sim-refresh-token",
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = FAKE_MONOTONIC_START
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -63,14 +50,14 @@ def sim(served: tuple[Simulator, SimulatorHandle], env: None) -> Iterator[Simula
     yield simulator
 
 
-def on_sim(handle: SimulatorHandle, clock: Clock, **fields: Any) -> GoogleAdsClient:
+def on_sim(handle: SimulatorHandle, clock: FakeClock, **fields: Any) -> GoogleAdsClient:
     client = GoogleAdsClient(api_url=handle.google_ads_url, oauth_url=handle.google_oauth_url, **fields)
     return client.with_transport(None, sleep=clock.sleep, monotonic=clock.monotonic)
 
 
 @pytest.fixture
-def client(served: tuple[Simulator, SimulatorHandle], sim: Simulator) -> tuple[GoogleAdsClient, Clock]:
-    clock = Clock()
+def client(served: tuple[Simulator, SimulatorHandle], sim: Simulator) -> tuple[GoogleAdsClient, FakeClock]:
+    clock = FakeClock()
     return on_sim(served[1], clock), clock
 
 
@@ -81,7 +68,7 @@ def session_for(client: GoogleAdsClient, sim: Simulator, customer_index: int) ->
 
 
 def test_spend_to_the_cent_and_conversions_exact_across_three_time_zones(
-    client: tuple[GoogleAdsClient, Clock], sim: Simulator
+    client: tuple[GoogleAdsClient, FakeClock], sim: Simulator
 ) -> None:
     gads, _ = client
     day = date(2026, 11, 12)
@@ -103,7 +90,7 @@ def test_spend_to_the_cent_and_conversions_exact_across_three_time_zones(
 
 
 def test_removed_ads_keep_their_spend_in_a_range_read(
-    client: tuple[GoogleAdsClient, Clock], sim: Simulator
+    client: tuple[GoogleAdsClient, FakeClock], sim: Simulator
 ) -> None:
     gads, _ = client
     customer = sim.google_ads.world.customers[0]
@@ -122,7 +109,7 @@ def test_removed_ads_keep_their_spend_in_a_range_read(
 
 
 def test_the_access_token_is_cached_until_its_expiry_minus_the_margin(
-    client: tuple[GoogleAdsClient, Clock], sim: Simulator
+    client: tuple[GoogleAdsClient, FakeClock], sim: Simulator
 ) -> None:
     gads, clock = client
     api = sim.google_ads
@@ -142,7 +129,7 @@ def test_the_access_token_is_cached_until_its_expiry_minus_the_margin(
 
 
 def test_a_quota_error_waits_its_retry_delay_then_succeeds(
-    client: tuple[GoogleAdsClient, Clock], sim: Simulator
+    client: tuple[GoogleAdsClient, FakeClock], sim: Simulator
 ) -> None:
     gads, clock = client
     sim.google_ads.faults.update(quota_errors=2, retry_delay_s=17)
@@ -159,7 +146,7 @@ def test_a_quota_delay_past_the_wait_budget_is_rate_limited(
 ) -> None:
     from adspipe.errors import RateLimitExhausted
 
-    clock = Clock()
+    clock = FakeClock()
     gads = on_sim(served[1], clock, wait_budget_s=60)
     sim.google_ads.faults.update(quota_errors=1, retry_delay_s=3600, quota_reason="RESOURCE_EXHAUSTED")
     with pytest.raises(RateLimitExhausted, match="quotaError: RESOURCE_EXHAUSTED"):
@@ -167,8 +154,31 @@ def test_a_quota_delay_past_the_wait_budget_is_rate_limited(
     assert clock.sleeps == []
 
 
+def test_a_cached_token_refused_as_expired_is_replaced_once_then_the_call_succeeds(
+    client: tuple[GoogleAdsClient, FakeClock], sim: Simulator
+) -> None:
+    # The machine slept: the simulator's clock passed the token's expiry, the client's monotonic
+    # clock did not. Google answers OAUTH_TOKEN_EXPIRED; the client mints one new token and retries.
+    gads, _ = client
+    api = sim.google_ads
+    customer = api.world.customers[0].customer_id
+    session = session_for(gads, sim, 0)
+    session.ad_day(customer, date(2026, 11, 1))
+    before = api.token_requests
+    sim.clock.set(NOW + timedelta(hours=2))
+    rows = session.ad_day(customer, date(2026, 11, 2)).rows
+    assert api.token_requests - before == 1
+    assert {r.ad_id for r in rows} == set(api.truth(customer, date(2026, 11, 2)))
+    # A freshly minted token that is refused is the credentials' fault: no second exchange.
+    sim.google_ads.faults.update(revoked_refresh_tokens=["sim-refresh-token"])
+    sim.clock.set(NOW + timedelta(hours=4))
+    with pytest.raises(AuthError, match="invalid_grant"):
+        session.ad_day(customer, date(2026, 11, 3))
+    assert api.token_requests - before == 2
+
+
 def test_a_revoked_refresh_token_is_an_auth_error(
-    client: tuple[GoogleAdsClient, Clock], sim: Simulator
+    client: tuple[GoogleAdsClient, FakeClock], sim: Simulator
 ) -> None:
     gads, _ = client
     sim.google_ads.faults.update(revoked_refresh_tokens=["sim-refresh-token"])
@@ -178,7 +188,7 @@ def test_a_revoked_refresh_token_is_an_auth_error(
 
 
 def test_a_wrong_developer_token_is_an_auth_error(
-    client: tuple[GoogleAdsClient, Clock], sim: Simulator, monkeypatch: pytest.MonkeyPatch
+    client: tuple[GoogleAdsClient, FakeClock], sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gads, _ = client
     monkeypatch.setenv("GOOGLE_ADS_DEVELOPER_TOKEN", "wrong-dev-token")
@@ -187,7 +197,7 @@ def test_a_wrong_developer_token_is_an_auth_error(
 
 
 def test_a_managed_customer_without_login_customer_id_is_permanent_naming_the_reason(
-    client: tuple[GoogleAdsClient, Clock], sim: Simulator
+    client: tuple[GoogleAdsClient, FakeClock], sim: Simulator
 ) -> None:
     gads, _ = client
     managed = next(c for c in sim.google_ads.world.customers if c.managed)
@@ -216,8 +226,8 @@ def scripted(
 
 def mocked(
     search: Callable[[httpx.Request], httpx.Response], seen: list[httpx.Request]
-) -> tuple[GoogleAdsClient, Clock]:
-    clock = Clock()
+) -> tuple[GoogleAdsClient, FakeClock]:
+    clock = FakeClock()
     gads = GoogleAdsClient(api_url="https://ads.test", oauth_url="https://oauth.test/token")
     return gads.with_transport(scripted(search, seen), sleep=clock.sleep, monotonic=clock.monotonic), clock
 

@@ -14,8 +14,9 @@ from sqlalchemy.engine import Engine
 
 from adspipe.cli import main
 from adspipe.google_ads import sync
+from adspipe.google_ads.tables import fact_google_ads_daily, google_ads_raw
 from adspipe.warehouse import connections as conns
-from adspipe.warehouse.schema import daily_ad_metrics, fact_google_ads_daily, google_ads_raw, sync_runs
+from adspipe.warehouse.schema import daily_ad_metrics, sync_runs
 from adspipe_tests.google_ads.gads_env import SECRETS, GadsEnv, days, make_gads_env, truth_totals
 from adspipe_tests.simulator_fixtures import RunningSimulator
 
@@ -148,6 +149,6 @@ def test_connect_google_ads_validates_then_stores_the_manager_and_lag(
     with engine.connect() as db:
         found = conns.find_connection(db, platform="google_ads", account_id="1234567890")
     assert found is not None
-    assert (found.login_customer_id, found.attribution_window_days, found.token_ref) == (
+    assert (found.options["login_customer_id"], found.attribution_window_days, found.token_ref) == (
         "9998887777", 45, "env:GADS_REFRESH",
     )  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Callable
 from datetime import date
 from urllib.parse import parse_qs, urlsplit
@@ -15,8 +16,17 @@ import pytest
 
 from adspipe.counters import SyncStats
 from adspipe.errors import AuthError, PermanentApiError, RateLimitExhausted, TransientApiError
-from adspipe.meta import settings
-from adspipe.meta.client import MetaClient, MetaSession, Usage, UsageMeter, pace_wait, parse_usage
+from adspipe.meta import report_runs, settings
+from adspipe.meta.client import (
+    DataTooLarge,
+    MetaClient,
+    MetaSession,
+    Usage,
+    UsageMeter,
+    pace_wait,
+    parse_usage,
+)
+from adspipe_tests.clocks import FakeClock
 
 BASE = "http://graph.test"
 TOKEN = "EAAsecret-token-123456"
@@ -213,6 +223,29 @@ def test_code_1_retries_with_half_the_limit_and_keeps_it_for_later_pages() -> No
     assert (len(day.rows), day.limit, session.meter.limit_reductions, waits) == (2, 125, 2, [])
 
 
+def test_code_1_at_the_smallest_page_size_is_data_too_large_when_a_report_run_can_read_the_day() -> None:
+    script = Script(_error(1, status=500), _error(1, status=500))
+    waits: list[float] = []
+    session = _session(script, waits, page_limit=50)
+    with pytest.raises(DataTooLarge, match=r"^act_42: Meta HTTP 500, code 1: boom$"):
+        session.insights(DAY, too_large=True)
+    assert ([script.params(i)["limit"] for i in range(2)], session.stats.api_calls, waits) == (
+        ["50", "25"],
+        2,
+        [],
+    )
+
+
+def test_code_1_on_a_post_is_transient_not_a_smaller_page() -> None:
+    script = Script(_error(1, status=500), httpx.Response(200, json={"report_run_id": "123"}))
+    waits: list[float] = []
+    session = _session(script, waits)
+    params = session.insights_params(DAY, "ad")
+    assert session.call("act_42/insights", params, method="POST") == {"report_run_id": "123"}
+    assert [script.params(i)["limit"] for i in range(2)] == ["500", "500"] and len(waits) == 1
+    assert session.meter.limit_reductions == 0
+
+
 def test_code_1_at_the_smallest_page_size_gives_up_as_transient() -> None:
     script = Script(_error(1, status=500))
     session = _session(script, [], page_limit=25, max_transient_retries=2)
@@ -336,3 +369,71 @@ def test_other_bad_settings_are_refused() -> None:
         MetaClient(statuses=[" "])
     with pytest.raises(pydantic.ValidationError, match="page_limit"):
         MetaClient(page_limit=5)
+
+
+# -- asynchronous report runs (adspipe.meta.report_runs) on scripted answers -----------------------
+
+
+def _run(status: str, percent: int, **extra: object) -> httpx.Response:
+    return httpx.Response(
+        200, json={"id": "77", "async_status": status, "async_percent_completion": percent, **extra}
+    )
+
+
+STARTED = httpx.Response(200, json={"report_run_id": "77"})
+
+
+def _timed_session(script: Script, vt: FakeClock, **config: object) -> MetaSession:
+    """A session whose waits move the clock it measures a run's elapsed time on."""
+    client = MetaClient(graph_url=BASE, **config).with_transport(  # type: ignore[arg-type]
+        transport=httpx.MockTransport(script), sleep=vt.sleep, monotonic=vt.monotonic, rng=random.Random(7)
+    )
+    return client.session("act_42", TOKEN, SyncStats())
+
+
+def test_a_report_run_is_read_only_once_completed_at_100_percent() -> None:
+    script = Script(STARTED, _run("Job Running", 40), _run("Job Completed", 95), _run("Job Completed", 100),
+                    _page([_row("1"), _row("2")]))  # fmt: skip
+    vt = FakeClock()
+    day = report_runs.read_day(_timed_session(script, vt), DAY)
+    assert (day.report_run_id, [r["ad_id"] for r in day.rows], day.pages) == ("77", ["1", "2"], 1)
+    methods = [(r.method, urlsplit(str(r.url)).path) for r in script.requests]
+    assert methods == [("POST", f"/{settings.API_VERSION}/act_42/insights")] + [
+        ("GET", f"/{settings.API_VERSION}/77")
+    ] * 3 + [("GET", f"/{settings.API_VERSION}/77/insights")]
+    assert script.params(4) == {"limit": "500"}
+    # The first backoff step; then 95 % after 1 s promises the end in 0.05 s: the shortest wait.
+    assert vt.sleeps == [1.0, 0.25]
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ([httpx.Response(200, json={"id": "77"})], "act_42: starting a report run returned no report_run_id"),
+        ([httpx.Response(200, json={"report_run_id": "../act_1"})], "returned no report_run_id"),
+        ([STARTED, httpx.Response(200, json={"id": "77"})], "report run 77: the answer has no async_status"),
+        ([STARTED, httpx.Response(200, json={"id": "77", "async_status": 7})], "has no async_status"),
+    ],
+)  # fmt: skip
+def test_a_report_run_answer_without_its_id_or_status_fails_the_day(
+    answers: list[httpx.Response], message: str
+) -> None:
+    with pytest.raises(TransientApiError, match=re.escape(message)):
+        report_runs.read_day(_session(Script(*answers), []), DAY)
+
+
+def test_failed_skipped_and_timed_out_runs_start_new_ones_then_the_day_fails() -> None:
+    failed = _run("Job Failed", 0, error_code=-2, error_message="Generating the report failed.")
+    script = Script(STARTED, failed, STARTED, _run("Job Skipped", 0), STARTED, _run("Job Running", 10))
+    vt = FakeClock()
+    session = _timed_session(script, vt, report_run_timeout_s=10.0, report_poll_max_s=4.0)
+    with pytest.raises(report_runs.ReportRunFailed) as caught:
+        report_runs.read_day(session, DAY)
+    assert str(caught.value) == (
+        f"act_42 {DAY}: 3 report run(s) did not complete: 77 Job Failed (code -2, Generating the report failed.); "
+        "77 Job Skipped; 77 timeout (unfinished after 11 s)"
+    )
+    assert [r.method for r in script.requests].count("POST") == 3
+    # The third run: 10 % after 1 s promises 9 s more, the backoff (1, 2, 4, 4 s) is shorter;
+    # at 11 s the 10 s timeout has passed.
+    assert vt.sleeps == [1.0, 2.0, 4.0, 4.0]

@@ -18,23 +18,10 @@ from adspipe.platform.http import (
     Outcome,
     full_jitter,
 )
-from adspipe_tests.clocks import FAKE_MONOTONIC_START
+from adspipe_tests.clocks import FAKE_MONOTONIC_START, FakeClock
 
 SECRET = "s3cr3t-token-value"
 URL = "https://api.example.test/v1/thing"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = FAKE_MONOTONIC_START
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 def classify(response: httpx.Response) -> Outcome[dict[str, object]]:

@@ -139,6 +139,12 @@ SYNC_CASES = [
     ("both-modes", ["meta", "--last-7-days", "--from", "2026-03-01", "--to", "2026-03-02"],
      "use either --last-7-days or --from/--to, not both"),
     ("half-range", ["meta", "--from", "2026-03-01"], "give --from and --to (YYYY-MM-DD), or --last-7-days"),
+    ("gads-end-before-start", ["google_ads", "--from", "2026-03-10", "--to", "2026-03-01"],
+     "--to 2026-03-01 is before --from 2026-03-10: nothing to sync"),
+    ("gads-future", ["google_ads", "--from", "2026-03-10", "--to", "2026-03-16"],
+     "--to 2026-03-16 is after today (2026-03-15): future days have no data yet"),
+    ("gads-other-platform", ["google_ads", "--from", "2026-03-01", "--to", "2026-03-02", "--connection", "{meta}"],
+     "connection {meta} is a meta connection, not google_ads"),
 ]  # fmt: skip
 
 
@@ -204,6 +210,8 @@ def test_sync_when_dagster_refuses_says_so_in_one_line_and_writes_nothing(
 
 CONNECT = ["connect", "shopify", "--store", "A", "--token-env", "SHOP_TOKEN", "--shop"]
 CONNECT_META = ["connect", "meta", "--store", "A", "--token-env", "SHOP_TOKEN", "--ad-account"]
+CONNECT_GADS = ["connect", "google_ads", "--store", "A", "--refresh-token-env", "SHOP_TOKEN", "--customer-id"]
+GADS_ID = "Google Ads customer id must look like 123-456-7890"
 
 CONNECT_CASES = [
     ("shop-not-myshopify", [*CONNECT, "acme.com"], "shop must look like NAME.myshopify.com (got 'acme.com')"),
@@ -235,6 +243,24 @@ CONNECT_CASES = [
     ("store-too-long", ["connect", "shopify", "--store", "x" * 201, "--shop", "a.myshopify.com", "--token-env", "SHOP_TOKEN"],
      "store name must be at most 200 characters"),
     ("disconnect-unknown", ["disconnect", "42"], "no connection with id 42"),
+    ("gads-customer-short", [*CONNECT_GADS, "12-34"], f"{GADS_ID} (got '12-34')"),
+    ("gads-customer-letter-o", [*CONNECT_GADS, "123-456-789O"], f"{GADS_ID} (got '123-456-789O')"),
+    ("gads-customer-meta-style", [*CONNECT_GADS, "act_123"], f"{GADS_ID} (got 'act_123')"),
+    ("gads-customer-sql", [*CONNECT_GADS, "1' OR '1'='1"], f"{GADS_ID} (got \"1' OR '1'='1\")"),
+    ("gads-login-short", [*CONNECT_GADS, "1234567890", "--login-customer-id", "99"],
+     "--login-customer-id must look like 123-456-7890 (got '99')"),
+    ("gads-login-shell", [*CONNECT_GADS, "1234567890", "--login-customer-id", "1234567890;rm"],
+     "--login-customer-id must look like 123-456-7890 (got '1234567890;rm')"),
+    ("gads-lag-0", [*CONNECT_GADS, "1234567890", "--conversion-lag-days", "0"],
+     "--conversion-lag-days must be between 1 and 90 (got 0)"),
+    ("gads-lag-91", [*CONNECT_GADS, "1234567890", "--conversion-lag-days", "91"],
+     "--conversion-lag-days must be between 1 and 90 (got 91)"),
+    ("gads-refresh-env-missing", ["connect", "google_ads", "--store", "A", "--customer-id", "1234567890",
+                                  "--refresh-token-env", "NOT_SET_ANYWHERE"],
+     "environment variable NOT_SET_ANYWHERE is not set; export the refresh token in it first"),
+    ("gads-refresh-env-shell", ["connect", "google_ads", "--store", "A", "--customer-id", "1234567890",
+                                "--refresh-token-env", "$(whoami)"],
+     "--refresh-token-env must be an environment variable name (got '$(whoami)')"),
 ]  # fmt: skip
 
 

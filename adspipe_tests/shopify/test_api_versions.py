@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from adspipe.shopify import settings, sync
-from adspipe.shopify.assets import run_metadata
 from adspipe.shopify.client import ShopifyClient
+from adspipe.shopify.report import run_metadata
 from adspipe.simulator.shopify_api import served_version, supported_versions
 from adspipe_tests.clocks import FakeClock
 from adspipe_tests.faults.harness import TOKEN_ENV, register, shopify_client

@@ -27,8 +27,8 @@ from sqlalchemy.engine import Engine
 
 from adspipe.platform.engine import REAUTH_HINT
 from adspipe.shopify import sync
-from adspipe.shopify.assets import run_metadata
 from adspipe.shopify.client import ShopifyClient
+from adspipe.shopify.report import run_metadata
 from adspipe.simulator.compare import orders_differences, shopify_metrics_differences
 from adspipe.simulator.faults import Faults
 from adspipe.warehouse import connections as conns
