@@ -167,6 +167,32 @@ def backfill_days_per_run() -> int:
     return value
 
 
+SHOPIFY_BULK_ENV = "ADSPIPE_SHOPIFY_BULK"  # auto (default) | always | never
+SHOPIFY_BULK_MIN_COST_ENV = "ADSPIPE_SHOPIFY_BULK_MIN_COST"
+
+
+def shopify_bulk_mode() -> str:
+    """When a Shopify partition range reads through a bulk operation (adspipe/shopify/bulk_read.py):
+    `auto` (days older than the fresh window, or a range whose estimated cost passes the
+    threshold), `always`, or `never` (every day paged)."""
+    value = env_value(SHOPIFY_BULK_ENV).lower() or "auto"
+    if value not in ("auto", "always", "never"):
+        raise SettingsError(f"{SHOPIFY_BULK_ENV} must be auto, always or never, got {value!r}")
+    return value
+
+
+def shopify_bulk_min_cost(default: float) -> float:
+    """The estimated paged cost (points) from which a whole range takes the bulk path."""
+    raw = env_value(SHOPIFY_BULK_MIN_COST_ENV)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise SettingsError(f"{SHOPIFY_BULK_MIN_COST_ENV} must be a number of points, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{SHOPIFY_BULK_MIN_COST_ENV} must not be negative, got {value:g}")
+    return value
+
+
 RUN_EXECUTOR_ENV = "ADSPIPE_RUN_EXECUTOR"
 
 

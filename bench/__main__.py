@@ -14,6 +14,7 @@ bench/results/latest-<IDS>.json and leaves the full run's file and chart alone.
   P5  peak RSS of a 1,000,000-order load (bench/bench_memory.py)
   P1W 3-day `adspipe sync --wait`: wall − work through a real daemon (bench/bench_sync_wait.py)
   P7  30-day Meta backfill of a 5,000-ad account through report runs vs its floor (bench/bench_report_runs.py)
+  P6  a year's Shopify backfill, bulk operation vs paging: points, wall, RSS, fresh (bench/bench_bulk.py)
   P9  agency scale: 10/50/200 stores, serial vs K=8 Meta accounts at once (bench/bench_scale.py)
 
 `--quick` checks the same ratios at smaller sizes (CI); the full run takes under 20 minutes on
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, str] = {
     "S": "bench.bench_simulator",
     "P1W": "bench.bench_sync_wait",
     "P7": "bench.bench_report_runs",
+    "P6": "bench.bench_bulk",
     "P9": "bench.bench_scale",
 }
 CHART = Path(__file__).resolve().parent.parent / "docs" / "perf_chart.png"

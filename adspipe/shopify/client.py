@@ -328,6 +328,8 @@ class ShopSession:
         items = node.get("lineItems")
         info: dict[str, Any] = (items.get("pageInfo") or {}) if isinstance(items, dict) else {}
         if not isinstance(items, dict) or not info.get("hasNextPage"):
+            if isinstance(items, dict) and "pageInfo" in items:  # a closed page: no cursor to keep
+                items["pageInfo"] = {"hasNextPage": False, "endCursor": None}  # (bulk results agree)
             return
         collected = list(items.get("nodes") or [])
         after = info.get("endCursor")

@@ -19,7 +19,7 @@ query ShopInfo {
 }
 """.strip()
 
-ORDER_FIELDS = f"""
+ORDER_SCALARS = f"""
 id
 legacyResourceId
 name
@@ -38,12 +38,22 @@ totalTaxSet {{ {MONEY} }}
 totalShippingPriceSet {{ {MONEY} }}
 totalRefundedSet {{ {MONEY} }}
 customer {{ id }}
+""".strip()
+LINE_ITEM_FIELDS = (
+    f"id quantity sku title originalUnitPriceSet {{ {MONEY} }} discountedTotalSet {{ {MONEY} }}"
+)
+REFUNDS = f"refunds(first: {settings.REFUNDS_PER_ORDER}) {{ id createdAt totalRefundedSet {{ {MONEY} }} }}"
+
+ORDER_FIELDS = f"""
+{ORDER_SCALARS}
 lineItems(first: $lineItems) {{
   pageInfo {{ hasNextPage endCursor }}
-  nodes {{ id quantity sku title originalUnitPriceSet {{ {MONEY} }} discountedTotalSet {{ {MONEY} }} }}
+  nodes {{ {LINE_ITEM_FIELDS} }}
 }}
-refunds(first: {settings.REFUNDS_PER_ORDER}) {{ id createdAt totalRefundedSet {{ {MONEY} }} }}
+{REFUNDS}
 """.strip()
+# The top-level keys of an order payload, in the order the orders query returns them.
+ORDER_KEYS = (*(line.split()[0] for line in ORDER_SCALARS.splitlines()), "lineItems", "refunds")
 
 ORDERS_QUERY = f"""
 query Orders($first: Int!, $after: String, $query: String, $sortKey: OrderSortKeys, $reverse: Boolean,
@@ -72,7 +82,7 @@ query OrderLineItems($id: ID!, $first: Int!, $after: String) {{
   order(id: $id) {{
     lineItems(first: $first, after: $after) {{
       pageInfo {{ hasNextPage endCursor }}
-      nodes {{ id quantity sku title originalUnitPriceSet {{ {MONEY} }} discountedTotalSet {{ {MONEY} }} }}
+      nodes {{ {LINE_ITEM_FIELDS} }}
     }}
   }}
 }}

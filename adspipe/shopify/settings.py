@@ -78,6 +78,21 @@ FILL_UNIT_MAX_S = 10.0
 # Orders per write inside a unit: few statements per unit, memory bounded by this many orders.
 WRITE_BATCH_ORDERS = 2_000
 
+# Bulk operations for history (adspipe/shopify/bulk.py, bulk_read.py; docs/performance.md).
+# A range takes the bulk path for its days older than the fresh window when it has at least
+# BULK_MIN_DAYS of them, or whole when its estimated paged cost passes BULK_MIN_COST_POINTS
+# (ADSPIPE_SHOPIFY_BULK_MIN_COST; ADSPIPE_SHOPIFY_BULK=auto|always|never).
+BULK_MIN_DAYS = 7
+BULK_MIN_COST_POINTS = 20_000.0  # ten Standard buckets
+PAGED_POINTS_PER_ORDER = 0.55  # observed: a page of 250 orders with 50 inline line items ≈ 132 points
+BULK_POLL_INTERVAL_S = 2.0  # first poll interval, ×1.5 per poll up to the max
+BULK_POLL_MAX_INTERVAL_S = 30.0
+BULK_POLL_TIMEOUT_S = 4 * 3_600.0  # then the operation is cancelled and the range paged
+BULK_LIMIT_WAIT_S = 15.0  # LIMIT_REACHED: the shop's bulk query slots are all taken
+BULK_LIMIT_WAIT_MAX_S = 300.0
+BULK_MAX_STARTS = 2  # operations one range may create (a FAILED/CANCELED/EXPIRED one is re-run once)
+BULK_MAX_DOWNLOADS = 3  # downloads of one result (an expired URL is re-read)
+
 JOB_FILL = "shopify_7d_fill"
 JOB_FRESH = "shopify_fresh"
 JOB_PARTITIONS = "shopify_partitions"

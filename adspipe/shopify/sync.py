@@ -31,7 +31,7 @@ from adspipe.counters import DayStats, SyncStats
 from adspipe.errors import DayUnavailable
 from adspipe.marts import connections as store_changes
 from adspipe.platform.engine import ConnectionRun, SyncResult, commit_days, run_connections
-from adspipe.shopify import load, queries, settings
+from adspipe.shopify import bulk_read, load, queries, settings
 from adspipe.shopify.client import (
     OrdersPage,
     ShopCallStats,
@@ -287,19 +287,24 @@ def days_connection(
         shop = session.shop_info()
         _store_shop(engine, connection, shop, result)
         oldest = oldest_readable_day(check_scopes(session), now, shop.timezone)
+        # Days older than the fresh window may come from one bulk operation (bulk_read.plan_bulk).
+        bulk = bulk_read.for_range(engine, session, connection.connection_id, shop, days, now, oldest)
 
-        def fetch(day: date) -> tuple[list[dict[str, Any]], DayStats]:
-            if oldest is not None and day < oldest:
-                raise DayUnavailable(missing_all_orders_error(day, oldest))
+        def paged(day: date) -> list[dict[str, Any]]:
             start = local_midnight(day, shop.timezone)
             end = local_midnight(day + timedelta(days=1), shop.timezone)
             search = (
                 f"{queries.search_since('created_at', start)} AND {queries.search_before('created_at', end)}"
             )
-            before = _calls(session.stats)
             nodes = [n for page in session.orders(search, "CREATED_AT") for n in page.orders]
             # The search bounds are whole seconds: keep exactly the orders of this local date.
-            nodes = [n for n in nodes if local_date(_instant(n, "createdAt"), shop.timezone) == day]
+            return [n for n in nodes if local_date(_instant(n, "createdAt"), shop.timezone) == day]
+
+        def fetch(day: date) -> tuple[list[dict[str, Any]], DayStats]:
+            if oldest is not None and day < oldest:
+                raise DayUnavailable(missing_all_orders_error(day, oldest))
+            before = _calls(session.stats)
+            nodes = bulk.read(day, paged) if bulk is not None else paged(day)
             return nodes, _calls(session.stats).minus(before)
 
         def write(day: date, fetched: tuple[list[dict[str, Any]], DayStats]) -> None:
@@ -312,7 +317,11 @@ def days_connection(
             day_stats.add(calls)
             day_stats.rows += len(nodes)
 
-        commit_days(result, sorted(days), fetch, write, job=settings.JOB_PARTITIONS)
+        try:
+            commit_days(result, sorted(days), fetch, write, job=settings.JOB_PARTITIONS)
+        finally:
+            if bulk is not None:
+                bulk.close(all_committed=not set(bulk.days) & set(result.failed_days))
     finally:
         _finish(engine, result, session, stats)
 

@@ -50,6 +50,19 @@ class Faults:
     # an unquoted search timestamp is cut at its first colon, as Shopify's lexer does (observed);
     # False: unquoted timestamps parse like quoted ones
     shopify_unquoted_misparse: bool = True
+    # Bulk operations (simulator/shopify_bulk.py): objects (orders + line items) processed per
+    # second, seconds in CREATED before RUNNING, concurrent bulk queries per shop (0: by version,
+    # 5 from 2026-01, 1 before), how long a read of the operation's signed `url` stays valid, and
+    # how long after completion the result is kept (then EXPIRED; Shopify: 7 days)
+    shopify_bulk_objects_per_s: float = 10_000.0
+    shopify_bulk_start_s: float = 1.0
+    shopify_bulk_concurrency: int = 0
+    shopify_bulk_url_ttl_s: float = 3_600.0
+    shopify_bulk_retention_s: float = 7 * 86_400.0
+    # the terminal state each next bulk query ends in, one entry consumed per operation created:
+    # "FAILED:TIMEOUT", "FAILED:INTERNAL_SERVER_ERROR", "CANCELED", "EXPIRED" ("" = completes)
+    shopify_bulk_outcomes: list[str] = field(default_factory=list)
+    shopify_bulk_chunk_delay_s: float = 0.0  # a pause between 64 KiB chunks of a result download
     # Meta
     meta_throttle_intensity: float = 1.0  # multiplier on usage growth per call (0 = never throttles)
     meta_usage_per_call: float = 1.0  # usage points (%) one call adds at intensity 1

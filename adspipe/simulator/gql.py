@@ -3,8 +3,8 @@
 graphql-core parses and validates the query (cached per query text) and coerces variables and
 arguments; the validated selection is then compiled into a tree of `Field`s bound to resolver
 functions and run by a tight loop. graphql-core's own executor is correct but several times
-slower on 250-order pages; the subset here has no interfaces, unions or mutations, which is what
-makes the direct walk safe. Error messages are translated to the GraphQL-Ruby wording Shopify
+slower on 250-order pages; the subset here has no interfaces or unions, and its only mutations
+(the bulk operations') have one root field each, which is what makes the direct walk safe. Error messages are translated to the GraphQL-Ruby wording Shopify
 returns.
 """
 
@@ -116,7 +116,8 @@ class Compiler:
         elif len(operations) > 1:
             raise QueryError([{"message": "An operation name is required"}])
         op = operations[0]
-        if op.operation != OperationType.QUERY:
+        root = self.schema.mutation_type if op.operation == OperationType.MUTATION else self.schema.query_type
+        if op.operation == OperationType.SUBSCRIPTION or root is None:
             kind = op.operation.value
             raise QueryError([{"message": f"Schema is not configured for {kind}s", "locations": _locs(op)}])
         coerced = get_variable_values(self.schema, op.variable_definitions or (), variables or {})
@@ -124,8 +125,6 @@ class Compiler:
             types = {v.variable.name.value: print_ast(v.type) for v in op.variable_definitions or ()}
             raise QueryError([_variable_error(e, types) for e in coerced])
         fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
-        root = self.schema.query_type
-        assert root is not None
         fields = collect_fields(self.schema, fragments, coerced, root, op.selection_set)
         plan = self._build(root, fields, fragments, coerced, "")
         with self._lock:

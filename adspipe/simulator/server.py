@@ -3,6 +3,7 @@ Starlette app, and `run_simulator` (uvicorn on a free port in a background threa
 
 Routes (`{base}` is `http://host:port`):
 - `POST {base}/shopify/{shop}/admin/api/{version}/graphql.json`  — Shopify Admin GraphQL
+- `GET  {base}/shopify-bulk/{n}.jsonl?expires=…`  — a bulk operation's result (simulator/shopify_bulk.py)
 - `GET  {base}/meta/{version}/act_{id}/insights`, `GET {base}/meta/{version}/act_{id}`  — Meta;
   `POST {base}/meta/{version}/act_{id}/insights`, `GET {base}/meta/{version}/{report_run_id}[/insights]`
   — Meta's asynchronous report runs
@@ -32,7 +33,7 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -277,9 +278,20 @@ def build_app(sim: Simulator) -> Starlette:
         shop, version = request.path_params["shop"], request.path_params["version"]
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
+        base = str(request.base_url).rstrip("/")
         return await sim.call(
-            "shopify", "graphql", shop, lambda: sim.shopify.handle(shop, version, headers, body)
+            "shopify", "graphql", shop, lambda: sim.shopify.handle(shop, version, headers, body, base)
         )
+
+    async def shopify_bulk_result(request: Request) -> Response:
+        t_in = sim.monotonic()
+        status, body = sim.shopify.bulk.result(
+            request.path_params["name"], request.query_params.get("expires", "")
+        )
+        sim._record("shopify", "bulk_result", "", t_in, status, "ok" if status == 200 else "not_found")
+        if isinstance(body, bytes):
+            return Response(body, status, media_type="application/xml")
+        return StreamingResponse(body, status, media_type="application/jsonl")
 
     async def meta_node(request: Request) -> Response:
         version, node = request.path_params["version"], request.path_params["node"]
@@ -300,6 +312,7 @@ def build_app(sim: Simulator) -> Starlette:
 
     routes = [
         Route("/shopify/{shop}/admin/api/{version}/graphql.json", shopify_graphql, methods=["POST"]),
+        Route("/shopify-bulk/{name}", shopify_bulk_result, methods=["GET"]),
         Route("/meta/{version}/{node}/{edge}", meta_node, methods=["GET", "POST"]),
         Route("/meta/{version}/{node}", meta_node, methods=["GET"]),
         *google_ads_routes(sim),

@@ -36,6 +36,7 @@ from graphql import GraphQLObjectType
 from adspipe.shopify.settings import DEPRECATED_REASON_HEADER, SUPPORT_ENDS, VERSION_HEADER
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.gql import Compiler, Field, QueryError, run
+from adspipe.simulator.shopify_bulk import BulkOperations, with_bulk
 from adspipe.simulator.shopify_resolvers import RESOLVERS, Ctx, ExecError
 from adspipe.simulator.shopify_schema import CostFunction, CostNode, default_cost, schema
 from adspipe.simulator.util import stable_int
@@ -43,6 +44,8 @@ from adspipe.simulator.world import StoreSpec, World
 
 TOKEN_HEADER = "x-shopify-access-token"
 READ_ORDERS_WINDOW = timedelta(days=60)
+MUTATIONS = ("bulkOperationRunQuery", "bulkOperationCancel")
+MUTATION_COST = 10  # a mutation's cost (shopify.dev/docs/api/usage/limits)
 READ_ORDERS, READ_ALL_ORDERS = "read_orders", "read_all_orders"
 DEPRECATION_DOCS = "https://shopify.dev/api/usage/versioning#deprecation-practices"
 # Restore rate (points per second) per plan; the bucket holds 20 × that (api-facts.md).
@@ -154,7 +157,8 @@ class ShopifyApi:
         self.tokens = None if tokens is None else set(tokens)
         self.cost_fn = cost_fn
         self.monotonic = monotonic
-        self.compiler = Compiler(schema(), RESOLVERS)
+        self.compiler = Compiler(schema(), with_bulk(RESOLVERS))
+        self.bulk = BulkOperations(faults, monotonic, self.compiler)
         self._buckets: dict[tuple[str, str], Bucket] = {}
         self._lock = threading.Lock()
         self._seq = 0
@@ -178,7 +182,9 @@ class ShopifyApi:
             n = self._seq
         return f"{stable_int(self.world.seed, 'shopify-request', n):016x}"
 
-    def handle(self, shop: str, version: str, headers: Mapping[str, str], body: bytes) -> ApiResponse:
+    def handle(
+        self, shop: str, version: str, headers: Mapping[str, str], body: bytes, base: str = ""
+    ) -> ApiResponse:
         store = self.world.store_by_domain(shop if "." in shop else f"{shop}.myshopify.com")
         request_id = self._request_id()
         today = datetime.fromtimestamp(self.now(), UTC).date()
@@ -214,6 +220,8 @@ class ShopifyApi:
             base_headers[DEPRECATED_REASON_HEADER] = f"{', '.join(deprecated)} ({DEPRECATION_DOCS})"
         tree = cost_tree(plan, {"LineItemConnection": self.faults.shopify_line_item_cost})
         requested = int(self.cost_fn(tree, None))
+        if any(f.name in MUTATIONS for f in plan):
+            requested = MUTATION_COST
         if requested > self.faults.shopify_max_cost:
             error = {
                 "message": MAX_COST_MESSAGE.format(cost=requested, max=self.faults.shopify_max_cost),
@@ -276,7 +284,7 @@ class ShopifyApi:
             visible_from = now - int(READ_ORDERS_WINDOW.total_seconds())
         ctx = Ctx(
             self.world, store, now, visible_from, self.faults.shopify_unquoted_misparse, self.plan(store),
-            scopes,
+            scopes, bulk=self.bulk, base=base, api_version=base_headers[VERSION_HEADER],
         )  # fmt: skip
         try:
             data: dict[str, Any] | None = run(plan, None, ctx)

@@ -48,6 +48,9 @@ class Ctx:
     scopes: tuple[str, ...] = ()  # the access scopes the app holds on this shop
     sizes: dict[str, int] = field(default_factory=dict)  # actual item counts per cost path
     search: list[dict[str, Any]] = field(default_factory=list)  # extensions.search warnings
+    bulk: Any = None  # the shop API's bulk operations (simulator/shopify_bulk.py)
+    base: str = ""  # the server's base URL (result files are served there)
+    api_version: str = ""  # the version that serves the request
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The Shopify Admin GraphQL schema subset (names and types as in 2026-10) and the query cost.
 
 Only what adspipe reads: `shop`, `order(id:)` and `orders(...)` with the order fields, money bags,
-line items and refunds of api-facts.md, and `currentAppInstallation { accessScopes { handle } }`.
+line items and refunds, `currentAppInstallation { accessScopes { handle } }`, and the bulk
+operations (`bulkOperationRunQuery`, `bulkOperationCancel`, `bulkOperation(id:)`, `bulkOperations`).
 Deprecated fields carry `@deprecated` (the API then names them in X-Shopify-API-Deprecated-Reason). Queries are parsed and validated against it with
 graphql-core, so a misspelt field fails the way it fails on Shopify.
 
@@ -31,7 +32,7 @@ scalar UnsignedInt64
 "A valid URL."
 scalar URL
 
-schema { query: QueryRoot }
+schema { query: QueryRoot mutation: Mutation }
 
 type QueryRoot {
   shop: Shop!
@@ -39,7 +40,40 @@ type QueryRoot {
   order(id: ID!): Order
   orders(first: Int, after: String, last: Int, before: String, reverse: Boolean = false,
          sortKey: OrderSortKeys = PROCESSED_AT, query: String, savedSearchId: ID): OrderConnection!
+  bulkOperation(id: ID!): BulkOperation
+  bulkOperations(first: Int, after: String, last: Int, before: String, query: String,
+                 reverse: Boolean = false, sortKey: BulkOperationsSortKeys = CREATED_AT): BulkOperationConnection!
 }
+
+type Mutation {
+  bulkOperationRunQuery(query: String!, groupObjects: Boolean! = false): BulkOperationRunQueryPayload
+  bulkOperationCancel(id: ID!): BulkOperationCancelPayload
+}
+
+enum BulkOperationStatus { CANCELED CANCELING COMPLETED CREATED EXPIRED FAILED RUNNING }
+enum BulkOperationErrorCode { ACCESS_DENIED INTERNAL_SERVER_ERROR TIMEOUT }
+enum BulkOperationType { MUTATION QUERY }
+enum BulkOperationUserErrorCode { INVALID LIMIT_REACHED OPERATION_IN_PROGRESS }
+enum BulkOperationsSortKeys { COMPLETED_AT CREATED_AT }
+type BulkOperation {
+  completedAt: DateTime
+  createdAt: DateTime!
+  errorCode: BulkOperationErrorCode
+  fileSize: UnsignedInt64
+  id: ID!
+  objectCount: UnsignedInt64!
+  partialDataUrl: URL
+  query: String!
+  rootObjectCount: UnsignedInt64!
+  status: BulkOperationStatus!
+  type: BulkOperationType!
+  url: URL
+}
+type BulkOperationEdge { cursor: String! node: BulkOperation! }
+type BulkOperationConnection { edges: [BulkOperationEdge!]! nodes: [BulkOperation!]! pageInfo: PageInfo! }
+type BulkOperationUserError { code: BulkOperationUserErrorCode field: [String!] message: String! }
+type BulkOperationRunQueryPayload { bulkOperation: BulkOperation userErrors: [BulkOperationUserError!]! }
+type BulkOperationCancelPayload { bulkOperation: BulkOperation userErrors: [BulkOperationUserError!]! }
 
 enum CurrencyCode { AUD BRL CAD CHF DKK EUR GBP INR JPY NZD SEK SGD USD }
 enum OrderSortKeys { CREATED_AT CUSTOMER_NAME DESTINATION FINANCIAL_STATUS FULFILLMENT_STATUS ID

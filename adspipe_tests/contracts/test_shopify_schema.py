@@ -23,7 +23,7 @@ from graphql import GraphQLSchema, OperationDefinitionNode, build_client_schema,
 from graphql.execution.values import get_variable_values
 from sqlalchemy.engine import Engine
 
-from adspipe.shopify import connect, settings, sync
+from adspipe.shopify import bulk, connect, settings, sync
 from adspipe.shopify.client import ShopifyClient
 from adspipe_tests.clocks import FakeClock
 from adspipe_tests.contracts.vendor_npm import NpmPackage, member_or_skip
@@ -61,8 +61,9 @@ class Recording(httpx.BaseTransport):
         self.sent: list[Sent] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        self.sent.append((body["query"], body.get("variables") or {}))
+        if request.method == "POST":  # (a bulk result's download is a plain GET)
+            body = json.loads(request.content)
+            self.sent.append((body["query"], body.get("variables") or {}))
         return self.inner.handle_request(request)
 
     def close(self) -> None:
@@ -73,8 +74,9 @@ class Recording(httpx.BaseTransport):
 def sent(
     engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[list[Sent]]:
-    """The client's documents from a fill, a fresh run, a 2-day range, the connect scope read and
-    line-items completions (one line item inline: the simulator's orders have up to four)."""
+    """The client's documents from a fill, a fresh run, a 2-day range, a 10-day range of old days
+    (a bulk operation, polled and cancelled once), the connect scope read and line-items
+    completions (one line item inline: the simulator's orders have up to four)."""
     vt = FakeClock()
     running = make_simulator(now=FIXED_NOW, monotonic=vt.monotonic, stores=1)
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
@@ -90,6 +92,18 @@ def sent(
     ok.append(
         sync.sync_days(engine, client, [today - timedelta(days=9), today - timedelta(days=8)], now=FIXED_NOW)
     )
+    old = [today - timedelta(days=n) for n in range(30, 20, -1)]  # the bulk path (bulk_read.plan_bulk)
+    ok.append(sync.sync_days(engine, client, old, now=FIXED_NOW))
+    session = client.session(SHOP, TOKEN)
+    runner = bulk.BulkRun(
+        session,
+        engine,
+        world.shops[SHOP].connection_id,
+        "contract",
+        bulk.orders_document("created_at:>='2026-01-01T00:00:00Z'"),
+    )
+    started = runner._new()
+    runner.cancel(started.id)
     for result in ok:
         assert [o.status for o in result.report.outcomes] == ["success"], result.report.outcomes
     assert connect.check_scopes(SHOP, TOKEN, client).warnings == []
@@ -113,6 +127,14 @@ def problems(schema: GraphQLSchema, document: str, variables: dict[str, Any]) ->
     search = variables.get("query")
     if search is not None and not QUOTED_SEARCH.match(str(search)):
         return [f"search string not in the quoted form: {search!r}"]
+    inner = variables.get("document")  # bulkOperationRunQuery's query: a document of its own
+    if inner is not None:
+        found = [e.message for e in validate(schema, parse(str(inner)))]
+        searches = re.findall(r'orders\(query: "([^"]*)"', str(inner))
+        found += [
+            f"bulk search not in the quoted form: {s!r}" for s in searches if not QUOTED_SEARCH.match(s)
+        ]
+        return found or ([] if searches else ["bulk query without a search"])
     return []
 
 
@@ -120,7 +142,10 @@ def test_every_document_the_client_sends_is_valid_for_the_pinned_version(
     admin_schema: GraphQLSchema, sent: list[Sent]
 ) -> None:
     names = {(_operation(doc).name.value if _operation(doc).name else "") for doc, _ in sent}  # type: ignore[union-attr]
-    assert names == {"ShopInfo", "AccessScopes", "Orders", "OrderLineItems"}, names
+    assert names == {
+        "ShopInfo", "AccessScopes", "Orders", "OrderLineItems",
+        "BulkOrders", "BulkOperation", "RecentBulkOperations", "BulkOperationCancel",
+    }, names  # fmt: skip
     searches = {str(v["query"]) for _, v in sent if "query" in v}
     assert any(" AND created_at:<'" in s for s in searches) and any(
         s.startswith("updated_at:>='") for s in searches
@@ -160,3 +185,26 @@ def test_deprecated_shop_plan_display_name_is_not_used(admin_schema: GraphQLSche
     plan = admin_schema.type_map["ShopPlan"]
     assert plan.fields["displayName"].deprecation_reason  # type: ignore[union-attr]
     assert all("displayName" not in document.replace("publicDisplayName", "") for document, _ in sent)
+
+
+def test_bulk_documents_use_the_pinned_versions_polling_and_a_valid_inner_query(
+    admin_schema: GraphQLSchema, sent: list[Sent]
+) -> None:
+    # Polled by id: currentBulkOperation is deprecated in the pinned version.
+    root = admin_schema.query_type
+    assert root is not None and root.fields["currentBulkOperation"].deprecation_reason
+    assert all("currentBulkOperation" not in document for document, _ in sent)
+    assert any("bulkOperation(id: $id)" in document for document, _ in sent)
+    # Every status and error code the schema defines is one the client names.
+    statuses = set(admin_schema.type_map["BulkOperationStatus"].values)  # type: ignore[attr-defined]
+    assert statuses == {*bulk.ACTIVE, "COMPLETED", *bulk.RESTARTABLE}
+    codes = set(admin_schema.type_map["BulkOperationUserErrorCode"].values)  # type: ignore[attr-defined]
+    assert codes == {"INVALID", *bulk.BUSY_CODES}
+    document, variables = next((d, v) for d, v in sent if d.startswith("mutation BulkOrders"))
+    assert problems(admin_schema, document, variables) == []
+    broken = str(variables["document"]).replace("lineItems {", "lineItemz {", 1)
+    assert any("lineItemz" in p for p in problems(admin_schema, document, variables | {"document": broken}))
+    unquoted = str(variables["document"]).replace("'", "")
+    assert problems(admin_schema, document, variables | {"document": unquoted})[0].startswith(
+        "bulk search not in the quoted form"
+    )

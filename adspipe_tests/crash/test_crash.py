@@ -5,6 +5,9 @@ orders a day read 10 per page (dozens of pages), 40 ms of simulator latency per 
 after the k-th orders page was served; (b) the Meta asset chain over 10 days (`run_dates`), one
 account, read 25 rows per page, killed after the k-th insights request. Each at three kill points.
 
+(c) a Shopify partition range of 20 old days through one bulk operation, killed while polling
+the operation and while downloading its JSONL result (slowed to a chunk every 50 ms).
+
 After the kill: the process did not finish; no half-written page or day is visible (the rules
 `*_raw_fact_parity` and `summary_matches_facts` pass, and every committed Meta day equals its
 truth); no cursor went backwards, and the Shopify cursor is not ahead of the committed data. Then
@@ -295,3 +298,67 @@ def test_ads_multi_day_run_killed_mid_loop_resumes_to_truth(
     _figures(record_property, suite=f"{platform}_dates", kill_after_requests=requests, extra_s=extra_s,
              served=at_kill, days_committed_at_kill=len(committed), cursor=before, sync_runs=statuses,
              rows_compared=compared.rows + partial.rows)  # fmt: skip
+
+
+@pytest.mark.parametrize("phase", ["polling", "download"])
+def test_shopify_bulk_range_killed_while_polling_or_downloading_resumes_on_the_same_operation(
+    engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch,
+    record_property: Callable[[str, object], None], phase: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv(TOKEN_ENV, "sim-token")
+    monkeypatch.setenv("ADSPIPE_SHOPIFY_BULK", "always")
+    running = make_simulator(seed=SEED, stores=1, orders_per_day=150, now=FIXED_NOW)
+    sim = running.sim
+    # polling: ~9,000 objects at 1,500/s keep the operation RUNNING ~6 s (first polls 2 s, 3 s);
+    # download: the operation completes quickly, the result streams a 64 KiB chunk every 50 ms
+    sim.faults.update(shopify_bulk_objects_per_s=1_500.0 if phase == "polling" else 100_000.0,
+                      shopify_bulk_chunk_delay_s=0.05 if phase == "download" else 0.0)  # fmt: skip
+    world = register(engine, sim, meta=False)
+    (shop,) = world.shops
+    connection = world.shops[shop]
+    until = local_today(FIXED_NOW, world.timezones[shop]) - timedelta(days=10)
+    since = until - timedelta(days=19)
+    bulk = sim.shopify.bulk
+    reached = (lambda: len(bulk.ops)) if phase == "polling" else (lambda: bulk.downloads)
+    args = [
+        "shopify_days",
+        "--now",
+        _iso(FIXED_NOW),
+        "--since",
+        since.isoformat(),
+        "--until",
+        until.isoformat(),
+    ]
+    code = _kill_after(sim, args, reached, 1, 1.5 if phase == "polling" else 0.3)
+    assert code == -signal.SIGKILL
+    (operation,) = bulk.ops.values()
+    assert bulk.state(operation)[0] == ("RUNNING" if phase == "polling" else "COMPLETED")
+    with engine.connect() as db:
+        remembered = db.execute(
+            sa.text("SELECT value FROM sync_cursors WHERE cursor_key LIKE 'shopify_bulk:%'")
+        )
+        assert [r[0] for r in remembered] == [operation.gid]  # the operation's id outlived the kill
+    _consistent(engine)
+    partial = Compared()
+    check_orders(engine, sim, shop, since, until, partial)
+    assert partial.diffs, "the kill landed after the run had committed the range"
+
+    sim.faults.update(shopify_bulk_chunk_delay_s=0.0)
+    resumed = shopify_sync.sync_days(
+        engine, ShopifyClient(), [since + timedelta(days=i) for i in range(20)], now=FIXED_NOW
+    )
+    assert resumed.report.failed == [] and resumed.runs[0].calls.pages == 0
+    assert len(bulk.ops) == 1  # reused, not duplicated
+    _consistent(engine)
+    compared = Compared()
+    check_orders(engine, sim, shop, since, until, compared)
+    assert compared.diffs == [] and compared.rows > 1000
+    with engine.connect() as db:
+        assert (
+            db.execute(
+                sa.text("SELECT count(*) FROM sync_cursors WHERE cursor_key LIKE 'shopify_bulk:%'")
+            ).scalar()
+            == 0
+        )
+    _figures(record_property, suite="shopify_bulk", phase=phase, downloads=bulk.downloads,
+             sync_runs=_run_statuses(engine, connection.connection_id), rows_compared=compared.rows)  # fmt: skip

@@ -3,6 +3,7 @@
     python -m adspipe_tests.crash.worker shopify_fresh --now 2026-04-17T12:00:00Z --page-size 10
     python -m adspipe_tests.crash.worker meta_dates --now … --since 2026-03-01 --until 2026-03-10 --page-limit 25
     python -m adspipe_tests.crash.worker google_ads_dates --now … --since 2026-03-01 --until 2026-03-10
+    python -m adspipe_tests.crash.worker shopify_days --now … --since 2026-03-01 --until 2026-03-20
 
 The warehouse is ADSPIPE_DATABASE_URL, the APIs ADSPIPE_SHOPIFY_ENDPOINT / ADSPIPE_META_GRAPH_URL /
 ADSPIPE_GOOGLE_ADS_URL and ADSPIPE_GOOGLE_OAUTH_URL (the simulator the test runs); the connections' token variables come from the environment.
@@ -27,7 +28,7 @@ from adspipe.warehouse import db
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="adspipe_tests.crash.worker")
-    parser.add_argument("job", choices=["shopify_fresh", "meta_dates", "google_ads_dates"])
+    parser.add_argument("job", choices=["shopify_fresh", "meta_dates", "google_ads_dates", "shopify_days"])
     parser.add_argument("--now", required=True, type=parse_instant)
     parser.add_argument("--page-size", type=int, default=250)
     parser.add_argument("--page-limit", type=int, default=500)
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.job == "shopify_fresh":
         report = shopify_sync.shopify_fresh(engine, ShopifyClient(page_size=args.page_size), args.now).report
+    elif args.job == "shopify_days":  # a partition range (the bulk path for old days)
+        report = shopify_sync.sync_days(engine, ShopifyClient(), days, now=args.now).report
     elif args.job == "meta_dates":
         polls = {} if args.report_poll_s is None else {"report_poll_first_s": args.report_poll_s}
         report = meta_sync.run_dates(
