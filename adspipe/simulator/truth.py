@@ -6,7 +6,7 @@ responses nor with the pipeline's transforms, following docs/metrics.md:
 - Shopify, per store and local date (the date of `createdAt` in the shop's zone): an order is
   *counted* when it is not a test and not cancelled as of the instant; `orders`, `gross_revenue`
   (Σ total price), `refunds` (Σ refunded so far), `net_revenue` (gross − refunds) over counted
-  orders; `aov` = gross / orders rounded half-even to 2 decimals (NULL without orders). Every
+  orders; `aov` = gross / orders rounded half up to 2 decimals (NULL without orders). Every
   order created by the instant counts, also those older than the 60-day `read_orders` window.
 - Meta, per ad account and date (the account's zone): the ads whose *current* effective status
   is in `statuses` (default None: every status, the pipeline's default filter; the seed's
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from adspipe.simulator.ads import ad_day_as_of
@@ -189,7 +189,7 @@ class Truth:
             facts = by_day.get(d, [])
             gross = sum((f.total for f in facts), Decimal("0.00"))
             refunds = sum((f.refunded for f in facts), Decimal("0.00"))
-            aov = _ratio(gross, Decimal(len(facts)), "0.01", ROUND_HALF_EVEN)
+            aov = _ratio(gross, Decimal(len(facts)), "0.01", ROUND_HALF_UP)
             out.append(
                 ShopifyDay(spec.domain, d, spec.currency, len(facts), gross, refunds, gross - refunds, aov)
             )

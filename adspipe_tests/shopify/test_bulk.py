@@ -43,13 +43,13 @@ class Env(acceptance.Env):
         today = local_today(T0, self.world.timezones[shop])
         return [today - timedelta(days=n) for n in range(first_ago, last_ago - 1, -1)]
 
-    def sync(self, first_ago: int = 39, last_ago: int = 10, shop: str | None = None) -> sync.ShopifyResult:
+    def sync(self, first_ago: int = 40, last_ago: int = 10, shop: str | None = None) -> sync.ShopifyResult:
         # one range of local dates for every store (the same dates in each zone)
         days = self.days(WEST, first_ago, last_ago)
         conn = self.world.shops[shop].connection_id if shop else None
         return sync.sync_days(self.engine, self.client, days, now=T0, connection_id=conn)
 
-    def truth_diffs(self, first_ago: int = 39, last_ago: int = 10) -> tuple[int, list[str]]:
+    def truth_diffs(self, first_ago: int = 40, last_ago: int = 10) -> tuple[int, list[str]]:
         rows, diffs = 0, []
         days = self.days(WEST, first_ago, last_ago)
         for shop in self.world.shops:
@@ -109,11 +109,11 @@ def test_bulk_days_equal_truth_to_the_cent_in_three_time_zones(env: Env) -> None
     assert all(env.sim.shopify.bulk.state(op)[0] == "COMPLETED" for op in ops)
     rows, diffs = env.truth_diffs()
     assert diffs == [] and rows > 30 * 3, diffs[:10]
-    refunded = sum(o.refunded != 0 for o in env.sim.truth.orders(WEST, *env.days(WEST, 39, 10)[::29], at=T0))
+    refunded = sum(o.refunded != 0 for o in env.sim.truth.orders(WEST, *env.days(WEST, 40, 10)[::29], at=T0))
     assert refunded > 0
     assert remembered(env.engine) == []  # the operation is forgotten once every day committed
     # every day of the range is committed (an empty day too), each its own unit
-    assert all(len(run.committed()) == 30 for run in result.runs)
+    assert all(len(run.committed()) == len(env.days(WEST, 40, 10)) == 31 for run in result.runs)
 
 
 def test_a_range_split_between_bulk_and_paged_equals_all_paged_in_every_table(
@@ -200,7 +200,7 @@ def test_a_run_killed_while_polling_is_resumed_by_the_next_on_the_same_operation
     (op,) = env.operations()
     assert env.sim.shopify.bulk.state(op)[0] in ("CREATED", "RUNNING")
     assert remembered(env.engine) == [
-        f"shopify_bulk:{env.days(WEST, 39, 10)[0]}:{env.days(WEST, 39, 10)[-1]}"
+        f"shopify_bulk:{env.days(WEST, 40, 10)[0]}:{env.days(WEST, 40, 10)[-1]}"
     ]
     result = ok(env.sync(shop=WEST))
     assert len(env.operations()) == 1 and pages(result) == 0  # reused, not duplicated
