@@ -51,23 +51,27 @@ class _Holder:
         raise NotImplementedError
 
 
+_LOCK = sa.text("SELECT pg_advisory_lock(:ns, :key)")  # waits; returns void
+_TRY_LOCK = sa.text("SELECT pg_try_advisory_lock(:ns, :key)")
+
+
 class _PgHolder(_Holder):
     """Advisory locks on one connection (so one account's turn costs one pooled connection)."""
 
     def __init__(self, db: sa.Connection) -> None:
         self.db = db
 
-    def _call(self, fn: str, name: str) -> bool:
-        got = self.db.execute(sa.text(f"SELECT {fn}(:ns, :key)"), {"ns": _NAMESPACE, "key": lock_key(name)})
+    def _call(self, statement: sa.TextClause, name: str) -> bool:
+        got = self.db.execute(statement, {"ns": _NAMESPACE, "key": lock_key(name)})
         value = got.scalar()
         self.db.commit()
         return value is None or bool(value)
 
     def lock(self, name: str) -> None:
-        self._call("pg_advisory_lock", name)
+        self._call(_LOCK, name)
 
     def try_lock(self, name: str) -> bool:
-        return self._call("pg_try_advisory_lock", name)
+        return self._call(_TRY_LOCK, name)
 
 
 class _FileHolder(_Holder):
