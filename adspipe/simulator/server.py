@@ -51,6 +51,7 @@ from adspipe.simulator.truth import Truth
 from adspipe.simulator.util import stable_int
 from adspipe.simulator.world import World
 
+SECRET_PARAMS = ("access_token", "appsecret_proof")  # masked in the request log
 OUTCOMES = ("ok", "throttled", "5xx", "timeout", "drop", "malformed", "internal", "auth", "not_found",
             "denied", "bad_request", "error")  # fmt: skip
 HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
@@ -74,6 +75,12 @@ class RequestRecord:
     outcome: str
     # Meta: "level since..until" of an insights call (plus " after" for a next page); else "".
     detail: str = ""
+    # Meta: the request's query parameters (a token or proof masked as "***")
+    query: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self.query)
 
     @property
     def ad_level_day(self) -> str | None:
@@ -178,21 +185,23 @@ class Simulator:
         status: int,
         outcome: str,
         detail: str = "",
+        query: tuple[tuple[str, str], ...] = (),
     ) -> None:
         with self._lock:
             self._seq += 1
             self._counts[platform][outcome] += 1
             now = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
             self._log.append(RequestRecord(self._seq, platform, endpoint, account, t_in, self.monotonic(), now,
-                                           status, outcome, detail))  # fmt: skip
+                                           status, outcome, detail, query))  # fmt: skip
 
     # ---- one API request through the fault knobs ---------------------------------------------
 
     async def call(
-        self, platform: str, endpoint: str, account: str, answer: Callable[[], ApiResponse], detail: str = ""
-    ) -> Response:
+        self, platform: str, endpoint: str, account: str, answer: Callable[[], ApiResponse], detail: str = "",
+        query: tuple[tuple[str, str], ...] = (),
+    ) -> Response:  # fmt: skip
         f = self.faults
-        record = functools.partial(self._record, detail=detail)
+        record = functools.partial(self._record, detail=detail, query=query)
         t_in = self.monotonic()
         draw: FaultDraw = self.injector.draw(platform)
         per_platform = {
@@ -308,6 +317,7 @@ def build_app(sim: Simulator) -> Starlette:
             node if node.startswith("act_") else "",
             lambda: sim.meta.handle(version, node, edge, params, headers, base, request.method),
             detail,
+            tuple((k, "***" if k in SECRET_PARAMS else v) for k, v in params.items()),
         )
 
     routes = [
