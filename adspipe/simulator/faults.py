@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from adspipe.simulator.scripted import Queues, queues
+from adspipe.simulator.scripted import Queues, queues, to_json
 from adspipe.simulator.util import rng
 
 FaultKind = Literal["timeout", "drop", "5xx", "malformed", "internal"]
@@ -132,6 +132,8 @@ class Faults:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.name.endswith("_scripted"):
+                value = to_json(value)
             out[f.name] = sorted(value) if isinstance(value, set) else value
         return out
 

@@ -60,8 +60,9 @@ class GoogleAdsFaults:
         return scripted_answers.next_answer(self.scripted, customer_id)
 
     def to_dict(self) -> dict[str, Any]:
-        knobs = dataclasses.asdict(self)
+        knobs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         knobs["revoked_refresh_tokens"] = sorted(knobs["revoked_refresh_tokens"])
+        knobs["scripted"] = scripted_answers.to_json(self.scripted)
         return knobs
 
 

@@ -125,7 +125,7 @@ class MetaApi:
             if account is None:
                 raise GraphError(100, f"Unsupported get request. Object with ID '{node}' does not exist, cannot be "
                                  "loaded due to missing permissions, or does not support this operation.", subcode=33)  # fmt: skip
-            scripted = next_answer(self.faults.meta_scripted, account.id)
+            scripted = next_answer(self.faults.meta_scripted, *_script_keys(account.id, edge, params))
             if scripted is not None:
                 return ApiResponse(*encoded(scripted, out_headers), account.id)
             throttled, usage = self.usage.call(
@@ -309,6 +309,17 @@ class MetaApi:
             raise GraphError(100, f"(#100) date_preset must be one of {', '.join(spans)}")
         back, end = spans[preset]
         return today - timedelta(days=back), today - timedelta(days=end)
+
+
+def _script_keys(account: str, edge: str | None, params: Mapping[str, str]) -> list[str]:
+    """Scripted-answer keys of a request, most specific first: "act_… <level> <since>" for the
+    insights edge with a time range, then the account."""
+    try:
+        since = json.loads(params.get("time_range", "")).get("since")
+    except (ValueError, AttributeError):
+        since = None
+    level = params.get("level", "account")
+    return [f"{account} {level} {since}", account] if edge == "insights" and since else [account]
 
 
 def _list(raw: str | None) -> list[str]:

@@ -157,8 +157,11 @@ class ScriptedGraph(FakeGraph):
         return response
 
 
-def meta_error(status: int, code: int, message: str, subcode: int | None = None) -> httpx.Response:
+def meta_error(
+    status: int, code: int, message: str, subcode: int | None = None
+) -> tuple[int, dict[str, Any]]:
+    """A Graph API error answer (status, body), for the simulator's scripted answers."""
     error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "Ab1"}
     if subcode is not None:
         error["error_subcode"] = subcode
-    return httpx.Response(status, json={"error": error})
+    return status, {"error": error}
