@@ -41,7 +41,7 @@ from adspipe.simulator.faults import Faults
 from adspipe.simulator.meta_reports import NODE_FIELDS, ReportRuns
 from adspipe.simulator.meta_rows import group_key, insights_row
 from adspipe.simulator.meta_usage import MetaUsage, throttle_error
-from adspipe.simulator.scripted import encoded, next_answer
+from adspipe.simulator.scripted import encoded, meta_keys, next_answer
 from adspipe.simulator.shopify_api import ApiResponse, dumps
 from adspipe.simulator.util import local_ordinal, stable_int, zone
 from adspipe.simulator.world import AccountSpec, World
@@ -125,7 +125,7 @@ class MetaApi:
             if account is None:
                 raise GraphError(100, f"Unsupported get request. Object with ID '{node}' does not exist, cannot be "
                                  "loaded due to missing permissions, or does not support this operation.", subcode=33)  # fmt: skip
-            scripted = next_answer(self.faults.meta_scripted, *_script_keys(account.id, edge, params))
+            scripted = next_answer(self.faults.meta_scripted, *meta_keys(account.id, edge, params))
             if scripted is not None:
                 return ApiResponse(*encoded(scripted, out_headers), account.id)
             throttled, usage = self.usage.call(
@@ -309,17 +309,6 @@ class MetaApi:
             raise GraphError(100, f"(#100) date_preset must be one of {', '.join(spans)}")
         back, end = spans[preset]
         return today - timedelta(days=back), today - timedelta(days=end)
-
-
-def _script_keys(account: str, edge: str | None, params: Mapping[str, str]) -> list[str]:
-    """Scripted-answer keys of a request, most specific first: "act_… <level> <since>" for the
-    insights edge with a time range, then the account."""
-    try:
-        since = json.loads(params.get("time_range", "")).get("since")
-    except (ValueError, AttributeError):
-        since = None
-    level = params.get("level", "account")
-    return [f"{account} {level} {since}", account] if edge == "insights" and since else [account]
 
 
 def _list(raw: str | None) -> list[str]:

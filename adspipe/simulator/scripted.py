@@ -72,6 +72,17 @@ def next_answer(scripted: Queues, *keys: str) -> Answer | None:
     return None
 
 
+def meta_keys(account: str, edge: str | None, params: Mapping[str, str]) -> list[str]:
+    """Scripted-answer keys of a request, most specific first: "act_… <level> <since>" for the
+    insights edge with a time range, then the account."""
+    try:
+        since = json.loads(params.get("time_range", "")).get("since")
+    except (ValueError, AttributeError):
+        since = None
+    level = params.get("level", "account")
+    return [f"{account} {level} {since}", account] if edge == "insights" and since else [account]
+
+
 def encoded(
     scripted: Answer, headers: Mapping[str, str] | None = None
 ) -> tuple[int, bytes, dict[str, str], str]:

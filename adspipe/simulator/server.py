@@ -48,10 +48,9 @@ from adspipe.simulator.meta_reports import meta_request_names
 from adspipe.simulator.shopify_api import ApiResponse, ShopifyApi, dumps
 from adspipe.simulator.shopify_schema import CostFunction, default_cost
 from adspipe.simulator.truth import Truth
-from adspipe.simulator.util import stable_int
+from adspipe.simulator.util import credential_id, stable_int
 from adspipe.simulator.world import World
 
-SECRET_PARAMS = ("access_token", "appsecret_proof")  # masked in the request log
 OUTCOMES = ("ok", "throttled", "5xx", "timeout", "drop", "malformed", "internal", "auth", "not_found",
             "denied", "bad_request", "error")  # fmt: skip
 HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
@@ -75,8 +74,10 @@ class RequestRecord:
     outcome: str
     # Meta: "level since..until" of an insights call (plus " after" for a next page); else "".
     detail: str = ""
-    # Meta: the request's query parameters (a token or proof masked as "***")
+    # Meta: the request's query parameters (an access_token masked as "***"), and which token the
+    # call carried (`credential_id`: a fingerprint, never the token)
     query: tuple[tuple[str, str], ...] = ()
+    credential: str = ""
 
     @property
     def params(self) -> dict[str, str]:
@@ -186,22 +187,23 @@ class Simulator:
         outcome: str,
         detail: str = "",
         query: tuple[tuple[str, str], ...] = (),
+        credential: str = "",
     ) -> None:
         with self._lock:
             self._seq += 1
             self._counts[platform][outcome] += 1
             now = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
             self._log.append(RequestRecord(self._seq, platform, endpoint, account, t_in, self.monotonic(), now,
-                                           status, outcome, detail, query))  # fmt: skip
+                                           status, outcome, detail, query, credential))  # fmt: skip
 
     # ---- one API request through the fault knobs ---------------------------------------------
 
     async def call(
         self, platform: str, endpoint: str, account: str, answer: Callable[[], ApiResponse], detail: str = "",
-        query: tuple[tuple[str, str], ...] = (),
+        query: tuple[tuple[str, str], ...] = (), credential: str = "",
     ) -> Response:  # fmt: skip
         f = self.faults
-        record = functools.partial(self._record, detail=detail, query=query)
+        record = functools.partial(self._record, detail=detail, query=query, credential=credential)
         t_in = self.monotonic()
         draw: FaultDraw = self.injector.draw(platform)
         per_platform = {
@@ -317,7 +319,8 @@ def build_app(sim: Simulator) -> Starlette:
             node if node.startswith("act_") else "",
             lambda: sim.meta.handle(version, node, edge, params, headers, base, request.method),
             detail,
-            tuple((k, "***" if k in SECRET_PARAMS else v) for k, v in params.items()),
+            tuple((k, "***" if k == "access_token" else v) for k, v in params.items()),
+            credential_id(params.get("access_token") or headers.get("authorization", "").partition(" ")[2]),
         )
 
     routes = [
