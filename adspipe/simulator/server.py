@@ -72,7 +72,8 @@ class RequestRecord:
     sim_now: str
     status: int
     outcome: str
-    # Meta: "level since..until" of an insights call (plus " after" for a next page); else "".
+    # Meta: "level since..until" of an insights call (plus " after" for a next page); Shopify: the
+    # API version in the URL; else "".
     detail: str = ""
     # Meta: the request's query parameters (an access_token masked as "***"), and which token the
     # call carried (`credential_id`: a fingerprint, never the token)
@@ -291,7 +292,11 @@ def build_app(sim: Simulator) -> Starlette:
         headers = {k.lower(): v for k, v in request.headers.items()}
         base = str(request.base_url).rstrip("/")
         return await sim.call(
-            "shopify", "graphql", shop, lambda: sim.shopify.handle(shop, version, headers, body, base)
+            "shopify",
+            "graphql",
+            shop,
+            lambda: sim.shopify.handle(shop, version, headers, body, base),
+            version,
         )
 
     async def shopify_bulk_result(request: Request) -> Response:
