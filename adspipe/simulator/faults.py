@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from adspipe.simulator.scripted import Queues, queues, to_json
 from adspipe.simulator.util import rng
 
 FaultKind = Literal["timeout", "drop", "5xx", "malformed", "internal"]
@@ -90,6 +91,9 @@ class Faults:
     meta_served_version: str | None = None
     # Both platforms: tokens rejected from now on (Shopify 401, Meta code 190 / subcode 460)
     revoked_tokens: set[str] = field(default_factory=set)
+    # shop domain / act_… → scripted answers to its next requests (simulator/scripted.py)
+    shopify_scripted: Queues = field(default_factory=dict)
+    meta_scripted: Queues = field(default_factory=dict)
 
     def update(self, **changes: Any) -> Faults:
         """Set several knobs at once (validated); unknown names raise ValueError."""
@@ -98,7 +102,9 @@ class Faults:
             if key not in names:
                 raise ValueError(f"unknown fault knob {key!r}; known: {', '.join(sorted(names))}")
             current = getattr(self, key)
-            if isinstance(current, set) or key in (
+            if key.endswith("_scripted"):
+                value = queues(value)
+            elif isinstance(current, set) or key in (
                 "shopify_missing_scope_shops",
                 "shopify_no_read_all_orders_shops",
                 "fault_platforms",
@@ -126,6 +132,8 @@ class Faults:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.name.endswith("_scripted"):
+                value = to_json(value)
             out[f.name] = sorted(value) if isinstance(value, set) else value
         return out
 

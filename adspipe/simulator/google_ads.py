@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adspipe.simulator import scripted as scripted_answers
 from adspipe.simulator.google_ads_faults import GoogleAdsFaults
 from adspipe.simulator.google_ads_world import GadsCustomer, GadsRow, GadsWorld
 from adspipe.simulator.shopify_api import ApiResponse, dumps
@@ -149,8 +150,7 @@ class GoogleAdsApi:
                                 "rateName": "Requests per account", "retryDelay": delay}})  # fmt: skip
             scripted = self.faults.next_scripted(customer.customer_id)
             if scripted is not None:
-                outcome = "ok" if scripted[0] == 200 else OUTCOMES.get(scripted[0], "error")
-                return ApiResponse(scripted[0], dumps(scripted[1]), {"request-id": request_id}, outcome,
+                return ApiResponse(*scripted_answers.encoded(scripted, {"request-id": request_id}),
                                    customer.customer_id)  # fmt: skip
             try:
                 query = json.loads(body or b"{}").get("query", "")

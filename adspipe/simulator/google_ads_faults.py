@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from adspipe.simulator import scripted as scripted_answers
 from adspipe.simulator.shopify_api import dumps
 from adspipe.simulator.util import rng
 
@@ -29,10 +30,8 @@ class GoogleAdsFaults:
     batch_rows: int = 10_000  # results per stream batch
     revoked_refresh_tokens: set[str] = field(default_factory=set)
     errors_in_array: bool = True  # errors wrapped in an array, as searchStream may send them
-    # customer id → answers (HTTP status, JSON body) served, in order, to its next searchStream
-    # requests instead of the real answer (after authentication): hand-made payloads and errors;
-    # None in the queue lets that request through to the real answer
-    scripted: dict[str, list[tuple[int, Any] | None]] = field(default_factory=dict)
+    # customer id → scripted answers to its next searchStream requests (simulator/scripted.py)
+    scripted: scripted_answers.Queues = field(default_factory=dict)
 
     def update(self, **changes: Any) -> GoogleAdsFaults:
         names = {f.name for f in dataclasses.fields(self)}
@@ -41,8 +40,7 @@ class GoogleAdsFaults:
                 raise ValueError(f"unknown Google Ads fault knob {key!r}; known: {', '.join(sorted(names))}")
             current = getattr(self, key)
             if isinstance(current, dict):
-                value = {str(k): [None if a is None else (int(a[0]), a[1]) for a in v]
-                         for k, v in dict(value or {}).items()}  # fmt: skip
+                value = scripted_answers.queues(value)
             else:
                 value = set(value) if isinstance(current, set) else type(current)(value)
             if key.endswith("_rate") and not 0.0 <= value <= 1.0:
@@ -57,14 +55,14 @@ class GoogleAdsFaults:
             return True
         return self.quota_error_rate > 0 and rng(seed, "gads-quota", n).random() < self.quota_error_rate
 
-    def next_scripted(self, customer_id: str) -> tuple[int, Any] | None:
+    def next_scripted(self, customer_id: str) -> scripted_answers.Answer | None:
         """The scripted answer of this request, or None: the real answer."""
-        queue = self.scripted.get(customer_id)
-        return queue.pop(0) if queue else None
+        return scripted_answers.next_answer(self.scripted, customer_id)
 
     def to_dict(self) -> dict[str, Any]:
-        knobs = dataclasses.asdict(self)
+        knobs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         knobs["revoked_refresh_tokens"] = sorted(knobs["revoked_refresh_tokens"])
+        knobs["scripted"] = scripted_answers.to_json(self.scripted)
         return knobs
 
 

@@ -41,6 +41,7 @@ from adspipe.simulator.faults import Faults
 from adspipe.simulator.meta_reports import NODE_FIELDS, ReportRuns
 from adspipe.simulator.meta_rows import group_key, insights_row
 from adspipe.simulator.meta_usage import MetaUsage, throttle_error
+from adspipe.simulator.scripted import encoded, meta_keys, next_answer
 from adspipe.simulator.shopify_api import ApiResponse, dumps
 from adspipe.simulator.util import local_ordinal, stable_int, zone
 from adspipe.simulator.world import AccountSpec, World
@@ -124,6 +125,9 @@ class MetaApi:
             if account is None:
                 raise GraphError(100, f"Unsupported get request. Object with ID '{node}' does not exist, cannot be "
                                  "loaded due to missing permissions, or does not support this operation.", subcode=33)  # fmt: skip
+            scripted = next_answer(self.faults.meta_scripted, *meta_keys(account.id, edge, params))
+            if scripted is not None:
+                return ApiResponse(*encoded(scripted, out_headers), account.id)
             throttled, usage = self.usage.call(
                 f"{stable_int('token', token) % 10**9}", account.id, account.account_id
             )

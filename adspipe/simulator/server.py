@@ -45,10 +45,12 @@ from adspipe.simulator.google_ads import routes as google_ads_routes
 from adspipe.simulator.google_ads_faults import broken_stream, server_error_body
 from adspipe.simulator.meta_api import MetaApi
 from adspipe.simulator.meta_reports import meta_request_names
+from adspipe.simulator.request_log import RequestRecord as RequestRecord
+from adspipe.simulator.request_log import overlapping as overlapping
 from adspipe.simulator.shopify_api import ApiResponse, ShopifyApi, dumps
 from adspipe.simulator.shopify_schema import CostFunction, default_cost
 from adspipe.simulator.truth import Truth
-from adspipe.simulator.util import stable_int
+from adspipe.simulator.util import credential_id, stable_int
 from adspipe.simulator.world import World
 
 OUTCOMES = ("ok", "throttled", "5xx", "timeout", "drop", "malformed", "internal", "auth", "not_found",
@@ -57,39 +59,6 @@ HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad 
 HTML_504 = (
     b"<html><head><title>504 Gateway Time-out</title></head><body><h1>504 Gateway Time-out</h1></body></html>"
 )
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One API request: `t_in`/`t_out` are the simulator's monotonic seconds (for overlap/pacing)."""
-
-    seq: int
-    platform: str  # shopify | meta
-    endpoint: str  # graphql | insights | account | report_run | report_status | report_insights
-    account: str  # shop domain or act_…
-    t_in: float
-    t_out: float
-    sim_now: str
-    status: int
-    outcome: str
-    # Meta: "level since..until" of an insights call (plus " after" for a next page); else "".
-    detail: str = ""
-
-    @property
-    def ad_level_day(self) -> str | None:
-        """The day (`since`) of a Meta ad-level insights call's first page, else None."""
-        if not self.detail.startswith("ad ") or self.detail.endswith(" after"):
-            return None
-        return self.detail.split()[1].split("..")[0]
-
-
-def overlapping(log: Iterable[RequestRecord], tolerance_s: float = 0.0) -> list[tuple[int, int]]:
-    """Pairs (seq, seq) of requests that were in flight at the same time (started more than
-    `tolerance_s` before the previous one ended)."""
-    ordered = sorted(log, key=lambda r: r.t_in)
-    return [
-        (a.seq, b.seq) for a, b in zip(ordered, ordered[1:], strict=False) if b.t_in < a.t_out - tolerance_s
-    ]
 
 
 class _Dropped(Exception):
@@ -178,21 +147,24 @@ class Simulator:
         status: int,
         outcome: str,
         detail: str = "",
+        query: tuple[tuple[str, str], ...] = (),
+        credential: str = "",
     ) -> None:
         with self._lock:
             self._seq += 1
             self._counts[platform][outcome] += 1
             now = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
             self._log.append(RequestRecord(self._seq, platform, endpoint, account, t_in, self.monotonic(), now,
-                                           status, outcome, detail))  # fmt: skip
+                                           status, outcome, detail, query, credential))  # fmt: skip
 
     # ---- one API request through the fault knobs ---------------------------------------------
 
     async def call(
-        self, platform: str, endpoint: str, account: str, answer: Callable[[], ApiResponse], detail: str = ""
-    ) -> Response:
+        self, platform: str, endpoint: str, account: str, answer: Callable[[], ApiResponse], detail: str = "",
+        query: tuple[tuple[str, str], ...] = (), credential: str = "",
+    ) -> Response:  # fmt: skip
         f = self.faults
-        record = functools.partial(self._record, detail=detail)
+        record = functools.partial(self._record, detail=detail, query=query, credential=credential)
         t_in = self.monotonic()
         draw: FaultDraw = self.injector.draw(platform)
         per_platform = {
@@ -280,7 +252,11 @@ def build_app(sim: Simulator) -> Starlette:
         headers = {k.lower(): v for k, v in request.headers.items()}
         base = str(request.base_url).rstrip("/")
         return await sim.call(
-            "shopify", "graphql", shop, lambda: sim.shopify.handle(shop, version, headers, body, base)
+            "shopify",
+            "graphql",
+            shop,
+            lambda: sim.shopify.handle(shop, version, headers, body, base),
+            version,
         )
 
     async def shopify_bulk_result(request: Request) -> Response:
@@ -308,6 +284,8 @@ def build_app(sim: Simulator) -> Starlette:
             node if node.startswith("act_") else "",
             lambda: sim.meta.handle(version, node, edge, params, headers, base, request.method),
             detail,
+            tuple((k, "***" if k == "access_token" else v) for k, v in params.items()),
+            credential_id(params.get("access_token") or headers.get("authorization", "").partition(" ")[2]),
         )
 
     routes = [

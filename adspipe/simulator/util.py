@@ -98,3 +98,8 @@ def cents_decimal(cents: int) -> Decimal:
 
 def days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def credential_id(token: str) -> str:
+    """What the request log keeps of a token: a fingerprint ("" without a token)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16] if token else ""

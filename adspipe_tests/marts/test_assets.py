@@ -8,13 +8,13 @@ orders, revenue, spend and MER of that day per currency; never a sum across curr
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import dagster as dg
-import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -25,49 +25,73 @@ from adspipe.meta.client import MetaClient
 from adspipe.resources import ClockResource, WarehouseResource
 from adspipe.settings import NOW_ENV
 from adspipe.shopify.assets import shopify_orders_assets
+from adspipe.shopify.client import ShopifyClient
+from adspipe.simulator.faults import Faults
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.schema import daily_meta_metrics, daily_shopify_metrics
-from adspipe_tests.meta.fake_graph import FakeAccount, FakeGraph
-from adspipe_tests.shopify.conftest import EAST, WEST, Env, make_env
-from adspipe_tests.shopify.fakes import FakeShopify, order
+from adspipe_tests.simulator_fixtures import TOKEN, RunningSimulator
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 DAYS = ["2026-03-04", "2026-03-05", "2026-03-06"]
+# The simulator's world (seed 1): store 0 (Los Angeles, USD) with its first ad account (Los
+# Angeles, USD), store 1 (Berlin, EUR) with its account (Berlin, EUR).
+WEST, EAST = 0, 1
+WEST_ACCOUNT, EAST_ACCOUNT = "act_719948244808154", "act_381676873269249"
 
 
 @pytest.fixture
-def env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    """West (New York, USD) and East (Berlin, EUR): a shop and an ad account each."""
-    shops = make_env(engine, monkeypatch, FakeShopify())
-    for i, day in enumerate(DAYS):
-        # West: i+1 orders of 10.00 at local noon; East: one order of 100.00 (EUR), minus 5.00 refunded.
-        for n in range(i + 1):
-            shops.shopify.put(WEST, order(100 * i + n, created=f"{day}T17:00:0{n}Z", total="10.00"))
-        shops.shopify.put(EAST, order(900 + i, created=f"{day}T11:00:00Z", total="100.00", refunded="5.00"))
-    days = [date(2026, 3, 1) + timedelta(days=i) for i in range(9)]
-    graph = FakeGraph(
-        {
-            "act_w": FakeAccount("America/New_York", "USD", {d: [("w1", "ACTIVE", "8.00", 1, "30.00")] for d in days}),
-            "act_e": FakeAccount("Europe/Berlin", "EUR", {d: [("e1", "ACTIVE", "40.00", 2, "90.00")] for d in days}),
-        }
-    )  # fmt: skip
-    monkeypatch.setattr(MetaClient, "http", lambda self: httpx.Client(transport=graph.transport()))
+def env(
+    engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch
+) -> RunningSimulator:
+    """West and East: a shop and an ad account each, on the simulator."""
+    running = make_simulator(now=NOW, faults=Faults(meta_throttle_intensity=0.0))
+    # Dagster re-creates the resources from their config, so the waits are swapped at the class.
     monkeypatch.setattr(MetaClient, "sleep", lambda self, seconds: None)
+    monkeypatch.setattr(ShopifyClient, "sleep", lambda self, seconds: None)
     monkeypatch.setenv(NOW_ENV, NOW.isoformat())
-    monkeypatch.setenv("META_TOK", "EAAtoken-abcdefgh")
+    monkeypatch.setenv("SIM_TOK", TOKEN)
     with engine.begin() as db:
-        conns.connect(db, store="West", platform="meta", account_id="act_w", token_env="META_TOK")
-        conns.connect(db, store="East", platform="meta", account_id="act_e", token_env="META_TOK")
-    yield shops
+        for name, store, account in (("West", WEST, WEST_ACCOUNT), ("East", EAST, EAST_ACCOUNT)):
+            domain = running.sim.truth.store(store).domain
+            conns.connect(db, store=name, platform="shopify", account_id=domain, token_env="SIM_TOK")
+            conns.connect(db, store=name, platform="meta", account_id=account, token_env="SIM_TOK")
+    return running
 
 
-def _resources(env: Env) -> dict[str, Any]:
+def _resources(env: RunningSimulator) -> dict[str, Any]:
     return {
         "warehouse": WarehouseResource(),
         "clock": ClockResource(),
-        "shopify": env.dagster_client(),
-        "meta": MetaClient(graph_url="http://graph.test"),
+        "shopify": ShopifyClient(endpoint_template=env.shopify_endpoint),
+        "meta": MetaClient(graph_url=env.meta_graph_url),
     }
+
+
+@dataclass(frozen=True)
+class Truth:
+    """One store-day of the simulator's truth over the registered shop and ad account."""
+
+    currency: str
+    orders: int
+    net_revenue: Decimal
+    spend: Decimal
+    purchase_value: Decimal
+    account_spend: Decimal
+    ad_rows: int  # the account's ad-level rows of the day
+
+
+def _truth(env: RunningSimulator, store: int, account: str, day: date) -> Truth:
+    (shop,) = env.sim.truth.shopify_daily(store, day, day)
+    (ads,) = env.sim.truth.meta_daily(account, day, day, statuses=None)
+    rows = len(env.sim.truth.ads(account, day, statuses=None))
+    assert ads.currency == shop.currency
+    return Truth(
+        shop.currency, shop.orders, shop.net_revenue, ads.spend, ads.purchase_value, ads.account_spend, rows
+    )
+
+
+def _ratio(num: Decimal, den: Decimal) -> float:
+    return float((num / den).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
 
 
 def _range(start: str, end: str) -> dict[str, str]:
@@ -100,7 +124,7 @@ def _warehouse_truth(engine: Engine, day: date) -> dict[str, float]:
 
 
 def test_each_partition_shows_that_days_figures_per_currency_recorded_once_after_both_platforms(
-    engine: Engine, env: Env
+    engine: Engine, env: RunningSimulator
 ) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
@@ -112,29 +136,34 @@ def test_each_partition_shows_that_days_figures_per_currency_recorded_once_after
     # Once per partition, by daily_summary's own step: never by a platform step before the other
     # platform's rows of the day landed.
     assert [(step, partition) for step, partition, _ in summaries] == [("daily_summary", d) for d in DAYS]
-    for i, (_, partition, meta) in enumerate(summaries):
+    for _, partition, meta in summaries:
         day = date.fromisoformat(partition)
         truth = _warehouse_truth(engine, day)
         assert {k: meta[k] for k in truth} == truth, partition
-        # That day's own numbers: West had i+1 orders of 10.00 (USD), East one of 95.00 net (EUR).
-        assert (meta["orders_USD"], meta["net_revenue_USD"], meta["spend_USD"]) == (
-            i + 1,
-            10.0 * (i + 1),
-            8.0,
-        )
-        assert (meta["orders_EUR"], meta["net_revenue_EUR"], meta["spend_EUR"]) == (1, 95.0, 40.0)
-        assert meta["mer_USD"] == round(10.0 * (i + 1) / 8.0, 4) and meta["mer_EUR"] == 2.375
-        assert (meta["roas_USD"], meta["roas_EUR"]) == (3.75, 2.25)
+        # That day's own numbers: the simulator's truth of West (USD) and East (EUR).
+        west, east = _truth(env, WEST, WEST_ACCOUNT, day), _truth(env, EAST, EAST_ACCOUNT, day)
+        assert (west.currency, east.currency) == ("USD", "EUR")
+        for code, t in (("USD", west), ("EUR", east)):
+            assert (meta[f"orders_{code}"], meta[f"net_revenue_{code}"], meta[f"spend_{code}"]) == (
+                t.orders, float(t.net_revenue), float(t.spend)
+            ), (partition, code)  # fmt: skip
+            assert meta[f"mer_{code}"] == _ratio(t.net_revenue, t.account_spend), (partition, code)
+            assert meta[f"roas_{code}"] == _ratio(t.purchase_value, t.spend), (partition, code)
         # No total across currencies, under any name.
         assert not {"orders", "net_revenue", "spend", "mer", "roas"} & set(meta)
         assert (meta["rows"], meta["stores"], meta["currencies"]) == (2, 2, "EUR, USD")
         preview = meta["preview"]
         assert [r.data["store"] for r in preview.records] == ["East", "West"]
-        assert [r.data["net_revenue"] for r in preview.records] == [95.0, 10.0 * (i + 1)]
+        assert [r.data["net_revenue"] for r in preview.records] == [
+            float(east.net_revenue),
+            float(west.net_revenue),
+        ]
         assert [c.name for c in preview.schema.columns][:4] == ["store", "currency", "orders", "net_revenue"]
 
 
-def test_platform_partitions_carry_their_own_days_rows_and_calls(engine: Engine, env: Env) -> None:
+def test_platform_partitions_carry_their_own_days_rows_and_calls(
+    engine: Engine, env: RunningSimulator
+) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             [shopify_orders_assets, meta_insights, daily_summary], instance=instance,
@@ -147,18 +176,24 @@ def test_platform_partitions_carry_their_own_days_rows_and_calls(engine: Engine,
         seen.setdefault(mat.asset_key.to_user_string(), {})[mat.partition] = {
             k: v.value for k, v in mat.metadata.items()
         }
-    for i, day in enumerate(DAYS):
+    for day in DAYS:
+        on = date.fromisoformat(day)
+        west, east = _truth(env, WEST, WEST_ACCOUNT, on), _truth(env, EAST, EAST_ACCOUNT, on)
+        created = sum(len(env.sim.truth.orders(store, on, on)) for store in (WEST, EAST))
         orders = seen["shopify_orders_raw"][day]
-        # Each shop: one search of one page for the day; West's i+1 orders and East's one.
-        assert (orders["rows"], orders["api_calls"], orders["pages"], orders["shops"]) == (i + 2, 2, 2, 2)
+        # Each shop: one search of one page for the day; every order created that day.
+        assert (orders["rows"], orders["api_calls"], orders["pages"], orders["shops"]) == (created, 2, 2, 2)
         insights = seen["meta_insights_raw"][day]
-        # Each account: one ad-level call for the day (account-level rows: the run's range call).
-        assert (insights["rows"], insights["api_calls"], insights["accounts"]) == (4, 2, 2)
-        assert seen["daily_shopify_metrics"][day]["net_revenue_EUR"] == 95.0
+        # Each account: one ad-level call for the day, plus its account-level row (from the run's
+        # range call).
+        assert (insights["rows"], insights["api_calls"], insights["accounts"]) == (
+            west.ad_rows + east.ad_rows + 2, 2, 2
+        )  # fmt: skip
+        assert seen["daily_shopify_metrics"][day]["net_revenue_EUR"] == float(east.net_revenue)
 
 
 def test_a_daily_summary_partition_without_upstream_data_fails_saying_what_is_missing(
-    engine: Engine, env: Env
+    engine: Engine, env: RunningSimulator
 ) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
@@ -177,7 +212,9 @@ def test_a_daily_summary_partition_without_upstream_data_fails_saying_what_is_mi
     assert {k: v.value for k, v in (status or {}).items()} == {"2026-03-05": "FAILED"}
 
 
-def test_a_range_records_the_days_with_data_and_fails_the_others(engine: Engine, env: Env) -> None:
+def test_a_range_records_the_days_with_data_and_fails_the_others(
+    engine: Engine, env: RunningSimulator
+) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         first = dg.materialize(
             [meta_insights],
@@ -188,13 +225,16 @@ def test_a_range_records_the_days_with_data_and_fails_the_others(engine: Engine,
         assert first.success
         # A Meta-only run records daily_summary itself (its own figures are final), once.
         assert [(s, p) for s, p, _ in _summaries(first)] == [("meta_insights", "2026-03-04")]
-        assert _summaries(first)[0][2]["spend_EUR"] == 40.0 and "orders_EUR" not in _summaries(first)[0][2]
+        on_4th = _truth(env, EAST, EAST_ACCOUNT, date(2026, 3, 4))
+        assert _summaries(first)[0][2]["spend_EUR"] == float(on_4th.spend)
+        assert "orders_EUR" not in _summaries(first)[0][2]
         result = dg.materialize(
             [daily_summary], instance=instance, resources=_resources(env),
             tags=_range("2026-03-04", "2026-03-05"), raise_on_error=False,
         )  # fmt: skip
     assert not result.success
-    assert [(p, m["spend_USD"]) for _, p, m in _summaries(result)] == [("2026-03-04", 8.0)]
+    west = _truth(env, WEST, WEST_ACCOUNT, date(2026, 3, 4))
+    assert [(p, m["spend_USD"]) for _, p, m in _summaries(result)] == [("2026-03-04", float(west.spend))]
     (failure,) = result.get_step_failure_events()
     assert "daily_summary 2026-03-05: the warehouse holds no upstream data" in str(
         failure.event_specific_data.error

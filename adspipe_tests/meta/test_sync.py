@@ -1,9 +1,12 @@
-"""The Meta jobs in plain Python against a scripted Graph API, on SQLite and Postgres."""
+"""The Meta jobs in plain Python against the simulator (its world, truth and scripted answers), on
+SQLite and Postgres."""
 
 from __future__ import annotations
 
 import json
+import math
 import random
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,6 +19,9 @@ from adspipe.meta import settings as meta_settings
 from adspipe.meta import sync
 from adspipe.meta.client import MetaClient
 from adspipe.meta.settings import API_VERSION
+from adspipe.simulator.faults import Faults
+from adspipe.simulator.server import RequestRecord
+from adspipe.simulator.truth import MetaDay
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.cursors import META_WINDOW_END, get_date_cursor
 from adspipe.warehouse.schema import (
@@ -25,31 +31,21 @@ from adspipe.warehouse.schema import (
     meta_insights_raw,
     sync_runs,
 )
-from adspipe_tests.meta.fake_graph import FakeAccount, FakeGraph
+from adspipe_tests.simulator_fixtures import TOKEN, RunningSimulator
 
-# 02:00 UTC: still the 9th in Los Angeles, already the 10th in Tokyo.
+# 02:00 UTC: still the 9th in Los Angeles, already the 10th in Berlin.
 NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
-TOKEN = "EAAfake-token-0123456789"
-
-
-def _ads(day: date) -> list[tuple[str, str, str, int, str]]:
-    n = day.day
-    return [
-        ("a1", "ACTIVE", f"{n}.10", 1, f"{n}.50"),
-        ("a2", "PAUSED", "0.25", 0, "0"),
-        ("gone", "ARCHIVED", "3.33", 2, "9.99"),  # spent, then archived: the filter drops it
-    ]
+# The simulator's world (seed 1): store 0's first account (Los Angeles, USD; on 2 to 5 March an
+# ad archived since spent), store 1's (Berlin, EUR).
+WEST, EAST = "act_719948244808154", "act_381676873269249"
+FILTER = ("ACTIVE", "PAUSED")  # WEST's per-connection status filter
+EVERY = meta_settings.AD_EFFECTIVE_STATUSES
 
 
 @pytest.fixture
-def graph() -> FakeGraph:
-    days = [date(2026, 2, 20) + timedelta(days=i) for i in range(20)]
-    return FakeGraph(
-        {
-            "act_1": FakeAccount("America/Los_Angeles", "USD", {d: _ads(d) for d in days}),
-            "act_2": FakeAccount("Asia/Tokyo", "JPY", {d: _ads(d) for d in days}),
-        }
-    )
+def graph(make_simulator: Callable[..., RunningSimulator]) -> RunningSimulator:
+    # No usage growth: the waits a test counts are its throttles' alone.
+    return make_simulator(now=NOW, faults=Faults(meta_throttle_intensity=0.0))
 
 
 @pytest.fixture
@@ -58,18 +54,45 @@ def accounts(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, conns
     with engine.begin() as db:
         # act_1 keeps the seed's ACTIVE,PAUSED filter (a per-connection option), act_2 the default
         # (every status): the archived ad's spend is the gap on act_1 and a fact on act_2.
-        one, _ = conns.connect(db, store="West", platform="meta", account_id="act_1", token_env="META_TOK",
-                               attribution_window_days=7, ad_statuses=("ACTIVE", "PAUSED"))  # fmt: skip
-        two, _ = conns.connect(db, store="East", platform="meta", account_id="act_2", token_env="META_TOK",
+        one, _ = conns.connect(db, store="West", platform="meta", account_id=WEST, token_env="META_TOK",
+                               attribution_window_days=7, ad_statuses=FILTER)  # fmt: skip
+        two, _ = conns.connect(db, store="East", platform="meta", account_id=EAST, token_env="META_TOK",
                                attribution_window_days=3)  # fmt: skip
     return {"act_1": one, "act_2": two}
 
 
-def _client(graph: FakeGraph, waits: list[float] | None = None, **config: Any) -> MetaClient:
+def _client(graph: RunningSimulator, waits: list[float] | None = None, **config: Any) -> MetaClient:
     sleep = waits.append if waits is not None else (lambda s: None)
-    return MetaClient(graph_url="http://graph.test", **config).with_transport(
-        transport=graph.transport(), sleep=sleep, rng=random.Random(1)
+    return MetaClient(graph_url=graph.meta_graph_url, **config).with_transport(
+        sleep=sleep, rng=random.Random(1)
     )
+
+
+def _requests(graph: RunningSimulator, account: str | None = None) -> list[RequestRecord]:
+    return [r for r in graph.sim.request_log("meta") if account is None or r.account == account]
+
+
+def _insights_days(graph: RunningSimulator, account: str) -> list[str]:
+    """The days of an account's ad-level insights calls (first pages), in order."""
+    return [d for r in _requests(graph, account) if (d := r.ad_level_day) is not None]
+
+
+def _truth(graph: RunningSimulator, account: str, day: date, statuses: tuple[str, ...]) -> MetaDay:
+    (row,) = graph.sim.truth.meta_daily(account, day, day, statuses=statuses)
+    return row
+
+
+def _ads(graph: RunningSimulator, account: str, day: date, statuses: tuple[str, ...]) -> int:
+    return len(graph.sim.truth.ads(account, day, statuses=statuses))
+
+
+def _metrics(engine: Engine, account: str, day: date) -> Any:
+    with engine.connect() as db:
+        return db.execute(
+            sa.select(daily_meta_metrics).where(
+                daily_meta_metrics.c.ad_account_id == account, daily_meta_metrics.c.date == day
+            )
+        ).one()
 
 
 def _runs(engine: Engine) -> list[dict[str, Any]]:
@@ -102,60 +125,60 @@ def test_windows_follow_each_account_time_zone() -> None:
 
 
 def test_fill_pulls_seven_days_per_account_and_sets_the_cursor(
-    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection]
+    engine: Engine, graph: RunningSimulator, accounts: dict[str, conns.Connection]
 ) -> None:
     result = sync.run_fill(engine, _client(graph), now=NOW)
     assert [o.status for o in result.report.outcomes] == ["success", "success"]
-    assert graph.insights_days("act_1") == [f"2026-03-0{d}" for d in range(2, 9)]
+    assert _insights_days(graph, WEST) == [f"2026-03-0{d}" for d in range(2, 9)]
     # The spend cross-check: one account-level call for the whole window, one row per day.
     spans = [
         (json.loads(r.params["time_range"]), r.params["time_increment"])
-        for r in graph.requests
-        if r.path.endswith("act_2/insights") and r.params.get("level") == "account"
+        for r in _requests(graph, EAST)
+        if r.endpoint == "insights" and r.params.get("level") == "account"
     ]
     assert spans == [({"since": "2026-03-03", "until": "2026-03-09"}, "1")]
-    assert all(
-        r.path in (f"/{API_VERSION}/act_1", f"/{API_VERSION}/act_2") or r.path.endswith("/insights")
-        for r in graph.requests
-    )
+    assert {r.endpoint for r in _requests(graph)} == {"account", "insights"}
+    assert {r.account for r in _requests(graph)} == {WEST, EAST}
     with engine.connect() as db:
         assert get_date_cursor(db, accounts["act_1"].connection_id, META_WINDOW_END) == date(2026, 3, 8)
         assert get_date_cursor(db, accounts["act_2"].connection_id, META_WINDOW_END) == date(2026, 3, 9)
         acct = conns.get_connection(db, accounts["act_2"].connection_id)
-        assert (acct.timezone, acct.currency) == ("Asia/Tokyo", "JPY")
-        row = db.execute(
-            sa.select(daily_meta_metrics).where(
-                daily_meta_metrics.c.ad_account_id == "act_1", daily_meta_metrics.c.date == date(2026, 3, 5)
-            )
-        ).one()
-        east = db.execute(
-            sa.select(daily_meta_metrics).where(
-                daily_meta_metrics.c.ad_account_id == "act_2", daily_meta_metrics.c.date == date(2026, 3, 5)
-            )
-        ).one()
-    # act_1 (ACTIVE,PAUSED): ARCHIVED `gone` is filtered out of the ad level; the account level
-    # still has its 3.33.
-    assert (row.ads, row.spend, row.purchases, row.purchase_value) == (2, Decimal("5.35"), 1, Decimal("5.50"))
+        assert (acct.timezone, acct.currency) == ("Europe/Berlin", "EUR")
+    day = date(2026, 3, 5)
+    row, east = _metrics(engine, WEST, day), _metrics(engine, EAST, day)
+    # act_1 (ACTIVE,PAUSED): the ARCHIVED ad is filtered out of the ad level; the account level
+    # still has its spend, the gap.
+    west = _truth(graph, WEST, day, FILTER)
+    assert west.spend_gap > 0 and _ads(graph, WEST, day, EVERY) > _ads(graph, WEST, day, FILTER)
+    assert (row.ads, row.spend, row.purchases, row.purchase_value) == (
+        _ads(graph, WEST, day, FILTER), west.spend, west.purchases, west.purchase_value
+    )  # fmt: skip
     assert (row.account_spend, row.spend_gap, row.currency, row.timezone) == (
-        Decimal("8.68"),
-        Decimal("3.33"),
+        west.account_spend,
+        west.spend_gap,
         "USD",
         "America/Los_Angeles",
     )
-    # act_2 (the default filter, every status): the archived ad's past spend stays, no gap.
-    assert (east.ads, east.spend, east.purchases, east.account_spend, east.spend_gap) == (
-        3, Decimal("8.68"), 3, Decimal("8.68"), Decimal(0)
+    # act_2 (the default filter, every status): every ad's spend is a fact, no gap.
+    every = _truth(graph, EAST, day, EVERY)
+    assert (east.ads, east.spend, east.purchases, east.account_spend, east.spend_gap, east.currency) == (
+        _ads(graph, EAST, day, EVERY), every.spend, every.purchases, every.account_spend, Decimal(0), "EUR"
     )  # fmt: skip
     filters = {
-        r.path.split("/")[2]: json.loads(r.params["filtering"])[0]["value"]
-        for r in graph.requests
+        r.account: json.loads(r.params["filtering"])[0]["value"]
+        for r in _requests(graph)
         if r.params.get("level") == "ad"
     }
-    assert filters == {"act_1": ["ACTIVE", "PAUSED"], "act_2": list(meta_settings.AD_EFFECTIVE_STATUSES)}
+    assert filters == {WEST: list(FILTER), EAST: list(meta_settings.AD_EFFECTIVE_STATUSES)}
     runs = _runs(engine)
+
+    def rows(account: str, statuses: tuple[str, ...], since: date) -> int:
+        days = [since + timedelta(days=i) for i in range(7)]  # ad rows, plus one account row a day
+        return sum(_ads(graph, account, d, statuses) + (_ads(graph, account, d, EVERY) > 0) for d in days)
+
     assert [(r["job"], r["status"], r["api_calls"], r["rows"], r["window_start"]) for r in runs] == [
-        ("meta_7d_fill", "success", 9, 21, None),  # account read + 7 ad-level + 1 account-level range
-        ("meta_7d_fill", "success", 9, 28, None),  # time zone unknown before the first read
+        ("meta_7d_fill", "success", 9, rows(WEST, FILTER, date(2026, 3, 2)), None),  # account read + 7 + 1
+        ("meta_7d_fill", "success", 9, rows(EAST, EVERY, date(2026, 3, 3)), None),  # zone unknown at first
     ]
     # sync_runs records the version asked for and the one Meta's header named.
     assert {(r["api_version"], r["api_version_served"]) for r in runs} == {(API_VERSION, API_VERSION)}
@@ -172,25 +195,25 @@ def test_fill_pulls_seven_days_per_account_and_sets_the_cursor(
 
 
 def test_fresh_pulls_only_each_account_window_and_advances_the_cursor(
-    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection]
+    engine: Engine, graph: RunningSimulator, accounts: dict[str, conns.Connection]
 ) -> None:
     result = sync.run_fresh(engine, _client(graph), now=NOW)
-    assert graph.insights_days("act_1") == [
+    assert _insights_days(graph, WEST) == [
         f"2026-03-0{d}" for d in range(3, 9)
     ]  # N = 7: [today-6 … yesterday]
-    assert graph.insights_days("act_2") == ["2026-03-08", "2026-03-09"]  # N = 3: [today-2 … yesterday]
+    assert _insights_days(graph, EAST) == ["2026-03-08", "2026-03-09"]  # N = 3: [today-2 … yesterday]
     assert {a.connection.account_id: a.window for a in result.runs} == {
-        "act_1": (date(2026, 3, 3), date(2026, 3, 8)),
-        "act_2": (date(2026, 3, 8), date(2026, 3, 9)),
+        WEST: (date(2026, 3, 3), date(2026, 3, 8)),
+        EAST: (date(2026, 3, 8), date(2026, 3, 9)),
     }
     with engine.connect() as db:
         assert get_date_cursor(db, accounts["act_2"].connection_id, META_WINDOW_END) == date(2026, 3, 9)
-    graph.requests.clear()
+    graph.sim.reset_stats()
     sync.run_fresh(
         engine, _client(graph), now=NOW, include_today=True, connection_id=accounts["act_2"].connection_id
     )
-    assert graph.insights_days("act_2") == ["2026-03-08", "2026-03-09", "2026-03-10"]
-    assert graph.insights_days("act_1") == []
+    assert _insights_days(graph, EAST) == ["2026-03-08", "2026-03-09", "2026-03-10"]
+    assert _insights_days(graph, WEST) == []
     with engine.connect() as db:
         assert get_date_cursor(db, accounts["act_2"].connection_id, META_WINDOW_END) == date(2026, 3, 10)
     # An earlier clock never moves the cursor back.
@@ -202,51 +225,64 @@ def test_fresh_pulls_only_each_account_window_and_advances_the_cursor(
 
 
 def test_paging_with_a_small_limit_gives_the_same_day(
-    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection]
+    engine: Engine, make_simulator: Callable[..., RunningSimulator], accounts: dict[str, conns.Connection]
 ) -> None:
+    # A world with 100 ads per account (the same account ids): about 90 delivered on the day.
+    graph = make_simulator(now=NOW, faults=Faults(meta_throttle_intensity=0.0), ads_per_account=100)
     day = date(2026, 3, 5)
-    graph.accounts["act_1"].ads[day] = [(f"x{i}", "ACTIVE", "1.01", 1, "2.02") for i in range(60)]
+    ads = _ads(graph, WEST, day, FILTER)
+    limit = math.ceil(ads / 3)  # three pages: limit + limit + the rest
+    assert 2 * limit < ads and limit >= meta_settings.MIN_PAGE_LIMIT
     sync.run_dates(
-        engine, _client(graph, page_limit=25), [day], now=NOW, connection_id=accounts["act_1"].connection_id
+        engine,
+        _client(graph, page_limit=limit),
+        [day],
+        now=NOW,
+        connection_id=accounts["act_1"].connection_id,
     )
-    with engine.connect() as db:
-        row = db.execute(sa.select(daily_meta_metrics).where(daily_meta_metrics.c.date == day)).one()
+    row, truth = _metrics(engine, WEST, day), _truth(graph, WEST, day, FILTER)
     assert (row.ads, row.spend, row.purchases, row.purchase_value, row.spend_gap) == (
-        60,
-        Decimal("60.60"),
-        60,
-        Decimal("121.20"),
-        Decimal(0),
-    )
-    assert len([r for r in graph.requests if r.params.get("level") == "ad"]) == 3  # 25 + 25 + 10
-    assert all("access_token" not in r.params for r in graph.requests)
+        ads, truth.spend, truth.purchases, truth.purchase_value, truth.spend_gap
+    )  # fmt: skip
+    assert len([r for r in _requests(graph) if r.params.get("level") == "ad"]) == 3
+    # The next pages' links carry Meta's access_token; the client sends its token in a header only.
+    assert len([r for r in _requests(graph) if r.params.get("after")]) == 2
+    assert all("access_token" not in r.params for r in _requests(graph))
+
+
+THROTTLED = (400, {"error": {"message": "too many calls", "code": 80000}})
 
 
 def test_exhausted_rate_limit_leaves_whole_days_and_rate_limited(
-    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection]
+    engine: Engine, graph: RunningSimulator, accounts: dict[str, conns.Connection]
 ) -> None:
-    act_1 = accounts["act_1"].connection_id
-    sync.run_dates(engine, _client(graph), [date(2026, 3, 5)], now=NOW, connection_id=act_1)
-    before = _snapshot(engine, date(2026, 3, 5))
+    act_1, day = accounts["act_1"].connection_id, date(2026, 3, 5)
+    # First pulled on the 6th (Los Angeles), when the 5th's late conversions had not all arrived.
+    earlier = datetime(2026, 3, 6, 20, 0, tzinfo=UTC)
+    graph.sim.clock.set(earlier)
+    sync.run_dates(engine, _client(graph), [day], now=earlier, connection_id=act_1)
+    before = _snapshot(engine, day)
     assert before["fact_meta_daily"]
-    # Meta's numbers for the 5th changed since (late conversions, an ad gone), but the re-pull is
-    # throttled half-way through the day's calls: the day must stay exactly as it was.
-    graph.accounts["act_1"].ads[date(2026, 3, 5)] = [("a1", "ACTIVE", "99.99", 9, "999.00")]
+    # Meta's numbers for the 5th changed since (late conversions), but the re-pull is throttled
+    # half-way through the day's calls: the day must stay exactly as it was.
+    graph.sim.clock.set(NOW)
+    late = _truth(graph, WEST, day, FILTER)
+    assert late.purchases != _metrics(engine, WEST, day).purchases
     # Call 0: account read; 1: account level of the 4th..6th; 2: ad level of the 4th; from 3 on
     # (the 5th's ad level) throttled.
-    graph.throttle_from = len(graph.requests) + 3
+    graph.sim.faults.update(meta_scripted={WEST: [None, None, None, *[THROTTLED] * 4]})
     waits: list[float] = []
     result = sync.run_dates(
-        engine, _client(graph, waits, max_throttle_retries=3), [date(2026, 3, 4), date(2026, 3, 5), date(2026, 3, 6)],
+        engine, _client(graph, waits, max_throttle_retries=3), [date(2026, 3, 4), day, date(2026, 3, 6)],
         now=NOW, connection_id=act_1,
     )  # fmt: skip
     (outcome,) = result.report.outcomes
     assert outcome.status == "rate_limited"
-    assert "act_1: Meta HTTP 400, code 80000: too many calls; still throttled after 3 retries" in (
+    assert f"{WEST}: Meta HTTP 400, code 80000: too many calls; still throttled after 3 retries" in (
         outcome.error or ""
     )
     assert result.runs[0].dates == [date(2026, 3, 4)]
-    assert _snapshot(engine, date(2026, 3, 5)) == before
+    assert _snapshot(engine, day) == before
     assert _snapshot(engine, date(2026, 3, 6))["fact_meta_daily"] == []
     run = _runs(engine)[-1]
     assert (run["status"], run["throttled"], run["api_calls"], run["dates"]) == (
@@ -256,50 +292,46 @@ def test_exhausted_rate_limit_leaves_whole_days_and_rate_limited(
         ["2026-03-04"],
     )
     assert run["throttle_wait_s"] == pytest.approx(round(sum(waits), 3))
+    assert graph.sim.faults.meta_scripted[WEST] == []  # every scripted answer was asked for
     # The next run (no throttling) finishes the day with Meta's current numbers.
-    graph.throttle_from = None
-    sync.run_dates(engine, _client(graph), [date(2026, 3, 5)], now=NOW, connection_id=act_1)
-    with engine.connect() as db:
-        row = db.execute(
-            sa.select(daily_meta_metrics).where(
-                daily_meta_metrics.c.ad_account_id == "act_1", daily_meta_metrics.c.date == date(2026, 3, 5)
-            )
-        ).one()
-    assert (row.ads, row.spend, row.purchases, row.account_spend) == (
-        1,
-        Decimal("99.99"),
-        9,
-        Decimal("99.99"),
-    )
+    sync.run_dates(engine, _client(graph), [day], now=NOW, connection_id=act_1)
+    row = _metrics(engine, WEST, day)
+    assert (row.ads, row.spend, row.purchases, row.purchase_value, row.account_spend) == (
+        _ads(graph, WEST, day, FILTER), late.spend, late.purchases, late.purchase_value, late.account_spend
+    )  # fmt: skip
 
 
 def test_bad_token_marks_needs_reauth_and_the_other_account_still_syncs(
-    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection]
+    engine: Engine, graph: RunningSimulator, accounts: dict[str, conns.Connection]
 ) -> None:
-    graph.auth_fail.add("act_1")
+    rejected = {"error": {"message": "Error validating access token", "code": 190, "error_subcode": 463}}
+    graph.sim.faults.update(meta_scripted={WEST: [(400, rejected)]})
     result = sync.run_fresh(engine, _client(graph), now=NOW)
     statuses = {o.connection.account_id: (o.status, o.error) for o in result.report.outcomes}
-    assert statuses["act_2"] == ("success", None)
-    status, error = statuses["act_1"]
+    assert statuses[EAST] == ("success", None)
+    status, error = statuses[WEST]
     assert status == "failed"
     assert error == (
-        "act_1: Meta HTTP 400, code 190/463: Error validating access token: the access token was rejected; "
+        f"{WEST}: Meta HTTP 400, code 190/463: Error validating access token: the access token was rejected; "
         "re-authorize it: export a valid token and run `adspipe connect` again"
     )
-    assert len([r for r in graph.requests if "act_1" in r.path]) == 1  # no retry loop
+    assert len(_requests(graph, WEST)) == 1  # no retry loop
     with engine.connect() as db:
         assert conns.get_connection(db, accounts["act_1"].connection_id).status == "needs_reauth"
     assert all(TOKEN not in str(r.get("error")) for r in _runs(engine))
 
 
 def test_missing_token_fails_that_account_with_a_clear_message(
-    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection], monkeypatch: pytest.MonkeyPatch
+    engine: Engine,
+    graph: RunningSimulator,
+    accounts: dict[str, conns.Connection],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("META_TOK")
     result = sync.run_fill(engine, _client(graph), now=NOW)
     assert {o.status for o in result.report.outcomes} == {"failed"}
     assert "environment variable META_TOK is not set" in (result.report.outcomes[0].error or "")
-    assert graph.requests == []
+    assert _requests(graph) == []
 
 
 @pytest.mark.parametrize(
@@ -335,7 +367,7 @@ def test_windows_turn_at_the_account_midnight_around_dst(
 
 
 def test_on_day_runs_after_each_commit_in_date_order_per_account(
-    engine: Engine, graph: FakeGraph, accounts: dict[str, conns.Connection]
+    engine: Engine, graph: RunningSimulator, accounts: dict[str, conns.Connection]
 ) -> None:
     days = [date(2026, 3, 3), date(2026, 3, 4), date(2026, 3, 5)]
     seen: list[tuple[str, date, int, list[str]]] = []
@@ -354,8 +386,11 @@ def test_on_day_runs_after_each_commit_in_date_order_per_account(
         seen.append((account.connection.account_id, day, facts, touched))
 
     sync.run_dates(engine, _client(graph), days, now=NOW, on_day=on_day)
-    assert [(a, d) for a, d, _, _ in seen] == [("act_1", d) for d in days] + [("act_2", d) for d in days]
-    # act_1 (ACTIVE,PAUSED): a1 and a2, the archived ad is filtered out; act_2 (every status): all 3.
-    assert [facts for _, _, facts, _ in seen] == [2, 2, 2, 3, 3, 3]
+    assert [(a, d) for a, d, _, _ in seen] == [(WEST, d) for d in days] + [(EAST, d) for d in days]
+    # act_1 (ACTIVE,PAUSED): the archived ad is filtered out; act_2 (every status): every ad.
+    assert [facts for _, _, facts, _ in seen] == [_ads(graph, WEST, d, FILTER) for d in days] + [
+        _ads(graph, EAST, d, EVERY) for d in days
+    ]
+    assert _ads(graph, WEST, days[0], FILTER) < _ads(graph, WEST, days[0], EVERY)
     # The second account's call for a date sees both accounts as having committed it.
-    assert seen[0][3] == ["act_1"] and seen[3][3] == ["act_1", "act_2"]
+    assert seen[0][3] == [WEST] and seen[3][3] == [WEST, EAST]

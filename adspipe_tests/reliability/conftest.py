@@ -1,25 +1,28 @@
-"""Fixtures of the reliability suites: two shops and two ad accounts behind misbehaving fakes."""
+"""Fixtures of the reliability suites: two shops behind a misbehaving fake, two ad accounts on the
+simulator (its scripted answers misbehave on cue)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from adspipe.meta import sync as meta_sync
 from adspipe.meta.client import MetaClient
+from adspipe.simulator.faults import Faults
+from adspipe.simulator.server import RequestRecord
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
-from adspipe_tests.meta.fake_graph import FakeAccount
-from adspipe_tests.reliability.helpers import ScriptedGraph, ScriptedShopify
+from adspipe_tests.reliability.helpers import ScriptedShopify
 from adspipe_tests.shopify.conftest import Env, make_env
 from adspipe_tests.shopify.fakes import grant_all_scopes
+from adspipe_tests.simulator_fixtures import TOKEN, RunningSimulator
 
-META_NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # Los Angeles: 9 March; Tokyo: 10 March
-META_TOKEN = "EAAtoken-reliability-0123"
+META_NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # Los Angeles: 9 March; Berlin: 10 March
 META_DAYS = [date(2026, 3, 4), date(2026, 3, 5), date(2026, 3, 6)]
 
 
@@ -40,43 +43,56 @@ def shop_env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Env:
     return make_env(engine, monkeypatch, ScriptedShopify())
 
 
-def ad_days(spend: str, *, days: list[date] = META_DAYS) -> dict[date, list[tuple[str, str, str, int, str]]]:
-    return {d: [("a1", "ACTIVE", spend, 2, "45.00"), ("z", "ARCHIVED", "1.50", 0, "0")] for d in days}
+# The simulator's world (seed 1): store 0's first account (Los Angeles, USD; on 2 to 5 March an
+# ad archived since spent) and store 1's (Berlin, EUR).
+ACT_1, ACT_2 = "act_719948244808154", "act_381676873269249"
+ACT_1_FILTER = ("ACTIVE", "PAUSED")
 
 
 @dataclass
 class MetaEnv:
     engine: Engine
-    graph: ScriptedGraph
+    graph: RunningSimulator
     client: MetaClient
     act1: Connection
     act2: Connection
 
-    def run_dates(self, days: list[date] = META_DAYS, **kwargs: object) -> meta_sync.MetaResult:
-        return meta_sync.run_dates(self.engine, self.client, days, now=META_NOW, **kwargs)  # type: ignore[arg-type]
+    def run_dates(
+        self, days: list[date] = META_DAYS, now: datetime = META_NOW, **kwargs: object
+    ) -> meta_sync.MetaResult:
+        return meta_sync.run_dates(self.engine, self.client, days, now=now, **kwargs)  # type: ignore[arg-type]
+
+    def script(self, key: str, *answers: Any) -> None:
+        """Scripted answers for `key` ("act_… ad 2026-03-05": that account's ad level of a day)."""
+        self.graph.sim.faults.update(
+            meta_scripted={**self.graph.sim.faults.meta_scripted, key: list(answers)}
+        )
+
+    def requests(self, account: str | None = None, after: int = 0) -> list[RequestRecord]:
+        """Meta requests (of `account`) with a sequence number above `after`."""
+        log = self.graph.sim.request_log("meta")
+        return [r for r in log if r.seq > after and (account is None or r.account == account)]
+
+    def mark(self) -> int:
+        return max((r.seq for r in self.graph.sim.request_log()), default=0)
 
 
 @pytest.fixture
-def meta_env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[MetaEnv]:
-    """act_1 (Los Angeles, store West) and act_2 (Tokyo, store East) over a ScriptedGraph."""
-    monkeypatch.setenv("META_TOK", META_TOKEN)
-    days = [date(2026, 3, 1) + timedelta(days=i) for i in range(10)]
-    graph = ScriptedGraph(
-        {
-            "act_1": FakeAccount("America/Los_Angeles", "USD", ad_days("10.00", days=days)),
-            "act_2": FakeAccount(
-                "Asia/Tokyo", "USD", {d: [("b1", "PAUSED", "5.00", 1, "20.00")] for d in days}
-            ),
-        }
-    )
-    client = MetaClient(graph_url="http://graph.test", max_transient_retries=4).with_transport(
-        transport=graph.transport(), sleep=lambda seconds: None
+def meta_env(
+    engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MetaEnv]:
+    """act_1 (Los Angeles, store West) and act_2 (Berlin, store East) on the simulator (its
+    clock frozen at META_NOW; no usage growth, so no throttling but the scripted one)."""
+    monkeypatch.setenv("META_TOK", TOKEN)
+    graph = make_simulator(now=META_NOW, faults=Faults(meta_throttle_intensity=0.0))
+    client = MetaClient(graph_url=graph.meta_graph_url, max_transient_retries=4).with_transport(
+        sleep=lambda seconds: None
     )
     with engine.begin() as db:
-        # act_1 keeps the seed's ACTIVE,PAUSED filter (a connection option): its archived ad `z`
-        # is the account-level gap these cases were written around.
-        act1, _ = conns.connect(db, store="West", platform="meta", account_id="act_1", token_env="META_TOK",
-                                ad_statuses=("ACTIVE", "PAUSED"))  # fmt: skip
-        act2, _ = conns.connect(db, store="East", platform="meta", account_id="act_2", token_env="META_TOK")
+        # act_1 keeps the seed's ACTIVE,PAUSED filter (a connection option): its archived ad is
+        # the account-level gap these cases were written around.
+        act1, _ = conns.connect(db, store="West", platform="meta", account_id=ACT_1, token_env="META_TOK",
+                                ad_statuses=ACT_1_FILTER)  # fmt: skip
+        act2, _ = conns.connect(db, store="East", platform="meta", account_id=ACT_2, token_env="META_TOK")
     yield MetaEnv(engine, graph, client, act1, act2)
     client.close()

@@ -1,9 +1,9 @@
-"""Shared tools for the reliability suites: warehouse dumps, and fakes that misbehave on cue.
+"""Shared tools for the reliability suites: warehouse dumps, Meta error answers for the
+simulator's scripted answers, and a Shopify fake that misbehaves on cue.
 
-The fakes extend the ones of the platform tests (`FakeShopify`, `FakeGraph`) by subclassing: a
-queue of scripted answers per account, hooks called before an answer (to disconnect a
-connection in the middle of a run), and rows replaced by hand-made payloads (wrong types,
-missing or extra fields).
+The Shopify fake extends the platform tests' `FakeShopify` by subclassing: a queue of scripted
+answers per shop, and a hook called before an answer (to disconnect a connection in the middle
+of a run). The Meta cases use the simulator's scripted answers (simulator/scripted.py) instead.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.warehouse import schema
-from adspipe_tests.meta.fake_graph import FakeAccount, FakeGraph, Request
 from adspipe_tests.shopify.fakes import FakeShopify
 from adspipe_tests.shopify.helpers import canonical
 
@@ -113,52 +111,11 @@ class ScriptedShopify(FakeShopify):
         return super().__call__(request)
 
 
-class ScriptedGraph(FakeGraph):
-    """FakeGraph plus: scripted answers per (account, day) for insights calls, hand-made rows per
-    (account, day), a hook before each insights answer, and a token to put in `next` links."""
-
-    def __init__(self, accounts: dict[str, FakeAccount]) -> None:
-        super().__init__(accounts)
-        self.script: dict[tuple[str, str], list[Answer]] = {}
-        self.always: dict[tuple[str, str], Answer] = {}
-        self.rows: dict[tuple[str, str], list[Any]] = {}  # replaces the ad-level rows of that day
-        self.before_insights: Callable[[str, str, dict[str, str]], None] | None = None
-        self.next_token = "leaked"
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        url = urlsplit(str(request.url))
-        params = {k: v[0] for k, v in parse_qs(url.query).items()}
-        parts = url.path.strip("/").split("/")
-        if len(parts) == 3 and parts[2] == "insights":
-            account, day = parts[1], json.loads(params["time_range"])["since"]
-            if self.before_insights is not None:
-                self.before_insights(account, day, params)
-            key = (account, day)
-            answer: Answer | None = None
-            if self.script.get(key):
-                answer = self.script[key].pop(0)
-            elif key in self.always:
-                answer = self.always[key]
-            if answer is not None:
-                self.requests.append(Request(url.path, params))
-                return answer(request) if callable(answer) else answer
-            if key in self.rows and params.get("level") == "ad":
-                self.requests.append(Request(url.path, params))
-                return httpx.Response(200, json={"data": self.rows[key]})
-        response = super().handle(request)
-        if self.next_token != "leaked" and response.status_code == 200:
-            body = response.json()
-            paging = body.get("paging")
-            if isinstance(paging, dict) and paging.get("next"):
-                paging["next"] = paging["next"].replace(
-                    "access_token=leaked", f"access_token={self.next_token}"
-                )
-                return httpx.Response(200, json=body)
-        return response
-
-
-def meta_error(status: int, code: int, message: str, subcode: int | None = None) -> httpx.Response:
+def meta_error(
+    status: int, code: int, message: str, subcode: int | None = None
+) -> tuple[int, dict[str, Any]]:
+    """A Graph API error answer (status, body), for the simulator's scripted answers."""
     error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "Ab1"}
     if subcode is not None:
         error["error_subcode"] = subcode
-    return httpx.Response(status, json={"error": error})
+    return status, {"error": error}

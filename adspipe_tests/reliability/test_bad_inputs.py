@@ -26,12 +26,22 @@ from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
 from adspipe.cli import main
-from adspipe.meta.settings import API_VERSION
+from adspipe.meta.settings import AD_EFFECTIVE_STATUSES, API_VERSION
 from adspipe.shopify import sync as shopify_sync
 from adspipe.shopify.client import ShopifyClient
+from adspipe.simulator.scripted import Repeat
+from adspipe.simulator.scripted import answer as scripted_answer
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors, db, schema
-from adspipe_tests.reliability.conftest import META_DAYS, MetaEnv, ad_days, sqlite_only
+from adspipe_tests.reliability.conftest import (
+    ACT_1,
+    ACT_1_FILTER,
+    ACT_2,
+    META_DAYS,
+    META_NOW,
+    MetaEnv,
+    sqlite_only,
+)
 from adspipe_tests.reliability.helpers import (
     ScriptedShopify,
     connection_row,
@@ -655,13 +665,17 @@ def test_shopify_empty_day_and_future_day_are_no_error_and_no_stale_row(shop_env
 
 # -- Meta answers ---------------------------------------------------------------------------------
 #
-# Scenario: 4-6 March of both accounts are committed (act_1 spends 10.00 a day on ad a1); then
-# every figure changes (a1: 12.00) and 4-6 March run again with act_1's 5 March answering badly.
+# Scenario (the simulator's world): 4-6 March of both accounts are committed as they stood on 7
+# March; then, by 10 March, late conversions have changed every day's figures, and 4-6 March run
+# again with act_1's 5 March answering badly (scripted answers).
 # A day is one unit: it is either the new day whole or the old day whole, never a mix. A
 # transient failure fails that day alone (4 and 6 March commit); a bad token, a rejected request
 # or an unreadable row stop the account at 5 March (4 March new, 5 and 6 March old). act_2 syncs.
 
 MARCH_5 = "2026-03-05"
+MARCH_5_AD = f"{ACT_1} ad {MARCH_5}"  # the scripted-answer key of act_1's ad level on 5 March
+SEEDED_AT = datetime(2026, 3, 7, 20, tzinfo=UTC)  # 7 March in Los Angeles and in Berlin
+MART = ("ads", "spend", "purchases", "purchase_value", "account_spend")
 
 
 def _meta_day(engine: Engine, account: str, store_id: int, day: date) -> dict[str, Any]:
@@ -681,23 +695,31 @@ def _meta_day(engine: Engine, account: str, store_id: int, day: date) -> dict[st
     }
 
 
+def _truth_mart(env: MetaEnv, account: str, day: date, statuses: tuple[str, ...]) -> dict[str, Any]:
+    """The simulator's truth of one account-day now, as daily_meta_metrics holds it."""
+    (truth,) = env.graph.sim.truth.meta_daily(account, day, day, statuses=statuses)
+    ads = len(env.graph.sim.truth.ads(account, day, statuses=statuses))
+    return dict(
+        zip(MART, (ads, truth.spend, truth.purchases, truth.purchase_value, truth.account_spend), strict=True)
+    )
+
+
+def _mart(env: MetaEnv, account: str, day: date) -> list[dict[str, Any]]:
+    rows = rows_where(env.engine, "daily_meta_metrics", ad_account_id=account, date=day)
+    return [{k: r[k] for k in MART} for r in rows]
+
+
 def _meta_seed(env: MetaEnv) -> dict[date, dict[str, Any]]:
-    assert env.run_dates().report.failed == []
-    old = {d: _meta_day(env.engine, "act_1", env.act1.store_id, d) for d in META_DAYS}
+    env.graph.sim.clock.set(SEEDED_AT)
+    assert env.run_dates(now=SEEDED_AT).report.failed == []
+    old = {d: _meta_day(env.engine, ACT_1, env.act1.store_id, d) for d in META_DAYS}
     assert all(old[d]["facts"] and old[d]["mart"] and old[d]["summary"] for d in META_DAYS)
-    days = sorted(env.graph.accounts["act_1"].ads)
-    env.graph.accounts["act_1"].ads = ad_days("12.00", days=days)
-    env.graph.accounts["act_2"].ads = {d: [("b1", "PAUSED", "6.00", 1, "20.00")] for d in days}
+    env.graph.sim.clock.set(META_NOW)
+    # Meta's figures of every day changed since (late conversions): a new day is told from an old one.
+    for d in META_DAYS:
+        assert _mart(env, ACT_1, d) != [_truth_mart(env, ACT_1, d, ACT_1_FILTER)], d
+        assert _mart(env, ACT_2, d) != [_truth_mart(env, ACT_2, d, AD_EFFECTIVE_STATUSES)], d
     return old
-
-
-def _a1_spend(env: MetaEnv, day: date) -> Decimal | None:
-    rows = [
-        r
-        for r in rows_where(env.engine, "fact_meta_daily", ad_account_id="act_1", ad_id="a1")
-        if r["date"] == day
-    ]
-    return rows[0]["spend"] if rows else None
 
 
 def _meta_run(env: MetaEnv) -> tuple[Any, Any]:
@@ -705,9 +727,8 @@ def _meta_run(env: MetaEnv) -> tuple[Any, Any]:
     by_id = {o.connection.connection_id: o for o in result.report.outcomes}
     act2 = by_id[env.act2.connection_id]
     assert act2.status == "success", act2.error
-    assert [f["spend"] for f in rows_where(env.engine, "fact_meta_daily", ad_account_id="act_2")] == [
-        Decimal("6.00")
-    ] * 3
+    for d in META_DAYS:  # act_2's days are all new
+        assert _mart(env, ACT_2, d) == [_truth_mart(env, ACT_2, d, AD_EFFECTIVE_STATUSES)], d
     return result, by_id[env.act1.connection_id]
 
 
@@ -716,31 +737,41 @@ def _assert_days(
 ) -> None:
     for day in days:
         if day in new:
-            assert _a1_spend(env, day) == Decimal("12.00"), day
-            mart = _meta_day(env.engine, "act_1", env.act1.store_id, day)["mart"]
-            assert len(mart) == 1 and mart[0][6] == "12", (day, mart)  # daily_meta_metrics.spend
+            assert _mart(env, ACT_1, day) == [_truth_mart(env, ACT_1, day, ACT_1_FILTER)], day
+            facts = rows_where(env.engine, "fact_meta_daily", ad_account_id=ACT_1, date=day)
+            truth = {a.ad_id: a.spend for a in env.graph.sim.truth.ads(ACT_1, day, statuses=ACT_1_FILTER)}
+            assert {f["ad_id"]: f["spend"] for f in facts} == truth, day
         else:
-            assert _meta_day(env.engine, "act_1", env.act1.store_id, day) == old[day], day
+            assert _meta_day(env.engine, ACT_1, env.act1.store_id, day) == old[day], day
 
 
 REDUCE_TEXT = "Please reduce the amount of data you're asking for, then retry your request"
+TEXT = {"content-type": "text/plain; charset=utf-8"}
+
+
+def _paging_loop(graph_url: str) -> tuple[int, dict[str, Any]]:
+    """No rows, and a `next` link (on the simulator's host, as Meta's are on its own) to the same page."""
+    query = urlencode(
+        {"after": "SAME", "level": "ad", "time_range": json.dumps({"since": MARCH_5, "until": MARCH_5})}
+    )
+    return 200, {"data": [], "paging": {"next": f"{graph_url}/{API_VERSION}/{ACT_1}/insights?{query}"}}
+
 
 META_STOPS = [
     ("code-190", meta_error(400, 190, "Error validating access token: Session has expired on Monday", 463),
-     "failed", "act_1: Meta HTTP 400, code 190/463: Error validating access token: Session has expired on Monday: the access token was rejected"),
-    ("http-401-no-body", httpx.Response(401, text="Unauthorized"),
-     "failed", "act_1: Meta HTTP 401: the access token was rejected"),
+     "failed", f"{ACT_1}: Meta HTTP 400, code 190/463: Error validating access token: Session has expired on Monday: the access token was rejected"),
+    ("http-401-no-body", (401, "Unauthorized", TEXT),
+     "failed", f"{ACT_1}: Meta HTTP 401: the access token was rejected"),
     ("code-100", meta_error(400, 100, "(#100) Invalid parameter: time_range"),
-     "failed", "PermanentApiError: act_1: Meta HTTP 400, code 100: (#100) Invalid parameter: time_range"),
+     "failed", f"PermanentApiError: {ACT_1}: Meta HTTP 400, code 100: (#100) Invalid parameter: time_range"),
     ("http-403", meta_error(403, 200, "(#200) Ad account owner has NOT grant ads_management or ads_read permission"),
-     "failed", "PermanentApiError: act_1: Meta HTTP 403, code 200: (#200) Ad account owner has NOT grant ads_management or ads_read permission"),
-    ("http-403-html", httpx.Response(403, text="<html>Forbidden</html>"), "failed", "PermanentApiError: act_1: Meta HTTP 403"),
+     "failed", f"PermanentApiError: {ACT_1}: Meta HTTP 403, code 200: (#200) Ad account owner has NOT grant ads_management or ads_read permission"),
+    ("http-403-html", (403, "<html>Forbidden</html>"), "failed", f"PermanentApiError: {ACT_1}: Meta HTTP 403"),
     ("throttled", meta_error(400, 80000, "There have been too many calls to this ad-account. Wait a bit and try again."),
-     "rate_limited", "act_1: Meta HTTP 400, code 80000: There have been too many calls to this ad-account. Wait a bit and try again.; still throttled after"),
-    ("http-429", httpx.Response(429, text="Too Many Requests"), "rate_limited", "act_1: Meta HTTP 429; still throttled after"),
-    ("paging-loop", httpx.Response(200, json={"data": [], "paging": {"next": f"https://graph.facebook.com/{API_VERSION}/act_1/insights?"
-        + urlencode({"after": "SAME", "level": "ad", "time_range": json.dumps({"since": MARCH_5, "until": MARCH_5})})}}),
-     "failed", "PermanentApiError: act_1 2026-03-05: paging does not end (page 2)"),
+     "rate_limited", f"{ACT_1}: Meta HTTP 400, code 80000: There have been too many calls to this ad-account. Wait a bit and try again.; still throttled after"),
+    ("http-429", (429, "Too Many Requests", TEXT), "rate_limited", f"{ACT_1}: Meta HTTP 429; still throttled after"),
+    ("paging-loop", _paging_loop,
+     "failed", f"PermanentApiError: {ACT_1} 2026-03-05: paging does not end (page 2)"),
 ]  # fmt: skip
 
 
@@ -750,11 +781,12 @@ META_STOPS = [
     indirect=["warehouse_url"],
 )
 def test_meta_answer_that_stops_the_account_keeps_every_day_whole(
-    meta_env: MetaEnv, case: str, answer: httpx.Response, status: str, message: str
+    meta_env: MetaEnv, case: str, answer: Any, status: str, message: str
 ) -> None:
     env = meta_env
     old = _meta_seed(env)
-    env.graph.always[("act_1", MARCH_5)] = answer
+    made = answer(env.graph.meta_graph_url) if callable(answer) else answer
+    env.script(MARCH_5_AD, Repeat(scripted_answer(*made)))
     _, act1 = _meta_run(env)
     assert act1.status == status
     assert message in act1.error, act1.error
@@ -771,17 +803,28 @@ def test_meta_answer_that_stops_the_account_keeps_every_day_whole(
 
 
 META_DAY_FAILS = [
-    ("malformed-json", httpx.Response(200, text="<!DOCTYPE html><html>Sorry, something went wrong.</html>"),
-     "act_1: Meta malformed response body (not a JSON object); gave up after 5 attempts"),
-    ("json-array", httpx.Response(200, json=[1, 2, 3]),
-     "act_1: Meta malformed response body (not a JSON object); gave up after 5 attempts"),
-    ("data-not-a-list", httpx.Response(200, json={"data": {"ad_id": "a1"}}),
-     "act_1 2026-03-05: insights answer has no list of rows in 'data'"),
-    ("http-500", httpx.Response(500, json={"error": {"message": "An unknown error occurred", "code": 2, "is_transient": True}}),
-     "act_1: Meta HTTP 500, code 2: An unknown error occurred; gave up after 5 attempts"),
+    ("malformed-json", (200, "<!DOCTYPE html><html>Sorry, something went wrong.</html>"),
+     f"{ACT_1}: Meta malformed response body (not a JSON object); gave up after 5 attempts"),
+    ("json-array", (200, [1, 2, 3]),
+     f"{ACT_1}: Meta malformed response body (not a JSON object); gave up after 5 attempts"),
+    ("data-not-a-list", (200, {"data": {"ad_id": "a1"}}),
+     f"{ACT_1} 2026-03-05: insights answer has no list of rows in 'data'"),
+    ("http-500", (500, {"error": {"message": "An unknown error occurred", "code": 2, "is_transient": True}}),
+     f"{ACT_1}: Meta HTTP 500, code 2: An unknown error occurred; gave up after 5 attempts"),
     ("code-1-always", meta_error(500, 1, REDUCE_TEXT),
-     f"act_1: Meta HTTP 500, code 1: {REDUCE_TEXT}; gave up after 5 attempts"),
+     f"{ACT_1}: Meta HTTP 500, code 1: {REDUCE_TEXT}; gave up after 5 attempts"),
 ]  # fmt: skip
+
+
+def _limits(env: MetaEnv, mark: int) -> list[str]:
+    """The `limit` of act_1's ad-level calls of 5 March after `mark`, in order."""
+    return [
+        r.params["limit"]
+        for r in env.requests(ACT_1, after=mark)
+        if r.endpoint == "insights"
+        and r.params.get("level") == "ad"
+        and json.loads(r.params["time_range"])["since"] == MARCH_5
+    ]
 
 
 @pytest.mark.parametrize(
@@ -790,12 +833,12 @@ META_DAY_FAILS = [
     indirect=["warehouse_url"],
 )
 def test_meta_transient_answer_fails_that_day_alone(
-    meta_env: MetaEnv, case: str, answer: httpx.Response, message: str
+    meta_env: MetaEnv, case: str, answer: Any, message: str
 ) -> None:
     env = meta_env
     old = _meta_seed(env)
-    env.graph.always[("act_1", MARCH_5)] = answer
-    mark = len(env.graph.requests)
+    env.script(MARCH_5_AD, Repeat(scripted_answer(*answer)))
+    mark = env.mark()
     result, act1 = _meta_run(env)
     assert act1.status == "failed"
     assert act1.error == f"TransientApiError: 1 of 3 day(s) failed (2026-03-05); 2026-03-05: {message}"
@@ -803,27 +846,18 @@ def test_meta_transient_answer_fails_that_day_alone(
     _assert_days(env, old, new={date(2026, 3, 4), date(2026, 3, 6)})
     assert connection_row(env.engine, env.act1.connection_id)["status"] == "active"
     if case == "code-1-always":  # halved down to the smallest page first
-        limits = [r.params["limit"] for r in env.graph.requests[mark:] if r.path.endswith("act_1/insights")
-                  and json.loads(r.params["time_range"])["since"] == MARCH_5]  # fmt: skip
-        assert limits[:6] == ["500", "250", "125", "62", "31", "25"]
+        assert _limits(env, mark)[:6] == ["500", "250", "125", "62", "31", "25"]
 
 
 def test_meta_code_1_once_halves_the_page_and_the_day_commits(meta_env: MetaEnv) -> None:
     env = meta_env
     _meta_seed(env)
-    env.graph.script[("act_1", MARCH_5)] = [meta_error(500, 1, REDUCE_TEXT)]
-    mark = len(env.graph.requests)
+    env.script(MARCH_5_AD, meta_error(500, 1, REDUCE_TEXT))
+    mark = env.mark()
     _, act1 = _meta_run(env)
     assert (act1.status, act1.error) == ("success", None)
     _assert_days(env, {}, new=set(META_DAYS))
-    limits = [
-        r.params["limit"]
-        for r in env.graph.requests[mark:]
-        if r.path.endswith("act_1/insights")
-        and r.params.get("level") == "ad"
-        and json.loads(r.params["time_range"])["since"] == MARCH_5
-    ]
-    assert limits == ["500", "250"]  # the same day again with half the page
+    assert _limits(env, mark) == ["500", "250"]  # the same day again with half the page
 
 
 # -- Insights rows: missing, extra and wrongly typed fields ---------------------------------------
@@ -844,6 +878,11 @@ def _row(**changes: Any) -> dict[str, Any]:
     return row
 
 
+def _rows(rows: Any) -> Repeat:
+    """act_1's ad level of 5 March answers these hand-made rows, every time."""
+    return Repeat(scripted_answer(200, {"data": rows}))
+
+
 _DROP = object()
 
 BAD_ROWS = [
@@ -858,7 +897,7 @@ BAD_ROWS = [
     ("impressions-fraction", _row(impressions="12.5"), "InsightsFormatError: impressions is not a whole number: '12.5'"),
     ("actions-object", _row(actions={"omni_purchase": 2}), "InsightsFormatError: actions must be a list, got dict"),
     ("action-without-type", _row(actions=[{"value": "2"}]), "InsightsFormatError: malformed action entry: {'value': '2'}"),
-    ("row-not-object", "a1,12.00", "act_1 2026-03-05: insights answer has no list of rows in 'data'"),
+    ("row-not-object", "a1,12.00", f"{ACT_1} 2026-03-05: insights answer has no list of rows in 'data'"),
 ]  # fmt: skip
 
 
@@ -872,7 +911,7 @@ def test_meta_unreadable_row_never_files_a_wrong_number(
 ) -> None:
     env = meta_env
     old = _meta_seed(env)
-    env.graph.rows[("act_1", MARCH_5)] = [_row(ad_id="a2"), row]
+    env.script(MARCH_5_AD, _rows([_row(ad_id="a2"), row]))
     _, act1 = _meta_run(env)
     assert act1.status == "failed"
     if case == "row-not-object":  # the answer's shape is wrong: that day fails alone
@@ -902,23 +941,16 @@ def test_meta_row_with_extra_fields_or_json_numbers_is_read_exactly(
 ) -> None:
     env = meta_env
     _meta_seed(env)
-    env.graph.rows[("act_1", MARCH_5)] = [row]
+    env.script(MARCH_5_AD, _rows([row]))
     _, act1 = _meta_run(env)
     assert (act1.status, act1.error) == ("success", None)
-    (fact,) = [
-        f
-        for f in rows_where(env.engine, "fact_meta_daily", ad_account_id="act_1")
-        if f["date"] == date(2026, 3, 5)
-    ]
+    (fact,) = rows_where(env.engine, "fact_meta_daily", ad_account_id=ACT_1, date=date(2026, 3, 5))
     assert {k: fact[k] for k in expect} == expect
-    (raw,) = [r for r in rows_where(env.engine, "meta_insights_raw", ad_account_id="act_1", level="ad")
-              if r["date"] == date(2026, 3, 5)]  # fmt: skip
+    (raw,) = rows_where(
+        env.engine, "meta_insights_raw", ad_account_id=ACT_1, level="ad", date=date(2026, 3, 5)
+    )
     assert raw["payload"] == json.loads(json.dumps(row))  # verbatim, extra fields included
-    (mart,) = [
-        m
-        for m in rows_where(env.engine, "daily_meta_metrics", ad_account_id="act_1")
-        if m["date"] == date(2026, 3, 5)
-    ]
+    (mart,) = rows_where(env.engine, "daily_meta_metrics", ad_account_id=ACT_1, date=date(2026, 3, 5))
     assert mart["spend"] == fact["spend"] and mart["ads"] == 1
 
 
@@ -931,10 +963,19 @@ def test_meta_empty_day_replaces_the_day_without_error(meta_env: MetaEnv) -> Non
     and daily_summary has no row for it; 4 and 6 March are new."""
     env = meta_env
     _meta_seed(env)
-    env.graph.accounts["act_1"].ads[date(2026, 3, 5)] = []
+    # No delivery on 5 March: no ad-level rows, and the account level of 4-6 March (one call) has
+    # the world's rows of 4 and 6 March only.
+    account_rows = [
+        {"account_currency": "USD", "spend": str(t.account_spend), "date_start": t.date.isoformat(),
+         "date_stop": t.date.isoformat()}
+        for t in env.graph.sim.truth.meta_daily(ACT_1, META_DAYS[0], META_DAYS[-1], statuses=ACT_1_FILTER)
+        if t.date.isoformat() != MARCH_5
+    ]  # fmt: skip
+    env.script(MARCH_5_AD, _rows([]))
+    env.script(f"{ACT_1} account 2026-03-04", scripted_answer(200, {"data": account_rows}))
     _, act1 = _meta_run(env)
     assert (act1.status, act1.error) == ("success", None)
-    assert _meta_day(env.engine, "act_1", env.act1.store_id, date(2026, 3, 5)) == {
+    assert _meta_day(env.engine, ACT_1, env.act1.store_id, date(2026, 3, 5)) == {
         "raw": [], "facts": [], "mart": [], "summary": [],
     }  # fmt: skip
     run = last_sync_run(env.engine, env.act1.connection_id)
@@ -947,26 +988,26 @@ def test_meta_huge_page_is_written_whole(meta_env: MetaEnv) -> None:
     """2,500 ad rows in ONE page (5x the requested limit) are all written, once."""
     env = meta_env
     rows = [_row(ad_id=f"ad{n}", spend="0.01") for n in range(2500)]
-    env.graph.rows[("act_1", MARCH_5)] = rows
+    env.script(MARCH_5_AD, scripted_answer(200, {"data": rows}))
     result = env.run_dates([date(2026, 3, 5)], connection_id=env.act1.connection_id)
     assert result.report.failed == []
-    facts = rows_where(env.engine, "fact_meta_daily", ad_account_id="act_1")
+    facts = rows_where(env.engine, "fact_meta_daily", ad_account_id=ACT_1)
     assert len(facts) == 2500 and sum(f["spend"] for f in facts) == Decimal("25.00")
-    (mart,) = rows_where(env.engine, "daily_meta_metrics", ad_account_id="act_1")
+    (mart,) = rows_where(env.engine, "daily_meta_metrics", ad_account_id=ACT_1)
     assert (mart["ads"], mart["spend"]) == (2500, Decimal("25.00"))
 
 
 @sqlite_only()
 def test_meta_future_dates_are_skipped_without_a_call(meta_env: MetaEnv) -> None:
-    """Now is 10 March 02:00 UTC: 9 March in Los Angeles, 10 March in Tokyo. 10 and 11 March are
-    the future for act_1, 11 March for act_2: skipped, no API call, nothing written, no error."""
+    """Now is 10 March 02:00 UTC: 9 March in Los Angeles, 10 March in Berlin. 10 and 11 March
+    are the future for act_1, 11 March for act_2: skipped, no API call, nothing written, no error."""
     env = meta_env
     result = env.run_dates([date(2026, 3, 10), date(2026, 3, 11)])
     assert result.report.failed == []
-    assert env.graph.insights_days("act_1") == []
-    assert env.graph.insights_days("act_2") == ["2026-03-10"]
+    assert [r.ad_level_day for r in env.requests(ACT_1) if r.ad_level_day] == []
+    assert [r.ad_level_day for r in env.requests(ACT_2) if r.ad_level_day] == ["2026-03-10"]
     assert {(f["ad_account_id"], f["date"]) for f in rows_where(env.engine, "fact_meta_daily")} == {
-        ("act_2", date(2026, 3, 10))
+        (ACT_2, date(2026, 3, 10))
     }
 
 
@@ -982,30 +1023,29 @@ def test_meta_future_dates_are_skipped_without_a_call(meta_env: MetaEnv) -> None
 def test_meta_connection_disconnected_between_two_days(meta_env: MetaEnv, token_revoked: bool) -> None:
     env = meta_env
     old = _meta_seed(env)
+    rejected = meta_error(400, 190, "Error validating access token", 463)
 
-    def disconnect(account: str, day: str, params: dict[str, str]) -> None:
-        if (account, day, params.get("level")) == ("act_1", MARCH_5, "ad") and env.graph.before_insights:
-            env.graph.before_insights = None
-            with env.engine.begin() as conn:
-                conns.disconnect(conn, env.act1.connection_id)
-            if token_revoked:  # uninstalling the app revokes the token too
-                env.graph.auth_fail.add("act_1")
+    def disconnect() -> Any:
+        """When act_1's ad level of 5 March is asked for (in-process, before the answer)."""
+        with env.engine.begin() as conn:
+            conns.disconnect(conn, env.act1.connection_id)
+        return rejected if token_revoked else None  # uninstalling the app revokes the token too
 
-    env.graph.before_insights = disconnect
+    env.script(MARCH_5_AD, disconnect)
     _, act1 = _meta_run(env)
     connection = connection_row(env.engine, env.act1.connection_id)
     assert (connection["status"], connection["status_reason"]) == ("disconnected", "disconnected by user")
     if token_revoked:
         assert act1.status == "failed"
-        assert "act_1: Meta HTTP 400, code 190/463: Error validating access token" in act1.error
+        assert f"{ACT_1}: Meta HTTP 400, code 190/463: Error validating access token" in act1.error
         _assert_days(env, old, new={date(2026, 3, 4)})
     else:  # the run in flight finishes its days, each whole
         assert (act1.status, act1.error) == ("success", None)
         _assert_days(env, old, new=set(META_DAYS))
-    mark = len(env.graph.requests)
+    mark = env.mark()
     nxt = env.run_dates()
-    assert [o.connection.account_id for o in nxt.report.outcomes] == ["act_2"]
-    assert not [r for r in env.graph.requests[mark:] if "act_1" in r.path]
+    assert [o.connection.account_id for o in nxt.report.outcomes] == [ACT_2]
+    assert env.requests(ACT_1, after=mark) == []
 
 
 @pytest.mark.parametrize("token_revoked", [False, True], ids=["token-kept", "token-revoked"])

@@ -16,8 +16,8 @@ import ast
 import functools
 import json
 import os
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,19 @@ from adspipe.marts.assets import daily_summary
 from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
 from adspipe.meta.client import MetaClient
 from adspipe.meta.options import appsecret_proof
+from adspipe.meta.settings import API_VERSION
 from adspipe.resources import ClockResource, WarehouseResource
 from adspipe.shopify.assets import shopify_7d_fill, shopify_fresh, shopify_orders_assets
+from adspipe.simulator.faults import Faults
+from adspipe.simulator.scripted import Repeat
+from adspipe.simulator.scripted import answer as scripted_answer
+from adspipe.simulator.util import credential_id
 from adspipe.warehouse import connections as conns
 from adspipe_tests.clocks import FakeClock
-from adspipe_tests.meta.fake_graph import FakeAccount
-from adspipe_tests.reliability.helpers import ScriptedGraph, ScriptedShopify, set_status
+from adspipe_tests.reliability.helpers import ScriptedShopify, set_status
 from adspipe_tests.shopify.conftest import RoutedShopifyClient
 from adspipe_tests.shopify.fakes import graphql_error, order
+from adspipe_tests.simulator_fixtures import RunningSimulator
 
 CORE = "7f3a9c41d2e84b6f"  # the random core of every canary: a partial leak still contains it
 SHOP_CANARY = f"shpat_CANARY_{CORE}"
@@ -59,8 +64,11 @@ SHOPS = {
     "echo401.myshopify.com": "UTC",  # answers 401 echoing the token
     "echodenied.myshopify.com": "UTC",  # answers ACCESS_DENIED echoing the token
 }
-ECHO_190 = {"act_3"}  # answers code 190 echoing the URL with access_token and the bare token
-ECHO_100 = {"act_4"}  # answers code 100 the same way
+# The simulator's world (seed 1, 60 ads an account): act_1 Los Angeles, act_2 Berlin; act_3
+# answers code 190 echoing the URL with access_token and the bare token, act_4 code 100 the same
+# way (scripted answers).
+ACCOUNTS = {"act_1": "act_719948244808154", "act_2": "act_381676873269249", "act_3": "act_657472613128706",
+            "act_4": "act_787205644618603"}  # fmt: skip
 
 
 class EchoShopify(ScriptedShopify):
@@ -85,41 +93,27 @@ class EchoShopify(ScriptedShopify):
         return super().__call__(request)
 
 
-class EchoGraph(ScriptedGraph):
-    def __init__(self, accounts: dict[str, FakeAccount]) -> None:
-        super().__init__(accounts)
-        self.tokens_seen: list[str] = []
-        self.next_links: list[str] = []
-        self.proofs_seen: dict[str, list[str | None]] = {}  # account → appsecret_proof of each call
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        self.tokens_seen.append(token)
-        account_id = request.url.path.strip("/").split("/")[1]
-        self.proofs_seen.setdefault(account_id, []).append(request.url.params.get("appsecret_proof"))
-        self.next_token = token  # `next` links carry the caller's own token, as Meta's do
-        account = request.url.path.strip("/").split("/")[1]
-        echoed = f"{request.url}&access_token={token} (token {token}; Authorization: Bearer {token})"
-        if account in ECHO_190:
-            return httpx.Response(
-                400,
-                json={"error": {"message": f"Error validating access token for {echoed}", "code": 190,
-                                "error_subcode": 460, "type": "OAuthException"}},
-            )  # fmt: skip
-        if account in ECHO_100:
-            return httpx.Response(
-                400, json={"error": {"message": f"(#100) Invalid parameter in {echoed}", "code": 100}}
-            )
-        response = super().handle(request)
-        if response.status_code == 200:
-            paging = response.json().get("paging") or {}
-            if paging.get("next"):
-                self.next_links.append(paging["next"])
-        return response
+def _echo(graph_url: str, account: str, token: str, code: int) -> Repeat:
+    """Every call of `account` answers code 190 (or 100) echoing the request URL with
+    access_token and appsecret_proof, and the bare token, as the worst error bodies do."""
+    proof = appsecret_proof(token, APP_SECRET_CANARY)
+    url = f"{graph_url}/{API_VERSION}/{account}?access_token={token}&appsecret_proof={proof}"
+    echoed = f"{url} (token {token}; Authorization: Bearer {token})"
+    if code == 190:
+        error = {"message": f"Error validating access token for {echoed}", "code": 190, "error_subcode": 460,
+                 "type": "OAuthException"}  # fmt: skip
+    else:
+        error = {"message": f"(#100) Invalid parameter in {echoed}", "code": 100}
+    return Repeat(scripted_answer(400, {"error": error}))
 
 
 @pytest.fixture
-def world(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def world(
+    engine: Engine,
+    make_simulator: Callable[..., RunningSimulator],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv("SHOP_CANARY_TOKEN", SHOP_CANARY)
     monkeypatch.setenv("META_CANARY_TOKEN", META_CANARY)
     monkeypatch.setenv("META_PLAIN_TOKEN", PLAIN_CANARY)
@@ -132,17 +126,15 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
         created = (NOW - timedelta(days=n % 8, hours=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
         shopify.put("west.myshopify.com", order(n, created=created, total="10.00"))
         shopify.put("east.myshopify.com", order(100 + n, created=created, total="20.00"))
-    days = [date(2026, 2, 25) + timedelta(days=i) for i in range(20)]
-    ads = [(f"ad{i}", "ACTIVE", "1.00", 1, "3.00") for i in range(30)]  # 30 rows: 2 pages of 25
-    graph = EchoGraph(
-        {
-            "act_1": FakeAccount("America/Los_Angeles", "USD", {d: ads for d in days}),
-            "act_2": FakeAccount("Europe/Berlin", "USD", {d: ads[:3] for d in days}),
-            "act_3": FakeAccount("UTC", "USD", {}),
-            "act_4": FakeAccount("UTC", "USD", {}),
+    # act_1 (Los Angeles) delivers about 50 ads a day: 2 pages of 25; act_2 (Berlin) fewer.
+    graph = make_simulator(now=NOW, set_env=False, tokens=(META_CANARY, PLAIN_CANARY), ads_per_account=60,
+                           faults=Faults(meta_throttle_intensity=0.0))  # fmt: skip
+    graph.sim.faults.update(
+        meta_scripted={
+            ACCOUNTS["act_3"]: [_echo(graph.meta_graph_url, ACCOUNTS["act_3"], PLAIN_CANARY, 190)],
+            ACCOUNTS["act_4"]: [_echo(graph.meta_graph_url, ACCOUNTS["act_4"], META_CANARY, 100)],
         }
     )
-    monkeypatch.setattr(MetaClient, "http", lambda self: httpx.Client(transport=graph.transport()))
     monkeypatch.setattr(MetaClient, "sleep", lambda self, seconds: None)
     monkeypatch.setattr(RoutedShopifyClient, "handler", shopify)
     monkeypatch.setattr(RoutedShopifyClient, "clock", FakeClock())
@@ -158,7 +150,7 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
                                     ("act_3", "West", "META_PLAIN_TOKEN"), ("act_4", "East", "META_CANARY_TOKEN")]:  # fmt: skip
             # act_2 sends no appsecret_proof; the others do (and act_3 / act_4 echo it in errors).
             found, _ = conns.connect(
-                db, store=store, platform="meta", account_id=account, token_env=env, attribution_window_days=3,
+                db, store=store, platform="meta", account_id=ACCOUNTS[account], token_env=env, attribution_window_days=3,
                 app_secret_env=None if account == "act_2" else "META_APP_SECRET",
             )  # fmt: skip
             ids[account] = found.connection_id
@@ -176,12 +168,12 @@ def world(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
         }
 
 
-def _resources() -> dict[str, Any]:
+def _resources(graph: RunningSimulator) -> dict[str, Any]:
     return {
         "warehouse": WarehouseResource(),
         "clock": ClockResource(),
         "shopify": RoutedShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json"),
-        "meta": MetaClient(graph_url="http://graph.test", page_limit=25),
+        "meta": MetaClient(graph_url=graph.meta_graph_url, page_limit=25),
     }
 
 
@@ -193,6 +185,7 @@ def _reactivate(engine: Engine, ids: dict[str, int]) -> None:
 
 def _run_every_job(world: dict[str, Any]) -> list[dg.ExecuteInProcessResult]:
     instance, engine, ids = world["instance"], world["engine"], world["ids"]
+    resources = functools.partial(_resources, world["graph"])
     results = []
     partition_tags = {
         "dagster/asset_partition_range_start": "2026-03-05",
@@ -200,23 +193,32 @@ def _run_every_job(world: dict[str, Any]) -> list[dg.ExecuteInProcessResult]:
     }
     scoped = {"ops": {"shopify_fresh_op": {"config": {"connection_id": ids["west.myshopify.com"]}}}}
     runs: list[Any] = [
-        lambda: shopify_7d_fill.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
-        lambda: shopify_fresh.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
+        lambda: shopify_7d_fill.execute_in_process(instance=instance, resources=resources(), raise_on_error=False),
+        lambda: shopify_fresh.execute_in_process(instance=instance, resources=resources(), raise_on_error=False),
         lambda: shopify_fresh.execute_in_process(
-            instance=instance, resources=_resources(), run_config=scoped, raise_on_error=False
+            instance=instance, resources=resources(), run_config=scoped, raise_on_error=False
         ),
-        lambda: meta_7d_fill.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
-        lambda: meta_fresh.execute_in_process(instance=instance, resources=_resources(), raise_on_error=False),
-        lambda: dg.materialize([shopify_orders_assets], instance=instance, resources=_resources(),
+        lambda: meta_7d_fill.execute_in_process(instance=instance, resources=resources(), raise_on_error=False),
+        lambda: meta_fresh.execute_in_process(instance=instance, resources=resources(), raise_on_error=False),
+        lambda: dg.materialize([shopify_orders_assets], instance=instance, resources=resources(),
                                tags=partition_tags, raise_on_error=False),
-        lambda: dg.materialize([meta_insights], instance=instance, resources=_resources(),
+        lambda: dg.materialize([meta_insights], instance=instance, resources=resources(),
                                tags=partition_tags, raise_on_error=False),
-        lambda: dg.materialize([daily_summary], instance=instance, resources=_resources(), tags=partition_tags),
+        lambda: dg.materialize([daily_summary], instance=instance, resources=resources(), tags=partition_tags),
     ]  # fmt: skip
     for run in runs:
         _reactivate(engine, ids)
         results.append(run())
     return results
+
+
+def _next_link(graph: RunningSimulator) -> str:
+    """The `next` link the simulator gives act_1's first page of 25 rows (5 March) with the canary."""
+    query = {"level": "ad", "limit": "25", "time_range": json.dumps({"since": "2026-03-05", "until": "2026-03-05"}),
+             "time_increment": "1", "fields": "ad_id,spend"}  # fmt: skip
+    url = f"{graph.meta_graph_url}/{API_VERSION}/{ACCOUNTS['act_1']}/insights"
+    body = httpx.get(url, params=query, headers={"Authorization": f"Bearer {META_CANARY}"}).json()
+    return str(body["paging"]["next"])
 
 
 def _count(text: str) -> int:
@@ -233,11 +235,18 @@ def test_canary_tokens_are_found_nowhere(
 
     # The tokens were really used, the fakes really echoed them, and the runs really failed on it.
     assert world["shopify"].tokens_seen.count(SHOP_CANARY) >= 20
-    assert world["graph"].tokens_seen.count(META_CANARY) >= 20 and PLAIN_CANARY in world["graph"].tokens_seen
-    assert any(f"access_token={META_CANARY}" in link for link in world["graph"].next_links)
+    graph: RunningSimulator = world["graph"]
+    log = graph.sim.request_log("meta")
+    tokens = [r.credential for r in log]
+    assert tokens.count(credential_id(META_CANARY)) >= 20 and credential_id(PLAIN_CANARY) in tokens
+    # act_1's next pages were asked for: the simulator's `next` links carry the caller's token.
+    assert [r for r in log if r.account == ACCOUNTS["act_1"] and r.params.get("after")]
+    assert f"access_token={META_CANARY}" in _next_link(graph)
     # appsecret_proof: on every call of a connection with an app secret, right for its token;
     # never on the other's.
-    proofs = world["graph"].proofs_seen
+    proofs = {
+        act: [r.params.get("appsecret_proof") for r in log if r.account == ACCOUNTS[act]] for act in ACCOUNTS
+    }
     assert len(proofs["act_1"]) >= 20 and set(proofs["act_1"]) == {PROOFS[0]}
     assert set(proofs["act_3"]) == {PROOFS[1]} and set(proofs["act_4"]) == {PROOFS[0]}
     assert len(proofs["act_2"]) >= 5 and set(proofs["act_2"]) == {None}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -21,9 +21,8 @@ from adspipe.shopify.report import run_metadata
 from adspipe.simulator.shopify_api import served_version, supported_versions
 from adspipe_tests.clocks import FakeClock
 from adspipe_tests.faults.harness import TOKEN_ENV, register, shopify_client
-from adspipe_tests.shopify.fakes import SHOP, TOKEN, Script, client_with, ok
 from adspipe_tests.shopify.helpers import sync_runs
-from adspipe_tests.simulator_fixtures import RunningSimulator
+from adspipe_tests.simulator_fixtures import TOKEN, RunningSimulator
 
 # 2025-10 left support on 2026-10-01: on 2026-11-30 Shopify serves it as 2026-01.
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -38,21 +37,32 @@ def test_supported_versions_follow_the_support_ends() -> None:
     assert served_version("2024-01", today) == OLDEST_SUPPORTED  # not even listed any more
 
 
-def test_every_response_is_read_and_a_mismatch_warned_once(caplog: pytest.LogCaptureFixture) -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
-        response = ok({"shop": {"ianaTimezone": "UTC", "currencyCode": "USD", "myshopifyDomain": SHOP}})
-        response.headers[settings.VERSION_HEADER] = OLDEST_SUPPORTED
-        response.headers[settings.DEPRECATED_REASON_HEADER] = "ShopPlan.displayName"
-        return response
+def _client(running: RunningSimulator, **fields: Any) -> ShopifyClient:
+    vt = FakeClock()
+    client = ShopifyClient(endpoint_template=running.shopify_endpoint, **fields)
+    return client.with_transport(sleep=vt.sleep, monotonic=vt.monotonic)
 
-    script = Script([answer, answer, answer])
-    client = client_with(script, FakeClock(), api_version=OLD)
+
+def test_every_response_is_read_and_a_mismatch_warned_once(
+    make_simulator: Callable[..., RunningSimulator], caplog: pytest.LogCaptureFixture
+) -> None:
+    running = make_simulator(now=NOW, stores=1)
+    shop = running.sim.truth.store(0).domain
+    # The simulator serves 2025-10 as 2026-01 by its clock; the deprecation notice is scripted (no
+    # query of the client selects a deprecated field).
+    body = {"data": {"shop": {"ianaTimezone": "UTC", "currencyCode": "USD", "myshopifyDomain": shop}},
+            "extensions": {"cost": {"requestedQueryCost": 1, "actualQueryCost": 1, "throttleStatus": {
+                "maximumAvailable": 2000, "currentlyAvailable": 1999, "restoreRate": 100}}}}  # fmt: skip
+    deprecated = {settings.DEPRECATED_REASON_HEADER: "ShopPlan.displayName"}
+    running.sim.faults.update(shopify_scripted={shop: [(200, body, deprecated)] * 3})
+    client = _client(running, api_version=OLD)
     caplog.set_level(logging.WARNING, logger="adspipe.shopify.client")
-    first, second = client.session(SHOP, TOKEN, deadline=None), client.session(SHOP, TOKEN, deadline=None)
+    first, second = client.session(shop, TOKEN, deadline=None), client.session(shop, TOKEN, deadline=None)
     first.shop_info()
     first.shop_info()
     second.shop_info()
-    assert "/admin/api/2025-10/" in str(script.requests[0].url)
+    assert [(r.detail, r.outcome) for r in running.sim.request_log("shopify")] == [(OLD, "ok")] * 3
+    assert running.sim.faults.shopify_scripted[shop] == []
     for session in (first, second):
         assert (session.stats.api_version, session.stats.api_version_served) == (OLD, OLDEST_SUPPORTED)
         assert session.stats.version_mismatch
@@ -63,16 +73,14 @@ def test_every_response_is_read_and_a_mismatch_warned_once(caplog: pytest.LogCap
     assert TOKEN not in warnings[0]
 
 
-def test_matching_version_is_kept_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
-        response = ok({"shop": {"ianaTimezone": "UTC", "currencyCode": "USD", "myshopifyDomain": SHOP}})
-        response.headers[settings.VERSION_HEADER] = settings.API_VERSION
-        return response
-
-    client = client_with(Script([answer]), FakeClock())
-    session = client.session(SHOP, TOKEN, deadline=None)
+def test_matching_version_is_kept_without_a_warning(
+    make_simulator: Callable[..., RunningSimulator], caplog: pytest.LogCaptureFixture
+) -> None:
+    running = make_simulator(now=NOW, stores=1)
+    session = _client(running).session(running.sim.truth.store(0).domain, TOKEN, deadline=None)
     caplog.set_level(logging.WARNING, logger="adspipe.shopify.client")
     session.shop_info()
+    assert [r.detail for r in running.sim.request_log("shopify")] == [settings.API_VERSION]
     assert (session.stats.api_version, session.stats.api_version_served) == (settings.API_VERSION,) * 2
     assert not session.stats.version_mismatch and session.stats.deprecated_reasons == set()
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
