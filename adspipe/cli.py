@@ -68,6 +68,7 @@ def connections_list(store: str | None, platform: str | None, as_json: bool) -> 
             "currency": c.currency,
             "window_days": c.attribution_window_days,
             "token": c.token_ref,
+            "options": connection_options(c),
         }
         for c in found
     ]
@@ -84,19 +85,32 @@ def connections_list(store: str | None, platform: str | None, as_json: bool) -> 
     console().print(connections_table(rows))
 
 
+def connection_options(c: conns.Connection) -> dict[str, Any]:
+    """What a connection sets beyond the shared columns (Meta's windows, status filter and app
+    secret variable; a platform's own options such as Google Ads' manager), unset ones left out."""
+    found: dict[str, Any] = {
+        "attribution_windows": ",".join(c.attribution_windows) if c.attribution_windows else None,
+        "ad_statuses": ",".join(c.ad_statuses) if c.ad_statuses else None,
+        "app_secret": c.app_secret_ref,
+        **c.options,
+    }
+    return {name: value for name, value in found.items() if value is not None}
+
+
 def connections_table(rows: list[dict[str, Any]]) -> Any:
     """Fits the terminal: rich narrows the columns and folds long values inside them."""
     from rich.table import Table
 
     table = Table(
-        caption="window: Meta attribution window (days); token: the environment variable the token is read from"
+        caption="window: the days re-read for late conversions (Meta: attribution window; Google Ads: conversion lag); "
+        "token: the environment variable the token is read from"
     )
     for column in rows[0]:
         # Ids and accounts never wrap (they are copied into commands); the rest fold to fit.
         name = "window" if column == "window_days" else column
         table.add_column(name, no_wrap=column in ("id", "account"), overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
+        table.add_row(*(_cell(v) for v in row.values()))
     return table
 
 
@@ -187,3 +201,9 @@ _register_optional_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items())
+    return "" if value is None else str(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -36,6 +38,17 @@ def test_meta_options_are_validated_then_stored(warehouse_url: str) -> None:
     assert found.ad_statuses == ("ACTIVE", "PAUSED")
     assert (found.app_secret_ref, found.app_secret()) == ("env:META_APP_SECRET", SECRET)
     assert SECRET not in repr(tuple(raw)) and SECRET not in result.output  # only the reference is stored
+    # `connections list` shows them (the variable's name, never the secret).
+    listed = CliRunner().invoke(main, ["connections", "list", "--json"], catch_exceptions=False)
+    assert json.loads(listed.output)[0]["options"] == {
+        "attribution_windows": "7d_click,1d_view", "ad_statuses": "ACTIVE,PAUSED", "app_secret": "env:META_APP_SECRET",
+    }  # fmt: skip
+    table = CliRunner(env={"COLUMNS": "250"}).invoke(main, ["connections", "list"], catch_exceptions=False)
+    assert (
+        "attribution_windows=7d_click,1d_view ad_statuses=ACTIVE,PAUSED app_secret=env:META_APP_SECRET"
+        in table.output
+    )
+    assert SECRET not in listed.output + table.output
     # Without the options: the defaults (account's window, every status, no proof).
     again = CliRunner().invoke(main, BASE, catch_exceptions=False)
     assert again.exit_code == 0
@@ -43,6 +56,8 @@ def test_meta_options_are_validated_then_stored(warehouse_url: str) -> None:
         plain = conns.find_connection(conn, platform="meta", account_id="act_123")
     assert plain is not None
     assert (plain.attribution_windows, plain.ad_statuses, plain.app_secret_ref) == (None, None, None)
+    listed = CliRunner().invoke(main, ["connections", "list", "--json"], catch_exceptions=False)
+    assert json.loads(listed.output)[0]["options"] == {}
 
 
 @pytest.mark.parametrize(
