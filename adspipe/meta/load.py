@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +24,13 @@ from adspipe.warehouse.copydata import CopyData, copy_encoded
 from adspipe.warehouse.schema import daily_ad_metrics, fact_meta_daily, meta_insights_raw
 from adspipe.warehouse.sql import money_ratio
 from adspipe.warehouse.types import Money
-from adspipe.warehouse.upsert import copy_applies, insert_new_rows, upsert_from_select
+from adspipe.warehouse.upsert import (
+    OnConflictInsert,
+    copy_applies,
+    insert_new_rows,
+    rows_written,
+    upsert_select_statement,
+)
 
 ACCOUNT_LEVEL_AD_ID = ""  # the account-level cross-check row's ad_id
 
@@ -122,34 +129,55 @@ def rebuild_meta_metrics(
     dates) from facts and the account-level rows.
 
     One INSERT … SELECT … ON CONFLICT over the facts; dates that have only the account-level row
-    (every ad filtered out) still get a row, with zero ad-level figures and the full gap.
+    (every ad filtered out) still get a row, with zero ad-level figures and the full gap. The
+    statements are built once per dialect and count of account-level dates (a committed day: 0 or
+    1), the account, dates and figures their parameters.
     """
     dates_ = sorted(set(dates))
     if not dates_:
         return 0
-    f, raw, dmm = fact_meta_daily, meta_insights_raw, daily_ad_metrics
     acct = account_spend_by_date(db, ad_account_id, dates_)
+    upsert, delete_gone = _metrics_statements(db.dialect.name, len(acct))
+    params: dict[str, Any] = {
+        "store_id": store_id, "account": ad_account_id, "dates": dates_, "currency": currency,
+        "timezone": timezone,
+    }  # fmt: skip
+    for i, (day, spend) in enumerate(acct.items()):
+        params[f"acct_date_{i}"], params[f"acct_spend_{i}"] = day, spend
+    written = rows_written(db.execute(upsert, params))
+    # Dates with neither facts nor an account-level row have no Meta activity any more.
+    db.execute(delete_gone, params)
+    return written
+
+
+@cache
+def _metrics_statements(dialect: str, account_dates: int) -> tuple[OnConflictInsert, sa.Delete]:
+    """`rebuild_meta_metrics`' upsert and delete, with `account_dates` (date, account spend)
+    parameter pairs."""
+    f, raw, dmm = fact_meta_daily, meta_insights_raw, daily_ad_metrics
+    account = sa.bindparam("account", type_=sa.String)
+    dates: sa.BindParameter[date] = sa.bindparam("dates", expanding=True)
     keys = sa.union(
-        sa.select(f.c.date).where(f.c.ad_account_id == ad_account_id, f.c.date.in_(dates_)),
+        sa.select(f.c.date).where(f.c.ad_account_id == account, f.c.date.in_(dates)),
         sa.select(raw.c.date).where(
-            raw.c.ad_account_id == ad_account_id, raw.c.level == "account", raw.c.date.in_(dates_)
+            raw.c.ad_account_id == account, raw.c.level == "account", raw.c.date.in_(dates)
         ),
     ).subquery("keys")
-    agg = fact_day_sums(fact_meta_daily, "ad_account_id", ad_account_id, dates_).subquery("agg")
+    agg = fact_day_sums(fact_meta_daily, "ad_account_id", account, dates).subquery("agg")
     zero = sa.literal(0)
     spend = sa.func.coalesce(agg.c.spend, zero)
-    account_spend: sa.ColumnElement[Any] = (
-        sa.case(*((keys.c.date == d, sa.literal(v, Money())) for d, v in acct.items()), else_=sa.null())
-        if acct
-        else sa.null()
-    )
+    pairs = [
+        (keys.c.date == sa.bindparam(f"acct_date_{i}", type_=sa.Date), sa.bindparam(f"acct_spend_{i}", type_=Money()))
+        for i in range(account_dates)
+    ]  # fmt: skip
+    account_spend: sa.ColumnElement[Any] = sa.case(*pairs, else_=sa.null()) if pairs else sa.null()
     select = sa.select(
-        sa.literal(store_id),
+        sa.bindparam("store_id", type_=sa.Integer),
         sa.literal(PLATFORM),
-        sa.literal(ad_account_id),
+        account,
         keys.c.date,
-        sa.literal(currency, sa.String),
-        sa.literal(timezone, sa.String),
+        sa.bindparam("currency", type_=sa.String),
+        sa.bindparam("timezone", type_=sa.String),
         sa.func.coalesce(agg.c.ads, zero),
         spend,
         sa.func.coalesce(agg.c.impressions, zero),
@@ -158,23 +186,19 @@ def rebuild_meta_metrics(
         sa.func.coalesce(agg.c.purchase_value, zero),
         account_spend,
         account_spend - spend,
-        money_ratio(db.dialect.name, agg.c.purchase_value, agg.c.spend),
+        money_ratio(dialect, agg.c.purchase_value, agg.c.spend),
     ).select_from(keys.outerjoin(agg, agg.c.date == keys.c.date))
     columns = [
         "store_id", "platform", "ad_account_id", "date", "currency", "timezone", "ads", "spend", "impressions",
         "clicks", "purchases", "purchase_value", "account_spend", "spend_gap", "roas",
     ]  # fmt: skip
-    written = upsert_from_select(db, dmm, select, columns)
-    # Dates with neither facts nor an account-level row have no Meta activity any more.
-    db.execute(
-        sa.delete(dmm).where(
-            dmm.c.platform == PLATFORM,
-            dmm.c.ad_account_id == ad_account_id,
-            dmm.c.date.in_(dates_),
-            ~sa.exists().where(f.c.ad_account_id == dmm.c.ad_account_id, f.c.date == dmm.c.date),
-            ~sa.exists().where(
-                raw.c.ad_account_id == dmm.c.ad_account_id, raw.c.level == "account", raw.c.date == dmm.c.date
-            ),
-        )
+    delete_gone = sa.delete(dmm).where(
+        dmm.c.platform == PLATFORM,
+        dmm.c.ad_account_id == account,
+        dmm.c.date.in_(dates),
+        ~sa.exists().where(f.c.ad_account_id == dmm.c.ad_account_id, f.c.date == dmm.c.date),
+        ~sa.exists().where(
+            raw.c.ad_account_id == dmm.c.ad_account_id, raw.c.level == "account", raw.c.date == dmm.c.date
+        ),
     )
-    return written
+    return upsert_select_statement(dmm, select, columns), delete_gone
