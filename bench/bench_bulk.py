@@ -152,8 +152,10 @@ def measure(mode: str, days: int, per_day: int, fresh_every_s: float) -> dict[st
 def _child(mode: str, days: int, per_day: int, fresh_every_s: float) -> dict[str, Any]:
     args = [sys.executable, "-m", "bench.bench_bulk", "--child", mode, "--days", str(days),
             "--per-day", str(per_day), "--fresh-every", str(fresh_every_s)]  # fmt: skip
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:  # the child's own error, not only its exit status
+        raise RuntimeError(f"P6 {mode} child exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def run(quick: bool = False) -> dict[str, Any]:
