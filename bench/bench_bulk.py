@@ -5,7 +5,10 @@ older than the fresh window (365 full, 60 quick) read by `sync_days`: once with
 ADSPIPE_SHOPIFY_BULK=always (one bulkOperationRunQuery, polled, its JSONL streamed) and once with
 `never` (every day paged through the cost bucket), each in its own process (so that each peak RSS
 is its own), into its own scratch Postgres. Side by side: cost points requested by the backfill,
-wall time, peak RSS, and `shopify_fresh` while the backfill runs.
+wall time, peak RSS, and `shopify_fresh` while the backfill runs. The range is read as the
+product reads a backfill: in runs of ADSPIPE_BACKFILL_DAYS_PER_RUN days (30), each with its own
+session and wait budget (one paged run over the whole year would exhaust the session's one-hour
+wait budget: ~1.5 h of pacing).
 
 Virtual time. Paging a year of 3,000 orders a day at the Standard plan's 100 points/s is ~1.5 h of
 real waiting, so the simulator runs in process on a virtual monotonic clock shared with the
@@ -39,6 +42,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from adspipe.settings import backfill_days_per_run
 from adspipe.shopify import settings as shopify_settings
 from adspipe.shopify.client import ShopifyClient
 from adspipe.shopify.sync import shopify_7d_fill, shopify_fresh, sync_days
@@ -119,26 +123,37 @@ def measure(mode: str, days: int, per_day: int, fresh_every_s: float) -> dict[st
 
         watcher = threading.Thread(target=fresh_loop, daemon=True)
         watcher.start()
-        backfill = client()
+        # As the product runs a backfill: runs of ADSPIPE_BACKFILL_DAYS_PER_RUN days (30), each its
+        # own client session and wait budget, oldest first.
+        per_run = backfill_days_per_run()
+        orders = requests = pages = 0
+        cost = 0.0
         try:
-            result = sync_days(engine, backfill, dates, now=NOW)
+            for first in range(0, len(dates), per_run):
+                result = sync_days(engine, client(), dates[first : first + per_run], now=NOW)
+                outcome = result.report.outcomes[0]
+                if outcome.status != "success":
+                    raise RuntimeError(f"the backfill did not succeed: {outcome.status} {outcome.error}")
+                run = result.runs[0]
+                orders, requests, pages = (
+                    orders + run.orders_read,
+                    requests + run.calls.api_calls,
+                    pages + run.calls.pages,
+                )
+                cost += run.calls.requested_cost
         finally:
             stop.set()
             watcher.join(timeout=120)
         wall_real = time.monotonic() - began
         waits = vt.slept - slept_at_start
-        outcome = result.report.outcomes[0]
-        if outcome.status != "success":
-            raise RuntimeError(f"the backfill did not succeed: {outcome.status} {outcome.error}")
-        run = result.runs[0]
-        calls = run.calls
     return {
         "mode": mode,
         "days": days,
-        "orders": run.orders_read,
-        "requests": calls.api_calls,
-        "pages": calls.pages,
-        "requested_cost": calls.requested_cost,
+        "runs": -(-len(dates) // per_run),
+        "orders": orders,
+        "requests": requests,
+        "pages": pages,
+        "requested_cost": cost,
         "wall_s": round(wall_real + waits, 1),
         "real_s": round(wall_real, 1),
         "virtual_waits_s": round(waits, 1),
