@@ -167,6 +167,40 @@ def backfill_days_per_run() -> int:
     return value
 
 
+POOLED_BACKFILL_DAYS_PER_RUN_ENV = "ADSPIPE_POOLED_BACKFILL_DAYS_PER_RUN"
+# A platform with a concurrency pool (Meta's `meta_api`, limit 1): a backfill run holds the one slot
+# for all its days, so its days are capped for the fresh job to get the slot between two runs
+# (docs/architecture.md "Fresh runs first", the cost in docs/performance.md P1).
+DEFAULT_POOLED_BACKFILL_DAYS_PER_RUN = 7
+
+
+def pooled_backfill_days_per_run() -> int:
+    """Days one backfill run of a pooled platform carries: at most `backfill_days_per_run()`."""
+    raw = env_value(POOLED_BACKFILL_DAYS_PER_RUN_ENV)
+    try:
+        value = int(raw) if raw else DEFAULT_POOLED_BACKFILL_DAYS_PER_RUN
+    except ValueError:
+        raise SettingsError(
+            f"{POOLED_BACKFILL_DAYS_PER_RUN_ENV} must be a whole number of days, got {raw!r}"
+        ) from None
+    if not 1 <= value <= 366:
+        raise SettingsError(f"{POOLED_BACKFILL_DAYS_PER_RUN_ENV} must be between 1 and 366, got {value}")
+    return min(value, backfill_days_per_run())
+
+
+def platform_backfill_days_per_run(pooled: bool) -> int:
+    """Days per backfill run of a platform's chain: capped when its API steps share a pool."""
+    return pooled_backfill_days_per_run() if pooled else backfill_days_per_run()
+
+
+# The seed jobs' `dagster/priority` tag. Dagster orders the run queue and the grants of a pool's
+# slot by it (higher first; equal priorities in submission order): a fresh run waiting for
+# `meta_api` gets the slot before the queued backfill runs (priority 0, Dagster's default) and
+# before a 7-day fill, so its schedule keeps its cadence during a long backfill.
+FRESH_RUN_PRIORITY = 10
+FILL_RUN_PRIORITY = 5
+
+
 SHOPIFY_BULK_ENV = "ADSPIPE_SHOPIFY_BULK"  # auto (default) | always | never
 SHOPIFY_BULK_MIN_COST_ENV = "ADSPIPE_SHOPIFY_BULK_MIN_COST"
 
