@@ -42,7 +42,9 @@ def instance(pg_database_url: str) -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-def _run(instance: dg.DagsterInstance, job: dg.JobDefinition | None, tags: Mapping[str, str]) -> dg.DagsterRun:
+def _run(
+    instance: dg.DagsterInstance, job: dg.JobDefinition | None, tags: Mapping[str, str]
+) -> dg.DagsterRun:
     # The tags a launched run gets from its job (what the launch GraphQL and the schedules merge in).
     job_tags = dict(job.run_tags) if job is not None else {}
     return instance.create_run_for_job(meta_fresh if job is None else job, tags={**job_tags, **tags})
@@ -62,7 +64,12 @@ def test_a_fresh_step_gets_the_slot_before_the_queued_backfill_steps_and_the_fil
         _run(instance, None, backfill), _run(instance, None, backfill),
         _run(instance, meta_7d_fill, {}), _run(instance, meta_fresh, {}),
     )  # fmt: skip
-    assert [r.tags.get("dagster/priority", "0") for r in (holder, queued, fill, fresh)] == ["0", "0", "5", "10"]
+    assert [r.tags.get("dagster/priority", "0") for r in (holder, queued, fill, fresh)] == [
+        "0",
+        "0",
+        "5",
+        "10",
+    ]
     with (
         InstanceConcurrencyContext(instance, holder) as holding,
         InstanceConcurrencyContext(instance, queued) as waiting,
@@ -91,7 +98,7 @@ def test_a_fresh_step_gets_the_slot_before_the_queued_backfill_steps_and_the_fil
                 ) if s not in ctx._claims and _claim(ctx, s)
             ]  # fmt: skip
             assert len(granted) == 1, granted  # the limit holds: one step at a time
-            (run_got, step_got), = granted
+            ((run_got, step_got),) = granted
             assert holder_of_slot() == run_got.run_id
             order.append(run_got.run_id)
             instance.event_log_storage.free_concurrency_slot_for_step(run_got.run_id, step_got)
@@ -139,7 +146,9 @@ def test_a_pooled_chain_holds_the_slot_for_at_most_the_pooled_days_per_run() -> 
             continue
         seen.add(spec.name)
         expected = pooled if spec.pool is not None else settings.DEFAULT_BACKFILL_DAYS_PER_RUN
-        assert assets.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=expected), spec.name
+        assert assets.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=expected), (
+            spec.name
+        )
     assert "meta" in seen and registry.get("meta").pool == POOL
     assert seen == set(registry.names())
 
@@ -176,7 +185,9 @@ def test_pooled_days_per_run_setting(
         ("-2", "must be between 1 and 366, got -2"),
     ],
 )
-def test_a_bad_pooled_days_per_run_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str, message: str) -> None:
+def test_a_bad_pooled_days_per_run_is_refused(
+    monkeypatch: pytest.MonkeyPatch, raw: str, message: str
+) -> None:
     monkeypatch.setenv("ADSPIPE_POOLED_BACKFILL_DAYS_PER_RUN", raw)
     with pytest.raises(settings.SettingsError, match=f"ADSPIPE_POOLED_BACKFILL_DAYS_PER_RUN {message}"):
         settings.pooled_backfill_days_per_run()
