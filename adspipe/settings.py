@@ -153,17 +153,20 @@ def backfill_days_per_run() -> int:
     Every day keeps its own API calls, its own commit and its own partition status; the setting
     only decides how many days share one run's start-up. Read when the code location loads.
     """
-    raw = os.environ.get(BACKFILL_DAYS_PER_RUN_ENV, "").strip()
+    return _days_per_run(BACKFILL_DAYS_PER_RUN_ENV, DEFAULT_BACKFILL_DAYS_PER_RUN)
+
+
+def _days_per_run(name: str, default: int) -> int:
+    """A whole number of days between 1 and 366 from variable `name`, `default` when unset."""
+    raw = env_value(name)
     if not raw:
-        return DEFAULT_BACKFILL_DAYS_PER_RUN
+        return default
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(
-            f"{BACKFILL_DAYS_PER_RUN_ENV} must be a whole number of days, got {raw!r}"
-        ) from None
+        raise SettingsError(f"{name} must be a whole number of days, got {raw!r}") from None
     if not 1 <= value <= 366:
-        raise SettingsError(f"{BACKFILL_DAYS_PER_RUN_ENV} must be between 1 and 366, got {value}")
+        raise SettingsError(f"{name} must be between 1 and 366, got {value}")
     return value
 
 
@@ -176,16 +179,10 @@ DEFAULT_POOLED_BACKFILL_DAYS_PER_RUN = 7
 
 def pooled_backfill_days_per_run() -> int:
     """Days one backfill run of a pooled platform carries: at most `backfill_days_per_run()`."""
-    raw = env_value(POOLED_BACKFILL_DAYS_PER_RUN_ENV)
-    try:
-        value = int(raw) if raw else DEFAULT_POOLED_BACKFILL_DAYS_PER_RUN
-    except ValueError:
-        raise SettingsError(
-            f"{POOLED_BACKFILL_DAYS_PER_RUN_ENV} must be a whole number of days, got {raw!r}"
-        ) from None
-    if not 1 <= value <= 366:
-        raise SettingsError(f"{POOLED_BACKFILL_DAYS_PER_RUN_ENV} must be between 1 and 366, got {value}")
-    return min(value, backfill_days_per_run())
+    return min(
+        _days_per_run(POOLED_BACKFILL_DAYS_PER_RUN_ENV, DEFAULT_POOLED_BACKFILL_DAYS_PER_RUN),
+        backfill_days_per_run(),
+    )
 
 
 def platform_backfill_days_per_run(pooled: bool) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 
 import dagster as dg
@@ -56,6 +57,29 @@ def _claim(context: InstanceConcurrencyContext, step: str) -> bool:
     return context.claim(POOL, step)
 
 
+def _grant_order(instance: dg.DagsterInstance, claims: list[tuple[dg.DagsterRun, str]]) -> list[str]:
+    """The first (run, step) takes the pool's one slot, the others then claim it in this order;
+    the slot is freed again and again: the run ids in the order the waiting steps got it."""
+    with ExitStack() as stack:
+        contexts = [stack.enter_context(InstanceConcurrencyContext(instance, run)) for run, _ in claims]
+        assert contexts[0].claim(POOL, claims[0][1])
+        assert not any(ctx.claim(POOL, step) for ctx, (_, step) in zip(contexts[1:], claims[1:], strict=True))
+        waiting = dict(zip(range(1, len(claims)), contexts[1:], strict=True))
+        order, holding = [], 0
+        while waiting:
+            instance.event_log_storage.free_concurrency_slot_for_step(
+                claims[holding][0].run_id, claims[holding][1]
+            )
+            granted = [i for i, ctx in waiting.items() if _claim(ctx, claims[i][1])]
+            assert len(granted) == 1, granted  # the limit holds: one step at a time
+            holding = granted[0]
+            claimed = instance.event_log_storage.get_concurrency_info(POOL).claimed_slots
+            assert [slot.run_id for slot in claimed] == [claims[holding][0].run_id]
+            order.append(claims[holding][0].run_id)
+            del waiting[holding]
+        return order
+
+
 def test_a_fresh_step_gets_the_slot_before_the_queued_backfill_steps_and_the_fill(
     instance: dg.DagsterInstance,
 ) -> None:
@@ -64,65 +88,25 @@ def test_a_fresh_step_gets_the_slot_before_the_queued_backfill_steps_and_the_fil
         _run(instance, None, backfill), _run(instance, None, backfill),
         _run(instance, meta_7d_fill, {}), _run(instance, meta_fresh, {}),
     )  # fmt: skip
-    assert [r.tags.get("dagster/priority", "0") for r in (holder, queued, fill, fresh)] == [
-        "0",
-        "0",
-        "5",
-        "10",
-    ]
-    with (
-        InstanceConcurrencyContext(instance, holder) as holding,
-        InstanceConcurrencyContext(instance, queued) as waiting,
-        InstanceConcurrencyContext(instance, fill) as filling,
-        InstanceConcurrencyContext(instance, fresh) as freshening,
-    ):
-        assert holding.claim(POOL, CHAIN_STEP)
-        # Submitted in this order while the backfill step holds the one slot: all three wait.
-        assert not waiting.claim(POOL, CHAIN_STEP)
-        assert not filling.claim(POOL, "meta_7d_fill_op")
-        assert not freshening.claim(POOL, "meta_fresh_op")
-
-        def holder_of_slot() -> str:
-            claimed = instance.event_log_storage.get_concurrency_info(POOL).claimed_slots
-            assert len(claimed) == 1
-            return claimed[0].run_id
-
-        order = []
-        for run, step in ((holder, CHAIN_STEP), (None, ""), (None, ""), (None, "")):
-            if run is not None:
-                instance.event_log_storage.free_concurrency_slot_for_step(run.run_id, step)
-            granted = [
-                (r, s) for ctx, r, s in (
-                    (waiting, queued, CHAIN_STEP), (filling, fill, "meta_7d_fill_op"),
-                    (freshening, fresh, "meta_fresh_op"),
-                ) if s not in ctx._claims and _claim(ctx, s)
-            ]  # fmt: skip
-            assert len(granted) == 1, granted  # the limit holds: one step at a time
-            ((run_got, step_got),) = granted
-            assert holder_of_slot() == run_got.run_id
-            order.append(run_got.run_id)
-            instance.event_log_storage.free_concurrency_slot_for_step(run_got.run_id, step_got)
-            if len(order) == 3:
-                break
-    # Highest priority first, although the backfill step queued first; equal priorities (the
-    # backfill's runs among themselves) keep submission order.
+    priorities = [r.tags.get("dagster/priority", "0") for r in (holder, queued, fill, fresh)]
+    assert priorities == ["0", "0", "5", "10"]
+    # Claimed in this order while a backfill step holds the one slot.
+    order = _grant_order(
+        instance,
+        [(holder, CHAIN_STEP), (queued, CHAIN_STEP), (fill, "meta_7d_fill_op"), (fresh, "meta_fresh_op")],
+    )
+    # Highest priority first, although the backfill's next step claimed first.
     assert order == [fresh.run_id, fill.run_id, queued.run_id]
 
 
 def test_without_priorities_the_slot_goes_in_submission_order(instance: dg.DagsterInstance) -> None:
-    """The control: what the fresh run met before its priority (it waited behind every queued step)."""
-    holder, queued, fresh = (_run(instance, None, {"dagster/backfill": "b1"}) for _ in range(3))
-    with (
-        InstanceConcurrencyContext(instance, holder) as holding,
-        InstanceConcurrencyContext(instance, queued) as waiting,
-        InstanceConcurrencyContext(instance, fresh) as freshening,
-    ):
-        assert holding.claim(POOL, CHAIN_STEP)
-        assert not waiting.claim(POOL, CHAIN_STEP)
-        assert not freshening.claim(POOL, "meta_fresh_op")
-        instance.event_log_storage.free_concurrency_slot_for_step(holder.run_id, CHAIN_STEP)
-        assert not _claim(freshening, "meta_fresh_op")
-        assert _claim(waiting, CHAIN_STEP)
+    """The control: what the fresh run met before its priority (it waited behind every queued step),
+    and what the backfill's own runs keep among themselves (oldest first)."""
+    holder, queued, later, fresh = (_run(instance, None, {"dagster/backfill": "b1"}) for _ in range(4))
+    order = _grant_order(
+        instance, [(holder, CHAIN_STEP), (queued, CHAIN_STEP), (later, CHAIN_STEP), (fresh, "meta_fresh_op")]
+    )
+    assert order == [queued.run_id, later.run_id, fresh.run_id]
 
 
 def test_every_seed_job_runs_above_backfills_and_fresh_above_fill() -> None:
