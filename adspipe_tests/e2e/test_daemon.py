@@ -108,6 +108,16 @@ def _runs(instance: dg.DagsterInstance, job: str) -> list[dg.DagsterRun]:
     return list(instance.get_runs(filters=dg.RunsFilter(job_name=job)))
 
 
+def _in_progress(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    statuses = [dg.DagsterRunStatus[s] for s in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED")]
+    return list(instance.get_runs(filters=dg.RunsFilter(statuses=statuses)))
+
+
+def _slot_holder(instance: dg.DagsterInstance) -> str | None:
+    claimed = instance.event_log_storage.get_concurrency_info("meta_api").claimed_slots
+    return claimed[0].run_id if claimed else None
+
+
 def _no_overlap(log: list[RequestRecord]) -> None:
     overlaps = overlapping(log)
     assert overlaps == [], f"{len(overlaps)} Meta requests overlapped another one"
@@ -261,16 +271,12 @@ def test_the_pool_holds_under_load_and_a_killed_run_frees_it(deployment: Deploym
     with deployment.stack.instance() as instance:
         # Runs of earlier tests (the new-connection sensors' fills) end first: the slot's holder
         # below must be one of this test's four runs.
-        _wait("earlier runs to end", lambda: not instance.get_runs(filters=dg.RunsFilter(statuses=list(
-            dg.DagsterRunStatus.__members__[s] for s in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED"))
-        )), 240, deployment.stack)  # fmt: skip
+        _wait("earlier runs to end", lambda: not _in_progress(instance), 240, deployment.stack)
     run_ids = [api.launch_job("meta_fresh", {}, {"adspipe/test": "pool"}) for _ in range(4)]
     with deployment.stack.instance() as instance:
         # Kill the run that holds the pool slot, mid page loop.
         def holder() -> str | None:
-            info = instance.event_log_storage.get_concurrency_info("meta_api")
-            claimed = [s.run_id for s in info.claimed_slots]
-            return claimed[0] if claimed else None
+            return _slot_holder(instance)
 
         _wait("a run to claim the meta_api slot", lambda: holder() is not None, 120, deployment.stack)
         victim = holder()
@@ -305,11 +311,8 @@ def _step_times(instance: dg.DagsterInstance, run_id: str, step: str) -> tuple[f
     """When the run's API step (its other steps are the asset checks) started, holding the pool's
     slot from then, and ended."""
     ends = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
-    events = [
-        e
-        for e in instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_START, *ends})
-        if e.step_key == step
-    ]
+    events = [e for e in instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_START, *ends})
+              if e.step_key == step]  # fmt: skip
     start = [e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_START]
     end = [e.timestamp for e in events if e.dagster_event_type in ends]
     assert len(start) == 1 and len(end) == 1, (run_id, len(start), len(end))
@@ -329,10 +332,8 @@ def test_fresh_stays_fresh_during_a_long_meta_backfill(deployment: Deployment) -
         assert added.returncode == 0, added.stderr
         connection = int(added.stdout.split("as connection ")[1].split()[0])
         # The new account's 7-day fill (its sensor) ends first: only the backfill and fresh compete.
-        _wait("the new account's 7-day fill", lambda: len(_runs(instance, "meta_7d_fill")) > fills and not
-              instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING,
-                                                                 dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.NOT_STARTED])),
-              180, deployment.stack)  # fmt: skip
+        _wait("the new account's 7-day fill",
+              lambda: len(_runs(instance, "meta_7d_fill")) > fills and not _in_progress(instance), 180, deployment.stack)  # fmt: skip
     deployment.sim.faults.update(meta_latency_s=0.4)  # a day ≈ 0.8 s of Meta calls: a 7-day step ≈ 6 s
     first, last = date(2026, 2, 1), date(2026, 2, 28)
     started = deployment.cli(
@@ -346,20 +347,11 @@ def test_fresh_stays_fresh_during_a_long_meta_backfill(deployment: Deployment) -
         def backfill_runs() -> list[dg.DagsterRun]:
             return list(instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})))
 
-        def holder() -> str | None:
-            claimed = instance.event_log_storage.get_concurrency_info("meta_api").claimed_slots
-            return claimed[0].run_id if claimed else None
+        def first_run_holds() -> bool:  # the first 7 days' run holds meta_api
+            held = [r for r in backfill_runs() if r.run_id == _slot_holder(instance)]
+            return bool(held) and held[0].tags["dagster/asset_partition_range_start"] == str(first)
 
-        def oldest_run() -> str | None:  # the first 7 days' run
-            runs = sorted(backfill_runs(), key=lambda r: r.tags["dagster/asset_partition_range_start"])
-            return (
-                runs[0].run_id
-                if runs and runs[0].tags["dagster/asset_partition_range_start"] == str(first)
-                else None
-            )
-
-        _wait("the backfill's first run to hold meta_api",
-              lambda: holder() is not None and holder() == oldest_run(), 180, deployment.stack)  # fmt: skip
+        _wait("the backfill's first run to hold meta_api", first_run_holds, 180, deployment.stack)
         fresh = api.launch_job("meta_fresh", {"ops": {"meta_fresh_op": {"config": {"connection_id": connection}}}},
                                {"adspipe/test": "fresh-during-backfill"})  # fmt: skip
         _wait("the backfill and the fresh run to end",
