@@ -87,7 +87,8 @@ def sync(
                 _wait_for_run(api, engine, run_id, days=7, asset=None)
             return
         run_config = req.scope_run_config(asset_op, connection_id)
-        if request.days <= settings.backfill_days_per_run():
+        # The chain's BackfillPolicy: a pooled platform's runs carry fewer days (adspipe/platform/assets.py).
+        if request.days <= settings.platform_backfill_days_per_run(registry.get(platform).pool is not None):
             run_id = api.launch_asset_run(
                 request.asset_keys,
                 request.start.isoformat(),

@@ -153,18 +153,49 @@ def backfill_days_per_run() -> int:
     Every day keeps its own API calls, its own commit and its own partition status; the setting
     only decides how many days share one run's start-up. Read when the code location loads.
     """
-    raw = os.environ.get(BACKFILL_DAYS_PER_RUN_ENV, "").strip()
+    return _days_per_run(BACKFILL_DAYS_PER_RUN_ENV, DEFAULT_BACKFILL_DAYS_PER_RUN)
+
+
+def _days_per_run(name: str, default: int) -> int:
+    """A whole number of days between 1 and 366 from variable `name`, `default` when unset."""
+    raw = env_value(name)
     if not raw:
-        return DEFAULT_BACKFILL_DAYS_PER_RUN
+        return default
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(
-            f"{BACKFILL_DAYS_PER_RUN_ENV} must be a whole number of days, got {raw!r}"
-        ) from None
+        raise SettingsError(f"{name} must be a whole number of days, got {raw!r}") from None
     if not 1 <= value <= 366:
-        raise SettingsError(f"{BACKFILL_DAYS_PER_RUN_ENV} must be between 1 and 366, got {value}")
+        raise SettingsError(f"{name} must be between 1 and 366, got {value}")
     return value
+
+
+POOLED_BACKFILL_DAYS_PER_RUN_ENV = "ADSPIPE_POOLED_BACKFILL_DAYS_PER_RUN"
+# A platform with a concurrency pool (Meta's `meta_api`, limit 1): a backfill run holds the one slot
+# for all its days, so its days are capped for the fresh job to get the slot between two runs
+# (docs/architecture.md "Fresh runs first", the cost in docs/performance.md P1).
+DEFAULT_POOLED_BACKFILL_DAYS_PER_RUN = 7
+
+
+def pooled_backfill_days_per_run() -> int:
+    """Days one backfill run of a pooled platform carries: at most `backfill_days_per_run()`."""
+    return min(
+        _days_per_run(POOLED_BACKFILL_DAYS_PER_RUN_ENV, DEFAULT_POOLED_BACKFILL_DAYS_PER_RUN),
+        backfill_days_per_run(),
+    )
+
+
+def platform_backfill_days_per_run(pooled: bool) -> int:
+    """Days per backfill run of a platform's chain: capped when its API steps share a pool."""
+    return pooled_backfill_days_per_run() if pooled else backfill_days_per_run()
+
+
+# The seed jobs' `dagster/priority` tag. Dagster orders the run queue and the grants of a pool's
+# slot by it (higher first; equal priorities in submission order): a fresh run waiting for
+# `meta_api` gets the slot before the queued backfill runs (priority 0, Dagster's default) and
+# before a 7-day fill, so its schedule keeps its cadence during a long backfill.
+FRESH_RUN_PRIORITY = 10
+FILL_RUN_PRIORITY = 5
 
 
 SHOPIFY_BULK_ENV = "ADSPIPE_SHOPIFY_BULK"  # auto (default) | always | never

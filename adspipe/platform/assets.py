@@ -14,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext, OpExecutionContext
+from dagster._core.storage.tags import PRIORITY_TAG  # `dagster/priority`: higher runs first
 from sqlalchemy.engine import Engine
 
 from adspipe.marts.metadata import summary_materializations
@@ -23,7 +24,7 @@ from adspipe.orchestration.partitions import daily_partitions, partition_dates, 
 from adspipe.orchestration.scope import ScopeConfig
 from adspipe.platform.engine import SyncResult
 from adspipe.platform.registry import PlatformSpec
-from adspipe.settings import backfill_days_per_run
+from adspipe.settings import FILL_RUN_PRIORITY, FRESH_RUN_PRIORITY, platform_backfill_days_per_run
 
 AssetsMetadata = dict[str, dict[str, Any]]  # asset key → one day's metadata
 OnDay = Callable[[SyncResult[Any], Any, date], None]
@@ -155,14 +156,19 @@ def seed_jobs(
     tags: Mapping[str, str] | None = None,
 ) -> tuple[dg.JobDefinition, dg.JobDefinition]:  # fmt: skip
     """The platform's `<name>_7d_fill` and `<name>_fresh` jobs, each its one op (`<job>_op`, in the
-    spec's pool), declaring the assets they refresh (so the asset pages list their automations)."""
+    spec's pool), declaring the assets they refresh (so the asset pages list their automations).
+
+    Each job's runs carry a `dagster/priority` (fresh above fill, both above backfill runs' 0): the
+    run queue and the pool's slot go to the higher priority first (docs/architecture.md)."""
     jobs = [
         seed_job(
             name, seed_op(f"{name}_op", seed.op_description, spec.name, seed.run, finish, pool=spec.pool,
                           tags=tags, config_type=seed.config_type),
-            seed.job_description, asset_keys, tags=dict(tags) if tags else None,
+            seed.job_description, asset_keys, tags={**(tags or {}), PRIORITY_TAG: str(priority)},
         )
-        for name, seed in ((spec.fill_job, fill), (spec.fresh_job, fresh))
+        for name, seed, priority in (
+            (spec.fill_job, fill, FILL_RUN_PRIORITY), (spec.fresh_job, fresh, FRESH_RUN_PRIORITY)
+        )
     ]  # fmt: skip
     return jobs[0], jobs[1]
 
@@ -178,10 +184,12 @@ def daily_asset_chain(
     log_name: str,
     per_day_metadata: bool,
     clock: bool = True,
+    pool: str | None = None,
     **options: Any,
 ) -> dg.AssetsDefinition:
     """A platform's partitioned asset chain (raw → fact → its mart): one multi-asset over the daily
-    partitions, a backfill's range in runs of `ADSPIPE_BACKFILL_DAYS_PER_RUN` days.
+    partitions, a backfill's range in runs of `ADSPIPE_BACKFILL_DAYS_PER_RUN` days; in a `pool`,
+    at most `ADSPIPE_POOLED_BACKFILL_DAYS_PER_RUN` (a run holds the pool's slot for all its days).
 
     `run(step, dates, on_day)` syncs the range; with `per_day_metadata` each day's metadata is taken
     right after it commits (while the next day's call is in flight, bench P1), otherwise once the
@@ -190,8 +198,10 @@ def daily_asset_chain(
 
     @dg.multi_asset(
         name=name, specs=list(specs), partitions_def=daily_partitions,
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=backfill_days_per_run()),
-        required_resource_keys={"warehouse", client} | ({"clock"} if clock else set()), **options,
+        backfill_policy=dg.BackfillPolicy.multi_run(
+            max_partitions_per_run=platform_backfill_days_per_run(pooled=pool is not None)
+        ),
+        required_resource_keys={"warehouse", client} | ({"clock"} if clock else set()), pool=pool, **options,
     )  # fmt: skip
     def chain(context: AssetExecutionContext, config: ScopeConfig) -> Any:
         engine = context.resources.warehouse.engine()

@@ -108,6 +108,16 @@ def _runs(instance: dg.DagsterInstance, job: str) -> list[dg.DagsterRun]:
     return list(instance.get_runs(filters=dg.RunsFilter(job_name=job)))
 
 
+def _in_progress(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    statuses = [dg.DagsterRunStatus[s] for s in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED")]
+    return list(instance.get_runs(filters=dg.RunsFilter(statuses=statuses)))
+
+
+def _slot_holder(instance: dg.DagsterInstance) -> str | None:
+    claimed = instance.event_log_storage.get_concurrency_info("meta_api").claimed_slots
+    return claimed[0].run_id if claimed else None
+
+
 def _no_overlap(log: list[RequestRecord]) -> None:
     overlaps = overlapping(log)
     assert overlaps == [], f"{len(overlaps)} Meta requests overlapped another one"
@@ -180,9 +190,10 @@ def test_sync_meta_30_days_runs_serially_in_date_order_and_equals_truth(deployme
     fresh_run = DagsterApi(deployment.stack.url).launch_job("meta_fresh", {}, {"adspipe/test": "together"})
     done = deployment.cli("sync", "meta", "--from", str(first), "--to", str(last), "--wait")
     assert done.returncode == 0, done.stdout + done.stderr
-    # 30 days fit one run (ADSPIPE_BACKFILL_DAYS_PER_RUN): launched as one run, not a backfill.
-    assert f"for 30 daily partitions, {first} to {last} (one run, oldest day first;" in done.stdout
-    assert "SUCCESS, 30 day(s) materialized" in done.stdout
+    # Meta's chain claims the meta_api pool: its runs carry at most ADSPIPE_POOLED_BACKFILL_DAYS_PER_RUN
+    # (7) days, so 30 days are a backfill of 5 runs that the fresh run can pass between.
+    assert f"Enqueued 30 daily partitions for {first} to {last} (backfill " in done.stdout
+    assert "all 30 day(s) materialized" in done.stdout
 
     with deployment.stack.instance() as instance:
         _wait(
@@ -260,16 +271,12 @@ def test_the_pool_holds_under_load_and_a_killed_run_frees_it(deployment: Deploym
     with deployment.stack.instance() as instance:
         # Runs of earlier tests (the new-connection sensors' fills) end first: the slot's holder
         # below must be one of this test's four runs.
-        _wait("earlier runs to end", lambda: not instance.get_runs(filters=dg.RunsFilter(statuses=list(
-            dg.DagsterRunStatus.__members__[s] for s in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED"))
-        )), 240, deployment.stack)  # fmt: skip
+        _wait("earlier runs to end", lambda: not _in_progress(instance), 240, deployment.stack)
     run_ids = [api.launch_job("meta_fresh", {}, {"adspipe/test": "pool"}) for _ in range(4)]
     with deployment.stack.instance() as instance:
         # Kill the run that holds the pool slot, mid page loop.
         def holder() -> str | None:
-            info = instance.event_log_storage.get_concurrency_info("meta_api")
-            claimed = [s.run_id for s in info.claimed_slots]
-            return claimed[0] if claimed else None
+            return _slot_holder(instance)
 
         _wait("a run to claim the meta_api slot", lambda: holder() is not None, 120, deployment.stack)
         victim = holder()
@@ -298,3 +305,90 @@ def test_the_pool_holds_under_load_and_a_killed_run_frees_it(deployment: Deploym
     _no_overlap(deployment.sim.request_log("meta"))
     assert freed_after < 120
     deployment.sim.faults.update(meta_latency_s=META_LATENCY_S)
+
+
+def _step_times(instance: dg.DagsterInstance, run_id: str, step: str) -> tuple[float, float]:
+    """When the run's API step (its other steps are the asset checks) started, holding the pool's
+    slot from then, and ended."""
+    ends = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+    events = [e for e in instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_START, *ends})
+              if e.step_key == step]  # fmt: skip
+    start = [e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_START]
+    end = [e.timestamp for e in events if e.dagster_event_type in ends]
+    assert len(start) == 1 and len(end) == 1, (run_id, len(start), len(end))
+    return start[0], end[0]
+
+
+def test_fresh_stays_fresh_during_a_long_meta_backfill(deployment: Deployment) -> None:
+    """meta_fresh launched while a 28-day Meta backfill holds meta_api: it passes the backfill's
+    queued runs (its `dagster/priority`) and waits only for the runs already holding or claiming
+    the slot, each at most ADSPIPE_POOLED_BACKFILL_DAYS_PER_RUN days long."""
+    store = _store(deployment.sim, 1)  # a store no other test connects
+    account = str(store["ad_accounts"][0]["id"])  # type: ignore[index]
+    with deployment.stack.instance() as instance:
+        fills = len(_runs(instance, "meta_7d_fill"))
+        added = deployment.cli("connect", "meta", "--store", str(store["name"]), "--ad-account", account,
+                               "--token-env", TOKEN_ENV, "--attribution-window-days", "3")  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        connection = int(added.stdout.split("as connection ")[1].split()[0])
+        # The new account's 7-day fill (its sensor) ends first: only the backfill and fresh compete.
+        _wait("the new account's 7-day fill",
+              lambda: len(_runs(instance, "meta_7d_fill")) > fills and not _in_progress(instance), 180, deployment.stack)  # fmt: skip
+    deployment.sim.faults.update(meta_latency_s=0.4)  # a day ≈ 0.8 s of Meta calls: a 7-day step ≈ 6 s
+    first, last = date(2026, 2, 1), date(2026, 2, 28)
+    started = deployment.cli(
+        "sync", "meta", "--from", str(first), "--to", str(last), "--connection", str(connection)
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    backfill_id = started.stdout.split("(backfill ")[1].split(")")[0]
+    api = DagsterApi(deployment.stack.url)
+    with deployment.stack.instance() as instance:
+
+        def backfill_runs() -> list[dg.DagsterRun]:
+            return list(instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})))
+
+        def first_run_holds() -> bool:  # the first 7 days' run holds meta_api
+            held = [r for r in backfill_runs() if r.run_id == _slot_holder(instance)]
+            return bool(held) and held[0].tags["dagster/asset_partition_range_start"] == str(first)
+
+        _wait("the backfill's first run to hold meta_api", first_run_holds, 180, deployment.stack)
+        fresh = api.launch_job("meta_fresh", {"ops": {"meta_fresh_op": {"config": {"connection_id": connection}}}},
+                               {"adspipe/test": "fresh-during-backfill"})  # fmt: skip
+        _wait("the backfill and the fresh run to end",
+              lambda: len(backfill_runs()) == 4 and all(r.is_finished for r in backfill_runs())
+              and instance.get_run_by_id(fresh).is_finished, 300, deployment.stack)  # type: ignore[union-attr]  # fmt: skip
+        fresh_record = instance.get_run_record_by_id(fresh)
+        assert fresh_record is not None
+        assert fresh_record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        assert fresh_record.dagster_run.tags["dagster/priority"] == "10"  # from the job, through the launch
+        launched_at = fresh_record.create_timestamp.timestamp()
+        fresh_start, _ = _step_times(instance, fresh, "meta_fresh_op")
+        runs = backfill_runs()
+        assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 4
+        steps = {r.run_id: _step_times(instance, r.run_id, "meta_insights") for r in runs}
+        ranges = sorted((r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+                        for r in runs)  # fmt: skip
+    # 28 days in runs of at most 7 (ADSPIPE_POOLED_BACKFILL_DAYS_PER_RUN), oldest first.
+    assert ranges == [
+        (str(first + timedelta(days=7 * i)), str(first + timedelta(days=7 * i + 6))) for i in range(4)
+    ]
+    by_start = sorted(steps.values())
+    assert [s[0] for s in by_start] == [steps[r.run_id][0] for r in sorted(
+        runs, key=lambda r: r.tags["dagster/asset_partition_range_start"])]  # fmt: skip
+    # The fresh step ran before the backfill runs still queued when it was launched: at most the
+    # holder and the one run the queue's buffer had started took the slot in between.
+    before_fresh = [s for s in by_start if launched_at < s[0] < fresh_start]
+    after_fresh = [s for s in by_start if s[0] > fresh_start]
+    assert len(before_fresh) <= 1 and len(after_fresh) >= 2, (launched_at, fresh_start, by_start)
+    # Its wait: what was left of the holder's step plus at most one more backfill step, each a
+    # bounded run (≤ 7 days) instead of the whole backfill.
+    longest_step = max(end - start for start, end in steps.values())
+    waited = fresh_start - launched_at
+    assert waited <= 2 * longest_step + 10, (waited, longest_step)  # + one run start-up (≤ 10 s)
+    _no_overlap(deployment.sim.request_log("meta"))
+    compared, diffs = meta_differences(deployment.engine(), deployment.sim.truth, account, first, last)
+    assert compared == 28 and diffs == [], diffs[:5]
+    deployment.sim.faults.update(meta_latency_s=META_LATENCY_S)
+    print(
+        f"meta_fresh waited {waited:.1f} s for meta_api; the longest backfill step held it {longest_step:.1f} s"
+    )

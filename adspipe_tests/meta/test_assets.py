@@ -19,7 +19,7 @@ from adspipe.meta.assets import meta_7d_fill, meta_fresh, meta_insights
 from adspipe.meta.client import MetaClient
 from adspipe.meta.settings import AD_EFFECTIVE_STATUSES, API_VERSION
 from adspipe.resources import ClockResource, WarehouseResource
-from adspipe.settings import DEFAULT_BACKFILL_DAYS_PER_RUN
+from adspipe.settings import DEFAULT_POOLED_BACKFILL_DAYS_PER_RUN
 from adspipe.simulator.faults import Faults
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.schema import sync_runs
@@ -206,8 +206,9 @@ def test_every_meta_step_claims_the_meta_api_pool() -> None:
             op = node.definition
             if isinstance(op, dg.OpDefinition) and "meta" in op.required_resource_keys:
                 assert op.pool == "meta_api", op.name
+    # A backfill run holds the pool's one slot for all its days: its days are capped.
     policy = meta_insights.backfill_policy
-    assert policy is not None and policy.max_partitions_per_run == DEFAULT_BACKFILL_DAYS_PER_RUN
+    assert policy is not None and policy.max_partitions_per_run == DEFAULT_POOLED_BACKFILL_DAYS_PER_RUN
 
 
 def test_a_failed_day_fails_alone_and_the_other_days_of_the_run_commit(
