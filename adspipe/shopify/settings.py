@@ -72,6 +72,10 @@ FRESH_DEFAULT_LOOKBACK = timedelta(days=7)
 FRESH_TIME_BUDGET_S = 45.0
 # The fill reads a whole week; it is bounded too, but more generously.
 FILL_TIME_BUDGET_S = 300.0
+# A partition range (a backfill run, `adspipe sync`) is bounded per day it carries: one budget for
+# the whole range would fail a big shop's 30-day run on pacing alone (3,000 orders a day under the
+# Standard plan wait ~7 s a day, ~220 s for 30 days, plus the transfer).
+RANGE_DAY_TIME_BUDGET_S = 300.0
 # The fill commits at local day boundaries (a unit = the pages up to the page that starts a new
 # date), and at least this often, so a transaction never stays open for long.
 FILL_UNIT_MAX_S = 10.0

@@ -275,14 +275,16 @@ def fresh_connection(
 
 def days_connection(
     engine: Engine, client: ShopifyClient, connection: Connection, days: Sequence[date], stats: SyncStats,
-    result: ShopRun, *, now: datetime, budget_s: float = settings.FILL_TIME_BUDGET_S,
+    result: ShopRun, *, now: datetime, budget_s: float | None = None,
 ) -> None:  # fmt: skip
     """Local dates of one shop, oldest first, each its own unit: every page of the day, one commit.
+    `budget_s`: the range's time budget (default: RANGE_DAY_TIME_BUDGET_S per day).
 
     The day's mart row is rebuilt even when the day has no orders, so a stale row cannot survive.
     Without read_all_orders, a date older than 60 days fails alone, unread and unwritten.
     """
-    session, _ = _start(engine, client, connection, budget_s)
+    budget = budget_s if budget_s is not None else settings.RANGE_DAY_TIME_BUDGET_S * max(1, len(days))
+    session, _ = _start(engine, client, connection, budget)
     try:
         shop = session.shop_info()
         _store_shop(engine, connection, shop, result)
