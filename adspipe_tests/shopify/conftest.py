@@ -1,4 +1,5 @@
-"""Fixtures for the Shopify tests: an in-memory shop behind the real client, two connections."""
+"""Fixtures for the Shopify tests: an in-memory shop behind the real client, two connections;
+one of the simulator's shops with scripted answers (`scripted_shop`)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from adspipe.shopify import sync
-from adspipe.shopify.client import ShopifyClient
+from adspipe.shopify.client import ShopifyClient, ShopSession
+from adspipe.simulator.request_log import RequestRecord
 from adspipe.warehouse import connections as conns
 from adspipe.warehouse.connections import Connection
 from adspipe_tests.clocks import FakeClock
 from adspipe_tests.shopify.fakes import TOKEN, FakeShopify
+from adspipe_tests.simulator_fixtures import TOKEN as SIM_TOKEN
+from adspipe_tests.simulator_fixtures import RunningSimulator
 
 WEST, EAST = "west.myshopify.com", "east.myshopify.com"
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -79,3 +83,33 @@ def make_env(engine: Engine, monkeypatch: pytest.MonkeyPatch, shopify: FakeShopi
 @pytest.fixture
 def env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Env:
     return make_env(engine, monkeypatch, FakeShopify())
+
+
+@dataclass
+class ScriptedShop:
+    """The simulator's first shop for client tests: `script` queues answers (stated by the test)
+    for its next requests, `None` in the queue lets one through to the real answer; the client's
+    waits run on `clock`; `requests()` is the simulator's log (variables, token fingerprint)."""
+
+    running: RunningSimulator
+    clock: FakeClock
+    shop: str
+
+    def script(self, *answers: Any) -> None:
+        self.running.sim.faults.update(shopify_scripted={self.shop: list(answers)})
+
+    def client(self, **fields: Any) -> ShopifyClient:
+        client = ShopifyClient(endpoint_template=self.running.shopify_endpoint, **fields)
+        return client.with_transport(sleep=self.clock.sleep, monotonic=self.clock.monotonic)
+
+    def session(self, token: str = SIM_TOKEN, deadline: float | None = None, **fields: Any) -> ShopSession:
+        return self.client(**fields).session(self.shop, token, deadline=deadline)
+
+    def requests(self) -> list[RequestRecord]:
+        return self.running.sim.request_log("shopify")
+
+
+@pytest.fixture
+def scripted_shop(make_simulator: Callable[..., RunningSimulator]) -> ScriptedShop:
+    running = make_simulator(stores=1)
+    return ScriptedShop(running, FakeClock(), running.sim.world.stores[0].domain)

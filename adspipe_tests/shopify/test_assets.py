@@ -21,8 +21,8 @@ from adspipe.shopify.assets import (
     shopify_orders_assets,
 )
 from adspipe_tests.shopify.conftest import EAST, NOW, WEST, Env
-from adspipe_tests.shopify.fakes import order
 from adspipe_tests.shopify.helpers import mart, sync_runs
+from adspipe_tests.shopify.payloads import order
 
 
 def _resources(env: Env) -> dict[str, Any]:
