@@ -1,12 +1,13 @@
-"""Fixtures for the Shopify tests: an in-memory shop behind the real client, two connections;
-one of the simulator's shops with scripted answers (`scripted_shop`)."""
+"""Fixtures for the Shopify tests: one of the simulator's shops with scripted answers
+(`scripted_shop`, the client tests); an in-memory shop behind the real client with two
+connections (`env`, still used by test_sync's hand-made order scenarios)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -26,26 +27,6 @@ WEST, EAST = "west.myshopify.com", "east.myshopify.com"
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 
 
-class RoutedShopifyClient(ShopifyClient):
-    """For Dagster runs: Dagster rebuilds a resource from its config fields, dropping private
-    state, so the test transport and clock are found through the class instead."""
-
-    handler: ClassVar[Callable[[httpx.Request], httpx.Response] | None] = None
-    clock: ClassVar[FakeClock | None] = None
-
-    def model_post_init(self, context: Any) -> None:
-        # The fake clock goes in when the resource is built, before a sync reads its deadline:
-        # swapped in later (at the first request), the deadline came from the real clock.
-        super().model_post_init(context)
-        if self.clock is not None:
-            self.with_transport(sleep=self.clock.sleep, monotonic=self.clock.monotonic)
-
-    def http(self) -> httpx.Client:
-        if self._http is None and self.handler is not None:
-            self.with_transport(httpx.MockTransport(self.handler))
-        return super().http()
-
-
 @dataclass
 class Env:
     engine: Engine
@@ -60,10 +41,6 @@ class Env:
 
     def fresh(self, now: datetime = NOW, **kwargs: Any) -> sync.ShopifyResult:
         return sync.shopify_fresh(self.engine, self.client, now, **kwargs)
-
-    def dagster_client(self) -> ShopifyClient:
-        RoutedShopifyClient.handler, RoutedShopifyClient.clock = self.shopify, self.clock
-        return RoutedShopifyClient(endpoint_template=self.client.endpoint_template)
 
 
 def make_env(engine: Engine, monkeypatch: pytest.MonkeyPatch, shopify: FakeShopify) -> Env:

@@ -1,4 +1,13 @@
-"""Test doubles for the Shopify client: scripted HTTP answers and a fake clock (no real sleeps).
+"""What is left of the Shopify test doubles (the simulator is the fake world; see
+adspipe_tests/shopify/conftest.py `scripted_shop`):
+
+- `Script` / `client_with`: a transport-level script (httpx.MockTransport) for the client tests
+  whose failure is below HTTP (a read timeout, a dropped or refused connection), which no server
+  can answer on cue;
+- `FakeShopify`: the in-memory shop of test_sync's hand-made order scenarios (windows, DST days,
+  test and cancelled orders, customers' first orders), whose search, sort and paging run over
+  orders the test puts in; the simulator cannot yet hold hand-made orders in its world.
+
 The payload builders (orders, money, costs, error bodies) live in `payloads`."""
 
 from __future__ import annotations
@@ -70,7 +79,6 @@ class FakeShopify:
         self.shops: dict[str, dict[str, Any]] = {}
         self.orders: dict[str, dict[int, dict[str, Any]]] = {}
         self.fail: dict[str, httpx.Response] = {}
-        self.fail_created_since: set[str] = set()  # an orders search from this instant answers 503
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.scopes: dict[str, set[str]] = {}  # per shop; default read_orders + read_all_orders
 
@@ -93,10 +101,6 @@ class FakeShopify:
             return self.fail[domain]
         if domain not in self.shops:
             return httpx.Response(404, json={"errors": "Not Found"})
-        if any(
-            f"created_at:>='{since}'" in (variables.get("query") or "") for since in self.fail_created_since
-        ):
-            return httpx.Response(503, text="<html>Service Unavailable</html>")
         shop = self.shops[domain]
         if body["query"].startswith("query ShopInfo"):
             return ok({"shop": shop}, requested=1, actual=1)
