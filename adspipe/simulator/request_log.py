@@ -3,8 +3,10 @@ requests were in flight at the same time). `adspipe.simulator.server` re-exports
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -23,14 +25,20 @@ class RequestRecord:
     # Meta: "level since..until" of an insights call (plus " after" for a next page); Shopify: the
     # API version in the URL; else "".
     detail: str = ""
-    # Meta: the request's query parameters (an access_token masked as "***"), and which token the
-    # call carried (`credential_id`: a fingerprint, never the token)
+    # Meta: the request's query parameters (an access_token masked as "***"); Shopify: the GraphQL
+    # variables, each as JSON text (`variables` decodes them). And which token the call carried
+    # (`credential_id`: a fingerprint, never the token)
     query: tuple[tuple[str, str], ...] = ()
     credential: str = ""
 
     @property
     def params(self) -> dict[str, str]:
         return dict(self.query)
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        """A Shopify request's GraphQL variables, as sent (types included)."""
+        return {k: json.loads(v) for k, v in self.query}
 
     @property
     def ad_level_day(self) -> str | None:
@@ -47,3 +55,16 @@ def overlapping(log: Iterable[RequestRecord], tolerance_s: float = 0.0) -> list[
     return [
         (a.seq, b.seq) for a, b in zip(ordered, ordered[1:], strict=False) if b.t_in < a.t_out - tolerance_s
     ]
+
+
+def graphql_variables(body: bytes) -> tuple[tuple[str, str], ...]:
+    """A GraphQL request's variables for the log, each as compact JSON text (nothing for a body
+    that is not a JSON object with a `variables` object)."""
+    try:
+        request = json.loads(body or b"null")
+    except ValueError:
+        return ()
+    variables = request.get("variables") if isinstance(request, dict) else None
+    if not isinstance(variables, dict):
+        return ()
+    return tuple((str(k), json.dumps(v, separators=(",", ":"))) for k, v in variables.items())

@@ -11,12 +11,14 @@ Other queue entries:
 - in-process only (a Python simulator, not the JSON knob): a callable of no argument, called when
   its request arrives (say, to disconnect a connection between two days), whose return value is
   served (an answer, or None for the real answer).
+Shopify also keys "<shop> <operation>" (the GraphQL operation name: `Orders`, `ShopInfo`, …).
 Knobs: `Faults.shopify_scripted`, `Faults.meta_scripted`, `GoogleAdsFaults.scripted`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +83,20 @@ def meta_keys(account: str, edge: str | None, params: Mapping[str, str]) -> list
         since = None
     level = params.get("level", "account")
     return [f"{account} {level} {since}", account] if edge == "insights" and since else [account]
+
+
+_OPERATION = re.compile(rb"^\s*(?:query|mutation)\s+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def shopify_keys(shop: str, body: bytes) -> list[str]:
+    """Scripted-answer keys of a Shopify request, most specific first: "<shop> <operation>" for
+    a named GraphQL operation (e.g. "acme.myshopify.com Orders"), then the shop."""
+    try:
+        query = json.loads(body or b"null").get("query")
+    except (ValueError, AttributeError):
+        query = None
+    found = _OPERATION.match(query.encode()) if isinstance(query, str) else None
+    return [f"{shop} {found.group(1).decode()}", shop] if found else [shop]
 
 
 def encoded(

@@ -46,6 +46,7 @@ from adspipe.simulator.google_ads_faults import broken_stream, server_error_body
 from adspipe.simulator.meta_api import MetaApi
 from adspipe.simulator.meta_reports import meta_request_names
 from adspipe.simulator.request_log import RequestRecord as RequestRecord
+from adspipe.simulator.request_log import graphql_variables
 from adspipe.simulator.request_log import overlapping as overlapping
 from adspipe.simulator.shopify_api import ApiResponse, ShopifyApi, dumps
 from adspipe.simulator.shopify_schema import CostFunction, default_cost
@@ -257,6 +258,8 @@ def build_app(sim: Simulator) -> Starlette:
             shop,
             lambda: sim.shopify.handle(shop, version, headers, body, base),
             version,
+            graphql_variables(body),
+            credential_id(headers.get("x-shopify-access-token", "").strip()),
         )
 
     async def shopify_bulk_result(request: Request) -> Response:

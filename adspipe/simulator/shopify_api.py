@@ -36,7 +36,7 @@ from graphql import GraphQLObjectType
 from adspipe.shopify.settings import DEPRECATED_REASON_HEADER, SUPPORT_ENDS, VERSION_HEADER
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.gql import Compiler, Field, QueryError, run
-from adspipe.simulator.scripted import encoded, next_answer
+from adspipe.simulator.scripted import encoded, next_answer, shopify_keys
 from adspipe.simulator.shopify_bulk import BulkOperations, with_bulk
 from adspipe.simulator.shopify_resolvers import RESOLVERS, Ctx, ExecError
 from adspipe.simulator.shopify_schema import CostFunction, CostNode, default_cost, schema
@@ -196,7 +196,7 @@ class ShopifyApi:
         token = headers.get(TOKEN_HEADER, "").strip()
         if not self.token_ok(token):
             return ApiResponse(401, dumps({"errors": BAD_TOKEN}), base_headers, "auth", account)
-        scripted = next_answer(self.faults.shopify_scripted, account)
+        scripted = next_answer(self.faults.shopify_scripted, *shopify_keys(account, body))
         if scripted is not None:
             return ApiResponse(*encoded(scripted, base_headers), account)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from adspipe_tests.shopify.fakes import grant_all_scopes
+from adspipe_tests.shopify.helpers import grant_all_scopes
 
 
 @pytest.fixture(autouse=True)

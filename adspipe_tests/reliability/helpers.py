@@ -1,26 +1,16 @@
-"""Shared tools for the reliability suites: warehouse dumps, Meta error answers for the
-simulator's scripted answers, and a Shopify fake that misbehaves on cue.
-
-The Shopify fake extends the platform tests' `FakeShopify` by subclassing: a queue of scripted
-answers per shop, and a hook called before an answer (to disconnect a connection in the middle
-of a run). The Meta cases use the simulator's scripted answers (simulator/scripted.py) instead.
-"""
+"""Shared tools for the reliability suites: warehouse dumps, the dialects of a case, Meta error
+answers for the simulator's scripted answers (simulator/scripted.py)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
-import httpx
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.warehouse import schema
-from adspipe_tests.shopify.fakes import FakeShopify
 from adspipe_tests.shopify.helpers import canonical
-
-Answer = httpx.Response | Callable[[httpx.Request], httpx.Response]
 
 # Tables a failed or refused operation may legitimately touch: sync_runs is the log of attempts
 # (one new row per run, by design) and connections changes status on a rejected token.
@@ -77,38 +67,13 @@ def set_status(engine: Engine, connection_id: int, status: str) -> None:
         )
 
 
-class ScriptedShopify(FakeShopify):
-    """FakeShopify plus scripted answers: `script[domain]` is a queue of answers (a response, or a
-    callable of the request) used for that shop's orders requests before the in-memory shop
-    answers; `always[domain]` answers every orders request; `before_orders` runs first."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.script: dict[str, list[Answer]] = {}
-        self.always: dict[str, Answer] = {}
-        self.before_orders: Callable[[str, dict[str, Any]], None] | None = None
-        self.served: list[tuple[str, dict[str, Any]]] = []
-
-    def answer_normally(self, request: httpx.Request) -> httpx.Response:
-        return super().__call__(request)
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        domain = request.url.host
-        body = json.loads(request.content)
-        variables = body.get("variables") or {}
-        if "first" in variables:
-            self.served.append((domain, variables))
-            if self.before_orders is not None:
-                self.before_orders(domain, variables)
-            answer: Answer | None = None
-            if self.script.get(domain):
-                answer = self.script[domain].pop(0)
-            elif domain in self.always:
-                answer = self.always[domain]
-            if answer is not None:
-                self.requests.append((domain, variables))
-                return answer(request) if callable(answer) else answer
-        return super().__call__(request)
+def dialects(cases: list[tuple[Any, ...]], both: set[str]) -> list[Any]:
+    """(warehouse_url, *case) params: every case on SQLite, the transactional ones on Postgres too."""
+    out = []
+    for case in cases:
+        for dialect in ("sqlite", "postgres") if case[0] in both else ("sqlite",):
+            out.append(pytest.param(dialect, *case, id=f"{dialect}-{case[0]}"))
+    return out
 
 
 def meta_error(

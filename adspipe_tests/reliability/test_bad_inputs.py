@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -43,19 +42,18 @@ from adspipe_tests.reliability.conftest import (
     sqlite_only,
 )
 from adspipe_tests.reliability.helpers import (
-    ScriptedShopify,
     connection_row,
-    counts,
+    dialects,
     dump_table,
     last_sync_run,
     meta_error,
     rows_where,
     snapshot,
 )
-from adspipe_tests.shopify.conftest import EAST, NOW, WEST, Env
-from adspipe_tests.shopify.fakes import cost, graphql_error, ok, order, orders_data
+from adspipe_tests.simulator_fixtures import TOKEN, RunningSimulator
 
 CLI_NOW = datetime(2026, 3, 15, 12, tzinfo=UTC)
+NAMES_NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)  # the sync of the metacharacter store names
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens
 
 
@@ -302,30 +300,22 @@ NASTY_STORE_NAMES = [
 
 @pytest.mark.parametrize(("case", "name"), NASTY_STORE_NAMES, ids=[c[0] for c in NASTY_STORE_NAMES])
 def test_store_names_with_metacharacters_are_stored_verbatim_and_harmless(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, case: str, name: str
-) -> None:
-    monkeypatch.setenv("SHOP_TOKEN", "shpat_reliability0123456789")
-    decoy = CliRunner().invoke(
-        main,
-        [
-            "connect",
-            "shopify",
-            "--store",
-            "Decoy",
-            "--shop",
-            "decoy.myshopify.com",
-            "--token-env",
-            "SHOP_TOKEN",
-        ],
+    engine: Engine, make_simulator: Callable[..., RunningSimulator], monkeypatch: pytest.MonkeyPatch, case: str,
+    name: str,
+) -> None:  # fmt: skip
+    running = make_simulator(now=NAMES_NOW)  # its world's shops: store 2 gets the name, store 0 is the decoy
+    nasty, decoy = running.sim.world.stores[2].domain, running.sim.world.stores[0].domain
+    monkeypatch.setenv("SHOP_TOKEN", TOKEN)
+    decoy_run = CliRunner().invoke(
+        main, ["connect", "shopify", "--store", "Decoy", "--shop", decoy, "--token-env", "SHOP_TOKEN"]
     )
-    assert decoy.exit_code == 0, decoy.output
+    assert decoy_run.exit_code == 0, decoy_run.output
     result = CliRunner().invoke(
-        main,
-        ["connect", "shopify", "--store", name, "--shop", "nasty.myshopify.com", "--token-env", "SHOP_TOKEN"],
+        main, ["connect", "shopify", "--store", name, "--shop", nasty, "--token-env", "SHOP_TOKEN"]
     )
     assert result.exit_code == 0, result.output
     assert (
-        result.output.strip() == f"connected shopify nasty.myshopify.com for store {name!r} as connection 2 "
+        result.output.strip() == f"connected shopify {nasty} for store {name!r} as connection 2 "
         f"(warehouse {db.safe_url(str(engine.url.render_as_string(hide_password=False)))})"
     )
     # Stored byte for byte; every table still there; the decoy untouched.
@@ -333,334 +323,22 @@ def test_store_names_with_metacharacters_are_stored_verbatim_and_harmless(
     assert set(schema.ALL_TABLES) <= set(sa.inspect(engine).get_table_names())
     listed = CliRunner().invoke(main, ["connections", "list", "--json", "--store", name])
     assert listed.exit_code == 0, listed.output
-    assert [(r["store"], r["account"]) for r in json.loads(listed.output)] == [(name, "nasty.myshopify.com")]
-    # ... and it flows through a sync into the marts like any other store.
-    shopify = ScriptedShopify()
-    shopify.add_shop("nasty.myshopify.com", "UTC", "USD")
-    shopify.add_shop("decoy.myshopify.com", "UTC", "USD")
-    shopify.put("nasty.myshopify.com", order(1, created="2026-03-09T10:00:00Z", total="12.00"))
-    client = ShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json")
-    client.with_transport(httpx.MockTransport(shopify))
-    assert shopify_sync.shopify_7d_fill(engine, client, NOW).report.failed == []
-    (row,) = rows_where(engine, "daily_summary")
+    assert [(r["store"], r["account"]) for r in json.loads(listed.output)] == [(name, nasty)]
+    # ... and it flows through a sync into the marts like any other store: its daily_summary rows
+    # are the simulator's truth of the fill's days.
+    client = ShopifyClient(endpoint_template=running.shopify_endpoint)
+    assert shopify_sync.shopify_7d_fill(engine, client, NAMES_NOW).report.failed == []
     with engine.connect() as conn:
         store_id = conn.execute(
             sa.select(schema.stores.c.store_id).where(schema.stores.c.name == name)
         ).scalar_one()
-    assert (row["store_id"], row["orders"], row["net_revenue"]) == (store_id, 1, Decimal("12.00"))
-
-
-# -- Shopify answers ------------------------------------------------------------------------------
-#
-# Scenario: a 7-day fill commits orders 1-3 of both shops; then order 4 (west) and 5 (east) arrive
-# and `shopify_fresh` runs with the west shop answering badly. Whatever the answer, the east shop
-# syncs, and the west shop either adapts and syncs, or fails with the message while its raw rows,
-# facts, marts and cursor stay exactly as the fill left them.
-
-
-def _west_state(env: Env) -> dict[str, Any]:
-    engine, west = env.engine, env.west
-    return {
-        "raw": [r for r in dump_table(engine, "shopify_orders_raw") if r[0] == WEST],
-        "facts": [r for r in dump_table(engine, "fact_orders") if r[0] == WEST],
-        "mart": [r for r in dump_table(engine, "daily_shopify_metrics") if r[0] == west.store_id],
-        "summary": [r for r in dump_table(engine, "daily_summary") if r[0] == west.store_id],
-        "cursors": [r for r in dump_table(engine, "sync_cursors") if r[0] == west.connection_id],
-    }
-
-
-def _seed(env: Env) -> dict[str, Any]:
-    env.shopify.put(WEST, order(1, created="2026-03-05T15:00:00Z", total="10.00"))
-    env.shopify.put(WEST, order(2, created="2026-03-07T15:00:00Z", total="20.00"))
-    env.shopify.put(EAST, order(3, created="2026-03-07T10:00:00Z", total="30.00"))
-    assert env.fill().report.failed == []
-    env.shopify.put(WEST, order(4, created="2026-03-09T15:00:00Z", total="40.00"))
-    env.shopify.put(EAST, order(5, created="2026-03-09T10:00:00Z", total="50.00"))
-    return _west_state(env)
-
-
-def _fresh_and_check_east(env: Env) -> shopify_sync.ShopifyResult:
-    result = env.fresh(now=NOW + timedelta(minutes=15))
-    (east,) = [o for o in result.report.outcomes if o.connection.connection_id == env.east.connection_id]
-    assert east.status == "success", east.error
-    assert {r["order_id"] for r in rows_where(env.engine, "fact_orders", shop_domain=EAST)} == {3, 5}
-    return result
-
-
-def _west_outcome(env: Env, result: shopify_sync.ShopifyResult) -> Any:
-    (west,) = [o for o in result.report.outcomes if o.connection.connection_id == env.west.connection_id]
-    return west
-
-
-THROTTLED_COST = cost(requested=252, actual=None, available=10, maximum=2000, rate=100)
-ACCESS_DENIED_TEXT = "Access denied for orders field. Required access: `read_orders` access scope."
-
-SHOPIFY_REFUSALS = [
-    ("http-401", httpx.Response(401, json={"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}),
-     "failed", "Shopify rejected the access token for west.myshopify.com (HTTP 401): the app must be re-authorized for this shop"),
-    ("http-404", httpx.Response(404, json={"errors": "Not Found"}),
-     "failed", "shop not found: west.myshopify.com (HTTP 404); check the shop domain of the connection"),
-    ("http-403", httpx.Response(403, json={"errors": "Forbidden"}),
-     "failed", "west.myshopify.com: HTTP 403: forbidden"),
-    ("http-402", httpx.Response(402, json={"errors": "Unavailable Shop"}),
-     "failed", "west.myshopify.com: HTTP 402: the shop is frozen (payment required)"),
-    ("access-denied", graphql_error("ACCESS_DENIED", ACCESS_DENIED_TEXT),
-     "failed", "west.myshopify.com: access denied: the app is missing the read_orders scope; re-install or re-authorize it with read_orders"),
-    ("malformed-json", httpx.Response(200, text="<html><body>Bad gateway</body></html>"),
-     "failed", "TransientApiError: west.myshopify.com: malformed JSON body (HTTP 200) (gave up after 5 attempts)"),
-    ("json-not-object", httpx.Response(200, json=[{"data": {}}]),
-     "failed", "TransientApiError: west.myshopify.com: malformed body: not a JSON object (gave up after 5 attempts)"),
-    ("no-data", httpx.Response(200, json={"extensions": {"cost": cost()}}),
-     "failed", "TransientApiError: west.myshopify.com: malformed body: no data (gave up after 5 attempts)"),
-    ("missing-page-info", ok({"shop": {"ianaTimezone": "America/New_York", "currencyCode": "USD"}, "orders": {"nodes": []}}),
-     "failed", "PermanentApiError: west.myshopify.com: unexpected orders answer (missing 'pageInfo')"),
-    ("unknown-graphql-error", graphql_error("BAD_USER_INPUT", "Field 'ordres' doesn't exist on type 'QueryRoot'"),
-     "failed", "PermanentApiError: west.myshopify.com: GraphQL error: Field 'ordres' doesn't exist on type 'QueryRoot'"),
-]  # fmt: skip
-
-# The transactional ones also run on Postgres.
-_BOTH_DIALECTS = {"http-401", "malformed-json"}
-
-
-def _dialects(cases: list[tuple[Any, ...]], both: set[str]) -> list[Any]:
-    """(warehouse_url, *case) params: every case on SQLite, the transactional ones on Postgres too."""
-    out = []
-    for case in cases:
-        for dialect in ("sqlite", "postgres") if case[0] in both else ("sqlite",):
-            out.append(pytest.param(dialect, *case, id=f"{dialect}-{case[0]}"))
-    return out
-
-
-@pytest.mark.parametrize(
-    ("warehouse_url", "case", "answer", "status", "message"),
-    _dialects(SHOPIFY_REFUSALS, _BOTH_DIALECTS),
-    indirect=["warehouse_url"],
-)
-def test_shopify_refusal_fails_the_shop_with_its_message_and_keeps_its_data(
-    shop_env: Env, case: str, answer: httpx.Response, status: str, message: str
-) -> None:
-    env = shop_env
-    before = _seed(env)
-    env.shopify.always[WEST] = answer
-    result = _fresh_and_check_east(env)
-    west = _west_outcome(env, result)
-    assert west.status == status
-    assert message in west.error, west.error
-    run = last_sync_run(env.engine, env.west.connection_id)
-    assert (run["status"], run["error"]) == (status, west.error)
-    assert _west_state(env) == before  # order 4 not half-written; the cursor did not move
-    expected = "needs_reauth" if case == "http-401" else "active"
-    assert connection_row(env.engine, env.west.connection_id)["status"] == expected
-    if case == "http-401":
-        assert connection_row(env.engine, env.west.connection_id)["status_reason"] == (
-            "Shopify rejected the access token for west.myshopify.com (HTTP 401): "
-            "the app must be re-authorized for this shop"
-        )
-        assert "re-authorize it: export a valid token and run `adspipe connect` again" in west.error
-
-
-THROTTLES = [
-    ("throttled", graphql_error("THROTTLED", "Throttled", with_cost=THROTTLED_COST)),
-    (
-        "http-429",
-        httpx.Response(429, headers={"Retry-After": "5"}, json={"errors": "Exceeded 2 calls per second"}),
-    ),
-]
-
-
-@sqlite_only()
-@pytest.mark.parametrize(("case", "answer"), THROTTLES, ids=[c[0] for c in THROTTLES])
-def test_shopify_throttled_without_end_stops_cleanly_and_keeps_the_cursor(
-    shop_env: Env, case: str, answer: httpx.Response
-) -> None:
-    """shopify_fresh stops at its 45 s time budget (the next run continues: success, no progress,
-    the throttling counted); the 7-day fill, with 300 s, gives up after 21 throttled answers."""
-    env = shop_env
-    before = _seed(env)
-    env.shopify.always[WEST] = answer
-    result = _fresh_and_check_east(env)
-    west = _west_outcome(env, result)
-    (shop,) = [s for s in result.runs if s.connection.connection_id == env.west.connection_id]
-    assert (west.status, west.error, shop.stopped_at_budget) == ("success", None, True)
-    run = last_sync_run(env.engine, env.west.connection_id)
-    assert run["status"] == "success" and run["throttled"] >= 10 and run["rows"] == 0
-    assert _west_state(env) == before
-    fill = env.fill(now=NOW + timedelta(minutes=30), connection_id=env.west.connection_id)
-    (outcome,) = fill.report.outcomes
-    assert outcome.status == "rate_limited"
-    assert outcome.error is not None and outcome.error.startswith(
-        "west.myshopify.com: still throttled after 21 attempts"
-    )
-    assert outcome.error.endswith("s waited); the next run continues")
-    assert last_sync_run(env.engine, env.west.connection_id)["status"] == "rate_limited"
-    assert _west_state(env) == before
-
-
-SHOPIFY_ADAPTS = [
-    ("max-cost-exceeded", [graphql_error("MAX_COST_EXCEEDED", "Query cost is 25100, which exceeds the single query max cost limit (1000).")],
-     {"first": 125, "throttled": 0}),
-    ("throttled-once", [graphql_error("THROTTLED", "Throttled", with_cost=THROTTLED_COST)], {"first": 250, "throttled": 1}),
-    ("http-503-twice", [httpx.Response(503, text="<html>Service Unavailable</html>")] * 2, {"first": 250, "throttled": 0}),
-    ("malformed-json-once", [httpx.Response(200, text='{"data": {"orders": ')], {"first": 250, "throttled": 0}),
-    ("timeout-once", [httpx.ReadTimeout("read timed out")], {"first": 250, "throttled": 0}),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("warehouse_url", "case", "answers", "expect"),
-    _dialects(SHOPIFY_ADAPTS, {"max-cost-exceeded"}),
-    indirect=["warehouse_url"],
-)
-def test_shopify_answer_the_client_adapts_to_then_the_sync_completes(
-    shop_env: Env, case: str, answers: list[Any], expect: dict[str, int]
-) -> None:
-    env = shop_env
-    _seed(env)
-
-    def raise_(exc: Exception) -> Callable[[httpx.Request], httpx.Response]:
-        def answer(request: httpx.Request) -> httpx.Response:
-            raise exc
-
-        return answer
-
-    env.shopify.script[WEST] = [raise_(a) if isinstance(a, Exception) else a for a in answers]
-    result = _fresh_and_check_east(env)
-    assert _west_outcome(env, result).status == "success"
-    assert {r["order_id"] for r in rows_where(env.engine, "fact_orders", shop_domain=WEST)} == {1, 2, 4}
-    last_first = [v["first"] for d, v in env.shopify.served if d == WEST][-1]
-    assert last_first == expect["first"]  # MAX_COST_EXCEEDED: the same page again, half the size
-    run = last_sync_run(env.engine, env.west.connection_id)
-    assert (run["status"], run["throttled"], run["error"]) == ("success", expect["throttled"], None)
-    cursor = rows_where(env.engine, "sync_cursors", connection_id=env.west.connection_id)[0]["value"]
-    assert cursor == "2026-03-09T15:00:00.000000Z"
-
-
-# -- Order payloads: missing, extra and wrongly typed fields --------------------------------------
-
-
-def _without(node: dict[str, Any], *keys: str) -> dict[str, Any]:
-    return {k: v for k, v in node.items() if k not in keys}
-
-
-def _amount(node: dict[str, Any], value: Any) -> dict[str, Any]:
-    return {**node, "totalPriceSet": {"shopMoney": {"amount": value, "currencyCode": "USD"}}}
-
-
-ORDER_4 = order(4, created="2026-03-09T15:00:00Z", total="40.00")
-
-BAD_ORDERS = [
-    ("missing-total", _without(ORDER_4, "totalPriceSet"),
-     "BadOrderPayload: order #1004 (west.myshopify.com): totalPriceSet is missing"),
-    ("missing-created-at", _without(ORDER_4, "createdAt"),
-     "BadOrderPayload: order #1004 (west.myshopify.com): createdAt is missing"),
-    ("missing-ids", _without(ORDER_4, "id", "legacyResourceId"), "BadOrderPayload: order without id"),
-    ("amount-null", _amount(ORDER_4, None),
-     "BadOrderPayload: order #1004 (west.myshopify.com): totalPriceSet.shopMoney.amount is not an amount"),
-    ("amount-text", _amount(ORDER_4, "abc"),
-     "BadOrderPayload: order #1004 (west.myshopify.com): totalPriceSet.shopMoney.amount is not an amount"),
-    ("amount-float-artefact", _amount(ORDER_4, 0.1 + 0.2),
-     "BadOrderPayload: order #1004 (west.myshopify.com): totalPriceSet 0.30000000000000004 is not an amount with <= 4 decimals"),
-    ("amount-infinite", _amount(ORDER_4, "Infinity"),
-     "BadOrderPayload: order #1004 (west.myshopify.com): totalPriceSet Infinity is not an amount with <= 4 decimals"),
-    ("created-at-number", {**ORDER_4, "createdAt": 1773068400},
-     "BadOrderPayload: order #1004 (west.myshopify.com): createdAt 1773068400 is not an ISO-8601 instant"),
-    ("customer-id-text", {**ORDER_4, "customer": {"id": "gid://shopify/Customer/abc"}},
-     "BadOrderPayload: not a Shopify id: 'gid://shopify/Customer/abc'"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("warehouse_url", "case", "node", "message"),
-    _dialects(BAD_ORDERS, {"missing-total"}),
-    indirect=["warehouse_url"],
-)
-def test_shopify_unreadable_order_fails_its_page_whole_and_names_the_field(
-    shop_env: Env, case: str, node: dict[str, Any], message: str
-) -> None:
-    """A wrong row is worse than a failed page: the page with the bad order (orders 2 and 4) is not
-    written at all, the cursor stays, the error names the order and the field."""
-    env = shop_env
-    before = _seed(env)
-    page = [env.shopify.orders[WEST][2], node]  # what the fresh search returns: orders 2 and 4
-    env.shopify.script[WEST] = [ok(orders_data(page))]
-    result = _fresh_and_check_east(env)
-    west = _west_outcome(env, result)
-    assert west.status == "failed"
-    assert west.error == message
-    assert _west_state(env) == before
-
-
-ACCEPTED_ORDERS = [
-    ("extra-fields", {**ORDER_4, "note": "gift'; DROP TABLE fact_orders; --", "newApiField": {"x": [1, 2]}},
-     Decimal("40.00")),
-    ("amount-json-number", _amount(ORDER_4, 40.5), Decimal("40.5")),
-    ("amount-json-integer", _amount(ORDER_4, 41), Decimal("41")),
-    ("missing-optional-fields", _without(ORDER_4, "totalRefundedSet", "subtotalPriceSet", "customer", "lineItems",
-                                        "cancelledAt", "displayFinancialStatus"), Decimal("40.00")),
-]  # fmt: skip
-
-
-@sqlite_only()
-@pytest.mark.parametrize(("case", "node", "total"), ACCEPTED_ORDERS, ids=[c[0] for c in ACCEPTED_ORDERS])
-def test_shopify_order_with_extra_fields_or_numbers_is_read_exactly(
-    shop_env: Env, case: str, node: dict[str, Any], total: Decimal
-) -> None:
-    env = shop_env
-    _seed(env)
-    env.shopify.orders[WEST][4] = node
-    result = _fresh_and_check_east(env)
-    assert _west_outcome(env, result).status == "success"
-    (fact,) = rows_where(env.engine, "fact_orders", shop_domain=WEST, order_id=4)
-    assert fact["total_price"] == total and fact["net_revenue"] == total
-    (raw,) = rows_where(env.engine, "shopify_orders_raw", shop_domain=WEST, order_id=4)
-    assert raw["payload"] == json.loads(json.dumps(node))  # kept verbatim, extra fields included
-    (mart,) = [m for m in rows_where(env.engine, "daily_shopify_metrics", store_id=env.west.store_id)
-               if m["date"] == date(2026, 3, 9)]  # fmt: skip
-    assert (mart["orders"], mart["net_revenue"]) == (1, total)
-
-
-@pytest.mark.parametrize("warehouse_url", ["sqlite", "postgres"], indirect=True)
-def test_shopify_huge_page_is_written_once_and_whole(shop_env: Env) -> None:
-    """A shop answering 1,200 orders in ONE page (ignoring `first`: 250) is read and written whole."""
-    env = shop_env
-    nodes = [
-        order(n, created=f"2026-03-0{4 + n % 5}T{10 + n % 12:02d}:{n % 60:02d}:00Z", total="1.25", customer=n)
-        for n in range(1, 1201)
+    since, until = shopify_sync.fill_window(NAMES_NOW, running.sim.world.stores[2].timezone)
+    truth = running.sim.truth.shopify_daily(nasty, since, until)
+    rows = rows_where(engine, "daily_summary", store_id=store_id)
+    assert [(r["date"], r["orders"], r["net_revenue"]) for r in rows] == [
+        (d.date, d.orders, d.net_revenue) for d in truth
     ]
-    env.shopify.always[WEST] = ok(orders_data(nodes), requested=252, actual=252)
-    result = env.fill(connection_id=env.west.connection_id)
-    assert result.report.failed == []
-    assert [v["first"] for d, v in env.shopify.served if d == WEST] == [250]  # one request, one page
-    assert counts(env.engine)["fact_orders"] == 1200 and counts(env.engine)["shopify_orders_raw"] == 1200
-    marts = rows_where(env.engine, "daily_shopify_metrics", store_id=env.west.store_id)
-    assert sum(m["orders"] for m in marts) == 1200
-    assert sum(m["net_revenue"] for m in marts) == Decimal("1500.00")
-
-
-@sqlite_only()
-def test_shopify_empty_day_and_future_day_are_no_error_and_no_stale_row(shop_env: Env) -> None:
-    """A day without orders (and a day after the shop's local today) syncs without error: the
-    sync_runs row lists the day, and the mart has no row for it (docs: a date without any facts
-    has no row) — never a stale one. The other days of the range are untouched."""
-    env = shop_env
-    env.shopify.put(WEST, order(1, created="2026-03-05T15:00:00Z", total="10.00"))
-    first = shopify_sync.sync_days(
-        env.engine, env.client, [date(2026, 3, 5)], connection_id=env.west.connection_id
-    )
-    assert first.report.failed == []
-    before = _west_state(env)
-    empty = [date(2026, 3, 6), date(2026, 3, 11)]  # 11 March is after "now" (10 March)
-    result = shopify_sync.sync_days(env.engine, env.client, empty, connection_id=env.west.connection_id)
-    assert result.report.failed == []
-    run = last_sync_run(env.engine, env.west.connection_id)
-    assert (run["status"], run["rows"], run["error"], run["dates"]) == (
-        "success",
-        0,
-        None,
-        ["2026-03-06", "2026-03-11"],
-    )
-    assert _west_state(env) == before
-    assert [m["date"] for m in rows_where(env.engine, "daily_shopify_metrics")] == [date(2026, 3, 5)]
+    assert sum(d.orders for d in truth) > 0
 
 
 # -- Meta answers ---------------------------------------------------------------------------------
@@ -777,7 +455,7 @@ META_STOPS = [
 
 @pytest.mark.parametrize(
     ("warehouse_url", "case", "answer", "status", "message"),
-    _dialects(META_STOPS, {"code-190", "code-100"}),
+    dialects(META_STOPS, {"code-190", "code-100"}),
     indirect=["warehouse_url"],
 )
 def test_meta_answer_that_stops_the_account_keeps_every_day_whole(
@@ -829,7 +507,7 @@ def _limits(env: MetaEnv, mark: int) -> list[str]:
 
 @pytest.mark.parametrize(
     ("warehouse_url", "case", "answer", "message"),
-    _dialects(META_DAY_FAILS, {"malformed-json"}),
+    dialects(META_DAY_FAILS, {"malformed-json"}),
     indirect=["warehouse_url"],
 )
 def test_meta_transient_answer_fails_that_day_alone(
@@ -903,7 +581,7 @@ BAD_ROWS = [
 
 @pytest.mark.parametrize(
     ("warehouse_url", "case", "row", "message"),
-    _dialects(BAD_ROWS, {"spend-text"}),
+    dialects(BAD_ROWS, {"spend-text"}),
     indirect=["warehouse_url"],
 )
 def test_meta_unreadable_row_never_files_a_wrong_number(
@@ -1046,49 +724,3 @@ def test_meta_connection_disconnected_between_two_days(meta_env: MetaEnv, token_
     nxt = env.run_dates()
     assert [o.connection.account_id for o in nxt.report.outcomes] == [ACT_2]
     assert env.requests(ACT_1, after=mark) == []
-
-
-@pytest.mark.parametrize("token_revoked", [False, True], ids=["token-kept", "token-revoked"])
-@pytest.mark.parametrize("warehouse_url", ["sqlite", "postgres"], indirect=True)
-def test_shopify_connection_disconnected_between_two_days(shop_env: Env, token_revoked: bool) -> None:
-    env = shop_env
-    env.shopify.put(WEST, order(1, created="2026-03-05T15:00:00Z", total="10.00"))
-    env.shopify.put(WEST, order(2, created="2026-03-06T15:00:00Z", total="20.00"))
-    env.shopify.put(WEST, order(3, created="2026-03-07T15:00:00Z", total="30.00"))
-    env.shopify.put(EAST, order(4, created="2026-03-06T10:00:00Z", total="40.00"))
-
-    def disconnect(domain: str, variables: dict[str, Any]) -> None:
-        if domain == WEST and "created_at:>='2026-03-06" in variables["query"] and env.shopify.before_orders:
-            env.shopify.before_orders = None
-            with env.engine.begin() as conn:
-                conns.disconnect(conn, env.west.connection_id)
-            if token_revoked:
-                env.shopify.fail[WEST] = httpx.Response(
-                    401, json={"errors": "[API] Invalid API key or access token"}
-                )
-                env.shopify.always[WEST] = env.shopify.fail[WEST]
-
-    env.shopify.before_orders = disconnect
-    days = [date(2026, 3, 5), date(2026, 3, 6), date(2026, 3, 7)]
-    result = shopify_sync.sync_days(env.engine, env.client, days)
-    outcomes = {o.connection.connection_id: o for o in result.report.outcomes}
-    assert outcomes[env.east.connection_id].status == "success"
-    connection = connection_row(env.engine, env.west.connection_id)
-    assert (connection["status"], connection["status_reason"]) == ("disconnected", "disconnected by user")
-    west_days = [
-        m["date"] for m in rows_where(env.engine, "daily_shopify_metrics", store_id=env.west.store_id)
-    ]
-    west_orders = sorted(r["order_id"] for r in rows_where(env.engine, "fact_orders", shop_domain=WEST))
-    if token_revoked:
-        assert outcomes[env.west.connection_id].status == "failed"
-        assert "Shopify rejected the access token for west.myshopify.com (HTTP 401)" in (
-            outcomes[env.west.connection_id].error or ""
-        )
-        assert (west_days, west_orders) == ([date(2026, 3, 5)], [1])
-    else:
-        assert outcomes[env.west.connection_id].status == "success"
-        assert (west_days, west_orders) == (days, [1, 2, 3])
-    mark = len(env.shopify.requests)
-    nxt = shopify_sync.sync_days(env.engine, env.client, [date(2026, 3, 8)])
-    assert [o.connection.account_id for o in nxt.report.outcomes] == [EAST]
-    assert all(domain == EAST for domain, _ in env.shopify.requests[mark:])

@@ -1,8 +1,8 @@
 """Security: a canary token is never written anywhere, and all SQL in adspipe is parameterized.
 
 Every job and partitioned asset runs with distinctive tokens on a persistent Dagster instance in a
-temporary DAGSTER_HOME (so the event log, run storage and compute logs are files on disk). The
-fakes behave like the worst real answers: a Meta `next` link carries the token as
+temporary DAGSTER_HOME (so the event log, run storage and compute logs are files on disk), against
+the simulator (four shops, four ad accounts). Its scripted answers behave like the worst real ones: a Meta `next` link carries the token as
 `access_token=`, and error bodies (Shopify 401 and ACCESS_DENIED, Meta code 190 and code 100)
 echo the request URL with the token and the bare token. Then every serialized event, every run's
 tags and config, every file under DAGSTER_HOME (compute logs included), `sync_runs`, every row of
@@ -17,7 +17,7 @@ import functools
 import json
 import os
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +36,13 @@ from adspipe.meta.options import appsecret_proof
 from adspipe.meta.settings import API_VERSION
 from adspipe.resources import ClockResource, WarehouseResource
 from adspipe.shopify.assets import shopify_7d_fill, shopify_fresh, shopify_orders_assets
+from adspipe.shopify.client import ShopifyClient
 from adspipe.simulator.faults import Faults
 from adspipe.simulator.scripted import Repeat
 from adspipe.simulator.scripted import answer as scripted_answer
 from adspipe.simulator.util import credential_id
 from adspipe.warehouse import connections as conns
-from adspipe_tests.clocks import FakeClock
-from adspipe_tests.reliability.helpers import ScriptedShopify, set_status
-from adspipe_tests.shopify.conftest import RoutedShopifyClient
-from adspipe_tests.shopify.fakes import graphql_error, order
+from adspipe_tests.reliability.helpers import set_status
 from adspipe_tests.simulator_fixtures import RunningSimulator
 
 CORE = "7f3a9c41d2e84b6f"  # the random core of every canary: a partial leak still contains it
@@ -58,12 +56,11 @@ PROOFS = tuple(appsecret_proof(t, APP_SECRET_CANARY) for t in (META_CANARY, PLAI
 NEEDLES = (SHOP_CANARY, META_CANARY, PLAIN_CANARY, CORE, APP_SECRET_CANARY, *PROOFS)
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
-SHOPS = {
-    "west.myshopify.com": "America/New_York",
-    "east.myshopify.com": "Europe/Berlin",
-    "echo401.myshopify.com": "UTC",  # answers 401 echoing the token
-    "echodenied.myshopify.com": "UTC",  # answers ACCESS_DENIED echoing the token
-}
+# The simulator's shops (seed 1, four stores) by the store name their connection gets: West (Los
+# Angeles) and East (Berlin) answer from the world; Echo401 answers 401 echoing the request URL
+# with the token and the bare token, Echodenied ACCESS_DENIED the same way (scripted answers).
+SHOPS = {"West": "pioneer-botanicals.myshopify.com", "East": "summit-outfitters.myshopify.com",
+         "Echo401": "lumen-outfitters.myshopify.com", "Echodenied": "granite-studio.myshopify.com"}  # fmt: skip
 # The simulator's world (seed 1, 60 ads an account): act_1 Los Angeles, act_2 Berlin; act_3
 # answers code 190 echoing the URL with access_token and the bare token, act_4 code 100 the same
 # way (scripted answers).
@@ -71,26 +68,23 @@ ACCOUNTS = {"act_1": "act_719948244808154", "act_2": "act_381676873269249", "act
             "act_4": "act_787205644618603"}  # fmt: skip
 
 
-class EchoShopify(ScriptedShopify):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tokens_seen: list[str] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        token = request.headers.get("X-Shopify-Access-Token", "")
-        self.tokens_seen.append(token)
-        url = f"{request.url}?access_token={token}"
-        if request.url.host == "echo401.myshopify.com":
-            return httpx.Response(
-                401, json={"errors": f"[API] Invalid API key or access token ({token}) for {url}"}
-            )
-        if request.url.host == "echodenied.myshopify.com":
-            return graphql_error(
-                "ACCESS_DENIED",
-                f"Access denied for orders field. Required access: `read_orders`. "
-                f"X-Shopify-Access-Token: {token} url={url} token {token}",
-            )
-        return super().__call__(request)
+def _shop_echo(graph: RunningSimulator, shop: str, token: str, status: int) -> Repeat:
+    """Every request of `shop` answers 401 (or ACCESS_DENIED) echoing the request URL with
+    access_token and the bare token, as the worst error bodies do."""
+    url = f"{graph.shopify_url(shop)}?access_token={token}"
+    if status == 401:
+        return Repeat(
+            scripted_answer(401, {"errors": f"[API] Invalid API key or access token ({token}) for {url}"})
+        )
+    message = (
+        "Access denied for orders field. Required access: `read_orders`. "
+        f"X-Shopify-Access-Token: {token} url={url} token {token}"
+    )
+    return Repeat(
+        scripted_answer(
+            200, {"data": None, "errors": [{"message": message, "extensions": {"code": "ACCESS_DENIED"}}]}
+        )
+    )
 
 
 def _echo(graph_url: str, account: str, token: str, code: int) -> Repeat:
@@ -119,33 +113,28 @@ def world(
     monkeypatch.setenv("META_PLAIN_TOKEN", PLAIN_CANARY)
     monkeypatch.setenv("META_APP_SECRET", APP_SECRET_CANARY)
     monkeypatch.setenv("ADSPIPE_NOW", NOW.isoformat())
-    shopify = EchoShopify()
-    for shop, tz in SHOPS.items():
-        shopify.add_shop(shop, tz, "USD")
-    for n in range(1, 40):
-        created = (NOW - timedelta(days=n % 8, hours=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        shopify.put("west.myshopify.com", order(n, created=created, total="10.00"))
-        shopify.put("east.myshopify.com", order(100 + n, created=created, total="20.00"))
     # act_1 (Los Angeles) delivers about 50 ads a day: 2 pages of 25; act_2 (Berlin) fewer.
-    graph = make_simulator(now=NOW, set_env=False, tokens=(META_CANARY, PLAIN_CANARY), ads_per_account=60,
-                           faults=Faults(meta_throttle_intensity=0.0))  # fmt: skip
+    graph = make_simulator(now=NOW, set_env=False, tokens=(SHOP_CANARY, META_CANARY, PLAIN_CANARY), stores=4,
+                           ads_per_account=60, faults=Faults(meta_throttle_intensity=0.0))  # fmt: skip
     graph.sim.faults.update(
+        shopify_scripted={
+            SHOPS["Echo401"]: [_shop_echo(graph, SHOPS["Echo401"], SHOP_CANARY, 401)],
+            SHOPS["Echodenied"]: [_shop_echo(graph, SHOPS["Echodenied"], SHOP_CANARY, 200)],
+        },
         meta_scripted={
             ACCOUNTS["act_3"]: [_echo(graph.meta_graph_url, ACCOUNTS["act_3"], PLAIN_CANARY, 190)],
             ACCOUNTS["act_4"]: [_echo(graph.meta_graph_url, ACCOUNTS["act_4"], META_CANARY, 100)],
-        }
+        },
     )
     monkeypatch.setattr(MetaClient, "sleep", lambda self, seconds: None)
-    monkeypatch.setattr(RoutedShopifyClient, "handler", shopify)
-    monkeypatch.setattr(RoutedShopifyClient, "clock", FakeClock())
+    monkeypatch.setattr(ShopifyClient, "sleep", lambda self, seconds: None)
     ids: dict[str, int] = {}
     with engine.begin() as db:
-        for shop in SHOPS:
+        for store, shop in SHOPS.items():
             found, _ = conns.connect(
-                db, store=shop.split(".")[0].title(), platform="shopify", account_id=shop,
-                token_env="SHOP_CANARY_TOKEN",
-            )  # fmt: skip
-            ids[shop] = found.connection_id
+                db, store=store, platform="shopify", account_id=shop, token_env="SHOP_CANARY_TOKEN"
+            )
+            ids[store] = found.connection_id
         for account, store, env in [("act_1", "West", "META_CANARY_TOKEN"), ("act_2", "East", "META_PLAIN_TOKEN"),
                                     ("act_3", "West", "META_PLAIN_TOKEN"), ("act_4", "East", "META_CANARY_TOKEN")]:  # fmt: skip
             # act_2 sends no appsecret_proof; the others do (and act_3 / act_4 echo it in errors).
@@ -160,7 +149,6 @@ def world(
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         yield {
             "engine": engine,
-            "shopify": shopify,
             "graph": graph,
             "ids": ids,
             "home": home,
@@ -172,7 +160,7 @@ def _resources(graph: RunningSimulator) -> dict[str, Any]:
     return {
         "warehouse": WarehouseResource(),
         "clock": ClockResource(),
-        "shopify": RoutedShopifyClient(endpoint_template="https://{shop}/admin/api/{version}/graphql.json"),
+        "shopify": ShopifyClient(endpoint_template=graph.shopify_endpoint),
         "meta": MetaClient(graph_url=graph.meta_graph_url, page_limit=25),
     }
 
@@ -191,7 +179,7 @@ def _run_every_job(world: dict[str, Any]) -> list[dg.ExecuteInProcessResult]:
         "dagster/asset_partition_range_start": "2026-03-05",
         "dagster/asset_partition_range_end": "2026-03-07",
     }
-    scoped = {"ops": {"shopify_fresh_op": {"config": {"connection_id": ids["west.myshopify.com"]}}}}
+    scoped = {"ops": {"shopify_fresh_op": {"config": {"connection_id": ids["West"]}}}}
     runs: list[Any] = [
         lambda: shopify_7d_fill.execute_in_process(instance=instance, resources=resources(), raise_on_error=False),
         lambda: shopify_fresh.execute_in_process(instance=instance, resources=resources(), raise_on_error=False),
@@ -233,9 +221,12 @@ def test_canary_tokens_are_found_nowhere(
     instance: dg.DagsterInstance = world["instance"]
     engine: Engine = world["engine"]
 
-    # The tokens were really used, the fakes really echoed them, and the runs really failed on it.
-    assert world["shopify"].tokens_seen.count(SHOP_CANARY) >= 20
+    # The tokens were really used, the scripted answers really echoed them, and the runs really
+    # failed on it.
     graph: RunningSimulator = world["graph"]
+    shop_log = graph.sim.request_log("shopify")
+    assert [r.credential for r in shop_log].count(credential_id(SHOP_CANARY)) >= 20
+    assert {r.account for r in shop_log if r.credential == credential_id(SHOP_CANARY)} == set(SHOPS.values())
     log = graph.sim.request_log("meta")
     tokens = [r.credential for r in log]
     assert tokens.count(credential_id(META_CANARY)) >= 20 and credential_id(PLAIN_CANARY) in tokens

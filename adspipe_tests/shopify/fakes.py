@@ -1,4 +1,14 @@
-"""Test doubles for the Shopify client: scripted HTTP answers and a fake clock (no real sleeps)."""
+"""What is left of the Shopify test doubles (the simulator is the fake world; see
+adspipe_tests/shopify/conftest.py `scripted_shop`):
+
+- `Script` / `client_with`: a transport-level script (httpx.MockTransport) for the client tests
+  whose failure is below HTTP (a read timeout, a dropped or refused connection), which no server
+  can answer on cue;
+- `FakeShopify`: the in-memory shop of test_sync's hand-made order scenarios (windows, DST days,
+  test and cancelled orders, customers' first orders), whose search, sort and paging run over
+  orders the test puts in; the simulator cannot yet hold hand-made orders in its world.
+
+The payload builders (orders, money, costs, error bodies) live in `payloads`."""
 
 from __future__ import annotations
 
@@ -9,87 +19,22 @@ from typing import Any
 
 import httpx
 
-from adspipe.shopify import connect
 from adspipe.shopify.client import ShopifyClient
 from adspipe_tests.clocks import FakeClock
+from adspipe_tests.shopify.payloads import data_body, error_body
 
 TOKEN = "shpat_supersecret0123456789"
 SHOP = "acme.myshopify.com"
 
 
-def cost(requested: float = 10, actual: float | None = 5, available: float = 1990, maximum: float = 2000,
-         rate: float = 100) -> dict[str, Any]:  # fmt: skip
-    return {
-        "requestedQueryCost": requested,
-        "actualQueryCost": actual,
-        "throttleStatus": {"maximumAvailable": maximum, "currentlyAvailable": available, "restoreRate": rate},
-    }
-
-
 def ok(data: dict[str, Any], **cost_kwargs: Any) -> httpx.Response:
-    return httpx.Response(200, json={"data": data, "extensions": {"cost": cost(**cost_kwargs)}})
+    return httpx.Response(200, json=data_body(data, **cost_kwargs))
 
 
 def graphql_error(
     code: str, message: str = "error", *, with_cost: dict[str, Any] | None = None
 ) -> httpx.Response:
-    body: dict[str, Any] = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    if with_cost is not None:
-        body["extensions"] = {"cost": with_cost}
-    if code == "ACCESS_DENIED":
-        body["data"] = None
-    return httpx.Response(200, json=body)
-
-
-def money(amount: str, currency: str = "USD") -> dict[str, Any]:
-    return {"shopMoney": {"amount": amount, "currencyCode": currency}}
-
-
-def order(
-    n: int,
-    *,
-    created: str = "2026-03-01T15:00:00Z",
-    updated: str | None = None,
-    total: str = "25.98",
-    refunded: str = "0.00",
-    cancelled: str | None = None,
-    test: bool = False,
-    customer: int | None = 7,
-    line_items: int = 2,
-) -> dict[str, Any]:
-    return {
-        "id": f"gid://shopify/Order/{n}",
-        "legacyResourceId": str(n),
-        "name": f"#{1000 + n}",
-        "createdAt": created,
-        "updatedAt": updated or created,
-        "processedAt": created,
-        "cancelledAt": cancelled,
-        "cancelReason": "CUSTOMER" if cancelled else None,
-        "displayFinancialStatus": "PAID",
-        "currencyCode": "USD",
-        "test": test,
-        "totalPriceSet": money(total),
-        "subtotalPriceSet": money("20.00"),
-        "totalDiscountsSet": money("1.00"),
-        "totalTaxSet": money("2.00"),
-        "totalShippingPriceSet": money("4.98"),
-        "totalRefundedSet": money(refunded),
-        "customer": {"id": f"gid://shopify/Customer/{customer}"} if customer is not None else None,
-        "lineItems": {
-            "pageInfo": {"hasNextPage": False, "endCursor": None},
-            "nodes": [{"id": f"gid://shopify/LineItem/{n}{i}", "quantity": 1} for i in range(line_items)],
-        },
-        "refunds": [],
-    }
-
-
-def orders_data(nodes: list[dict[str, Any]], *, has_next: bool = False, end_cursor: str | None = None,
-                tz: str = "America/New_York", currency: str = "USD") -> dict[str, Any]:  # fmt: skip
-    return {
-        "shop": {"ianaTimezone": tz, "currencyCode": currency},
-        "orders": {"pageInfo": {"hasNextPage": has_next, "endCursor": end_cursor}, "nodes": nodes},
-    }
+    return httpx.Response(200, json=error_body(code, message, with_cost=with_cost))
 
 
 class Script:
@@ -134,7 +79,6 @@ class FakeShopify:
         self.shops: dict[str, dict[str, Any]] = {}
         self.orders: dict[str, dict[int, dict[str, Any]]] = {}
         self.fail: dict[str, httpx.Response] = {}
-        self.fail_created_since: set[str] = set()  # an orders search from this instant answers 503
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.scopes: dict[str, set[str]] = {}  # per shop; default read_orders + read_all_orders
 
@@ -157,10 +101,6 @@ class FakeShopify:
             return self.fail[domain]
         if domain not in self.shops:
             return httpx.Response(404, json={"errors": "Not Found"})
-        if any(
-            f"created_at:>='{since}'" in (variables.get("query") or "") for since in self.fail_created_since
-        ):
-            return httpx.Response(503, text="<html>Service Unavailable</html>")
         shop = self.shops[domain]
         if body["query"].startswith("query ShopInfo"):
             return ok({"shop": shop}, requested=1, actual=1)
@@ -186,13 +126,3 @@ class FakeShopify:
             },
         }
         return ok(data, requested=2 + first, actual=2 + len(page))
-
-
-def grant_all_scopes(monkeypatch: Any) -> None:
-    """`adspipe connect shopify` reads the app's scopes from the shop; for CLI tests about other
-    things (fake shops that exist nowhere), the shop grants read_orders and read_all_orders."""
-
-    def granted(shop_domain: str, token: str, client: ShopifyClient | None = None) -> connect.ScopeCheck:
-        return connect.ScopeCheck(frozenset({"read_orders", "read_all_orders"}))
-
-    monkeypatch.setattr(connect, "check_scopes", granted)

@@ -1,4 +1,5 @@
-"""Warehouse helpers for the Shopify tests: a checksum of every table, mart and cursor reads."""
+"""Helpers for the Shopify tests: a checksum of every table, mart and cursor reads, and the
+scope check stubbed for CLI tests about other things."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adspipe.shopify import connect
+from adspipe.shopify.client import ShopifyClient
 from adspipe.warehouse import cursors, schema
 
 # sync_runs is a log (one new row per run); everything else must be byte-identical after a re-run.
@@ -76,3 +79,13 @@ def sync_runs(engine: Engine, job: str | None = None) -> list[dict[str, Any]]:
         query = query.where(r.c.job == job)
     with engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def grant_all_scopes(monkeypatch: Any) -> None:
+    """`adspipe connect shopify` reads the app's scopes from the shop; for CLI tests about other
+    things (fake shops that exist nowhere), the shop grants read_orders and read_all_orders."""
+
+    def granted(shop_domain: str, token: str, client: ShopifyClient | None = None) -> connect.ScopeCheck:
+        return connect.ScopeCheck(frozenset({"read_orders", "read_all_orders"}))
+
+    monkeypatch.setattr(connect, "check_scopes", granted)

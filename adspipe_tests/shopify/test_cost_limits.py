@@ -6,33 +6,25 @@ down to `settings.MIN_LINE_ITEMS_PAGE_SIZE`, then fails naming the floor.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.errors import PermanentApiError
 from adspipe.shopify import settings, sync
-from adspipe.shopify.client import ShopifyClient
+from adspipe.shopify.client import ShopifyClient, ShopSession
 from adspipe.simulator.compare import orders_differences, shopify_metrics_differences
+from adspipe.simulator.scripted import Repeat
+from adspipe.simulator.scripted import answer as scripted_answer
 from adspipe.warehouse.schema import shopify_orders_raw
 from adspipe_tests.clocks import FakeClock
 from adspipe_tests.faults.harness import TOKEN_ENV, local_today, register
-from adspipe_tests.shopify.fakes import (
-    SHOP,
-    TOKEN,
-    Script,
-    client_with,
-    graphql_error,
-    ok,
-    order,
-    orders_data,
-)
-from adspipe_tests.simulator_fixtures import FIXED_NOW, RunningSimulator
+from adspipe_tests.shopify.payloads import data_body, error_body, order, orders_data
+from adspipe_tests.simulator_fixtures import FIXED_NOW, TOKEN, RunningSimulator
 
 SIM_SHOP = "pioneer-botanicals.myshopify.com"
 
@@ -43,38 +35,51 @@ def _big_order() -> dict[str, object]:
     return big
 
 
-def _line_items(request: httpx.Request, limit: int) -> httpx.Response:
-    first = json.loads(request.content)["variables"]["first"]
-    if first > limit:
-        return graphql_error(
-            "MAX_COST_EXCEEDED", f"Query cost is {first * 5}, which exceeds the single query max"
-        )
-    nodes = [{"id": f"gid://shopify/LineItem/9{i}"} for i in range(3)]
-    return ok(
-        {"order": {"lineItems": {"pageInfo": {"hasNextPage": False, "endCursor": "x"}, "nodes": nodes}}}
-    )
+TOO_COSTLY = scripted_answer(200, error_body("MAX_COST_EXCEEDED", "Query cost exceeds the single query max"))
+LINE_ITEMS = scripted_answer(200, data_body({"order": {"lineItems": {
+    "pageInfo": {"hasNextPage": False, "endCursor": "x"},
+    "nodes": [{"id": f"gid://shopify/LineItem/9{i}"} for i in range(3)],
+}}}))  # fmt: skip
 
 
-def test_max_cost_exceeded_on_line_items_halves_the_page_and_keeps_every_row() -> None:
-    answer: Callable[[httpx.Request], httpx.Response] = lambda r: _line_items(r, limit=100)  # noqa: E731
-    script = Script([ok(orders_data([_big_order(), _big_order()])), answer, answer, answer, answer])
-    session = client_with(script, FakeClock()).session(SHOP, TOKEN)
+def _scripted_session(
+    make_simulator: Callable[..., RunningSimulator], *line_items: Any
+) -> tuple[RunningSimulator, ShopSession]:
+    """A session with the simulator's shop, whose orders search answers a page of big orders
+    (stated here) and whose line-items requests get `line_items`, in order."""
+    running = make_simulator(stores=1)
+    running.sim.faults.update(shopify_scripted={
+        f"{SIM_SHOP} Orders": [scripted_answer(200, data_body(orders_data([_big_order(), _big_order()])))],
+        f"{SIM_SHOP} OrderLineItems": list(line_items),
+    })  # fmt: skip
+    clock = FakeClock()
+    client = ShopifyClient(endpoint_template=running.shopify_endpoint)
+    client.with_transport(sleep=clock.sleep, monotonic=clock.monotonic)
+    return running, client.session(SIM_SHOP, TOKEN)
+
+
+def _line_item_firsts(running: RunningSimulator) -> list[int]:
+    return [r.variables["first"] for r in running.sim.request_log("shopify") if "id" in r.variables]
+
+
+def test_max_cost_exceeded_on_line_items_halves_the_page_and_keeps_every_row(
+    make_simulator: Callable[..., RunningSimulator],
+) -> None:
+    running, session = _scripted_session(make_simulator, TOO_COSTLY, TOO_COSTLY, LINE_ITEMS, LINE_ITEMS)
     pages = list(session.orders("q", "CREATED_AT"))
     assert [len(o["lineItems"]["nodes"]) for o in pages[0].orders] == [5, 5]
-    firsts = [b["variables"]["first"] for b in script.bodies()[1:]]
     # 250 and 125 exceed; 62 fits, and the session keeps 62 for the next order.
-    assert firsts == [250, 125, 62, 62]
+    assert _line_item_firsts(running) == [250, 125, 62, 62]
     assert session.line_items_page_size == 62
 
 
-def test_still_too_costly_at_the_floor_fails_with_a_clear_message() -> None:
-    answer: Callable[[httpx.Request], httpx.Response] = lambda r: _line_items(r, limit=0)  # noqa: E731
-    script = Script([ok(orders_data([_big_order()]))] + [answer] * 10)
-    session = client_with(script, FakeClock()).session(SHOP, TOKEN)
+def test_still_too_costly_at_the_floor_fails_with_a_clear_message(
+    make_simulator: Callable[..., RunningSimulator],
+) -> None:
+    running, session = _scripted_session(make_simulator, Repeat(TOO_COSTLY))
     with pytest.raises(PermanentApiError) as failed:
         list(session.orders("q", "CREATED_AT"))
-    firsts = [b["variables"]["first"] for b in script.bodies()[1:]]
-    assert firsts == [250, 125, 62, 31, 15, settings.MIN_LINE_ITEMS_PAGE_SIZE]
+    assert _line_item_firsts(running) == [250, 125, 62, 31, 15, settings.MIN_LINE_ITEMS_PAGE_SIZE]
     message = str(failed.value)
     assert "a page of 10 line items of order gid://shopify/Order/1 still exceeds" in message
     assert "MIN_LINE_ITEMS_PAGE_SIZE = 10" in message
@@ -90,19 +95,13 @@ def test_simulated_cost_limit_smaller_pages_same_rows(
     running.sim.faults.update(shopify_line_item_cost=100)
     monkeypatch.setenv(TOKEN_ENV, "sim-token")
     world = register(engine, running.sim, meta=False)
-    sent: list[dict[str, object]] = []
-
-    class Recording(httpx.HTTPTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            sent.append(json.loads(request.content))
-            return super().handle_request(request)
 
     # One line item inline, so that every order with more is completed by the follow-up query.
     client = ShopifyClient(line_items_per_order=1)
-    client.with_transport(Recording(), sleep=vt.sleep, monotonic=vt.monotonic)
+    client.with_transport(sleep=vt.sleep, monotonic=vt.monotonic)
     result = sync.shopify_7d_fill(engine, client, FIXED_NOW)
     assert [o.status for o in result.report.outcomes] == ["success"]
-    firsts = [b["variables"]["first"] for b in sent if str(b["query"]).startswith("query OrderLineItems")]  # type: ignore[index]
+    firsts = _line_item_firsts(running)
     assert firsts[:2] == [250, 125] and set(firsts[2:]) == {125} and len(firsts) > 10
     since = sync.fill_window(FIXED_NOW, world.timezones[SIM_SHOP])[0]
     until = local_today(FIXED_NOW, world.timezones[SIM_SHOP])

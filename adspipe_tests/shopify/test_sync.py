@@ -23,8 +23,9 @@ from adspipe.warehouse import connections as conns
 from adspipe.warehouse import cursors, schema
 from adspipe_tests.clocks import FakeClock
 from adspipe_tests.shopify.conftest import EAST, NOW, WEST, Env
-from adspipe_tests.shopify.fakes import TOKEN, order
+from adspipe_tests.shopify.fakes import TOKEN
 from adspipe_tests.shopify.helpers import cursor, facts, mart, summary, sync_runs, table_digests
+from adspipe_tests.shopify.payloads import order
 
 D = date  # short alias for readable expectations
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from adspipe.shopify.transforms import BadOrderPayload, OrderRows, gid_number, order_id_of, order_rows
-from adspipe_tests.shopify.fakes import money, order
+from adspipe_tests.shopify.payloads import money, order
 
 
 def _rows(node: dict[str, Any], tz: str = "America/New_York") -> OrderRows:

@@ -18,6 +18,7 @@ from adspipe.meta.settings import API_VERSION
 from adspipe.shopify import queries
 from adspipe.shopify.client import ShopifyClient
 from adspipe.simulator.faults import FaultInjector, Faults
+from adspipe.simulator.util import credential_id
 from adspipe_tests.simulator_fixtures import FIXED_NOW, RunningSimulator
 
 ACCOUNT_FIELDS = {"fields": "currency"}
@@ -183,3 +184,18 @@ def test_request_log_helpers_find_overlaps_and_ad_level_days() -> None:
     assert overlapping([*serial, rec(4, 2.5, 3.5)]) == [(3, 4)]
     assert overlapping([rec(5, 0.0, 1.0), rec(6, 1.0 - 1e-7, 2.0)], tolerance_s=1e-6) == []
     assert [r.ad_level_day for r in serial] == ["2026-05-01", None, None]
+
+
+def test_shopify_request_log_keeps_variables_and_a_token_fingerprint(simulator: RunningSimulator) -> None:
+    domain = simulator.sim.world.stores[0].domain
+    url = simulator.shopify_url(domain)
+    body = {"query": "query Q($first: Int!, $query: String) { shop { name } }",
+            "variables": {"first": 5, "query": "updated_at:>='2026-04-10T00:00:00Z'", "after": None}}  # fmt: skip
+    httpx.post(url, json=body, headers={"X-Shopify-Access-Token": "sim-token"})
+    httpx.post(url, content=b"not json", headers={"X-Shopify-Access-Token": "bad-token"})
+    first, second = simulator.sim.request_log("shopify")
+    assert first.variables == {"first": 5, "query": "updated_at:>='2026-04-10T00:00:00Z'", "after": None}
+    assert first.params["first"] == "5" and first.params["query"] == "\"updated_at:>='2026-04-10T00:00:00Z'\""
+    assert first.credential == credential_id("sim-token") and first.account == domain
+    assert (second.params, second.credential, second.status) == ({}, credential_id("bad-token"), 401)
+    assert "sim-token" not in repr(first) and "bad-token" not in repr(second)
