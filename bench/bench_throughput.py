@@ -225,7 +225,11 @@ def insights(engine: Engine, meta: Connection, ads: int, repeat: int, baseline_r
     total = ads * len(days)
 
     def fill() -> None:
-        client = MetaClient(graph_url="http://graph.bench").with_transport(transport=api.transport())
+        # The synchronous path P3 has always measured: 3,000 ads a day would switch the account to
+        # report runs (ADSPIPE_META_REPORT_RUN_MIN_ADS), which bench's in-process API does not serve.
+        client = MetaClient(graph_url="http://graph.bench", report_run_min_ads=0).with_transport(
+            transport=api.transport()
+        )
         try:
             result = meta_sync.run_fill(engine, client, now=NOW)
         finally:

@@ -181,6 +181,13 @@ class ShopifyApi:
                 "extensions": {"cost": self._cost(1)},
             }
             return httpx.Response(200, json=body)
+        if "AccessScopes" in query:  # read before every fill and range (the app's granted scopes)
+            scopes = [{"handle": "read_orders"}, {"handle": "read_all_orders"}]
+            body = {
+                "data": {"currentAppInstallation": {"accessScopes": scopes}},
+                "extensions": {"cost": self._cost(1)},
+            }
+            return httpx.Response(200, json=body)
         variables = doc.get("variables") or {}
         size = int(variables.get("first") or self.page_size)
         if self.searchable:

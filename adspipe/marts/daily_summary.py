@@ -7,16 +7,13 @@ the account-level spend, which counts every ad, of every platform (docs/metrics.
 
 Rebuilt set-based for the (store, date) pairs a job touched: one upsert from a SELECT over the
 store mart and `daily_ad_metrics`, the per-platform rows replaced, then a delete of pairs that no
-longer have any source rows. The four statements are built once per dialect, the stores and dates
-their parameters: an ad platform rebuilds one (store, date) per committed day, and building and
-compiling them again each time was most of that rebuild's cost (P9).
+longer have any source rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,11 +28,7 @@ from adspipe.warehouse.schema import (
     daily_summary_platform,
 )
 from adspipe.warehouse.sql import money_ratio
-from adspipe.warehouse.upsert import OnConflictInsert, rows_written, upsert_select_statement
-
-# The (store, date) pairs to rebuild: every store of `stores` × every date of `dates`.
-STORES: sa.BindParameter[int] = sa.bindparam("stores", expanding=True)
-DATES: sa.BindParameter[date] = sa.bindparam("dates", expanding=True)
+from adspipe.warehouse.upsert import upsert_from_select
 
 
 def _mismatch_flags() -> sa.Subquery:
@@ -82,25 +75,12 @@ def rebuild_daily_summary(conn: Connection, store_ids: Iterable[int], dates: Ite
     dates_ = sorted(set(dates))
     if not stores_ or not dates_:
         return 0
-    upsert, clear_shares, insert_shares, delete_stale = _statements(conn.dialect.name)
-    pairs = {"stores": stores_, "dates": dates_}
-    written = rows_written(conn.execute(upsert, pairs))
-    conn.execute(clear_shares, pairs)
-    conn.execute(insert_shares, pairs)
-    # Pairs whose sources are gone (e.g. a day whose only orders were deleted) must not linger.
-    conn.execute(delete_stale, pairs)
-    return written
-
-
-@cache
-def _statements(dialect: str) -> tuple[OnConflictInsert, sa.Delete, sa.Insert, sa.Delete]:
-    """The rebuild's statements for `dialect`, over the pairs `STORES` × `DATES`: the summary's
-    upsert, the platform shares' delete and insert, the delete of pairs without sources."""
+    dialect = conn.dialect.name
     dsm, dmm = daily_shopify_metrics, daily_ad_metrics
 
     keys = sa.union(
-        sa.select(dsm.c.store_id, dsm.c.date).where(dsm.c.store_id.in_(STORES), dsm.c.date.in_(DATES)),
-        sa.select(dmm.c.store_id, dmm.c.date).where(dmm.c.store_id.in_(STORES), dmm.c.date.in_(DATES)),
+        sa.select(dsm.c.store_id, dsm.c.date).where(dsm.c.store_id.in_(stores_), dsm.c.date.in_(dates_)),
+        sa.select(dmm.c.store_id, dmm.c.date).where(dmm.c.store_id.in_(stores_), dmm.c.date.in_(dates_)),
     ).subquery("keys")
     meta = (
         sa.select(
@@ -116,7 +96,7 @@ def _statements(dialect: str) -> tuple[OnConflictInsert, sa.Delete, sa.Insert, s
             sa.func.sum(sa.func.coalesce(dmm.c.account_spend, dmm.c.spend)).label("account_spend"),
             sa.func.count(sa.distinct(dmm.c.currency)).label("currencies"),
         )
-        .where(dmm.c.store_id.in_(STORES), dmm.c.date.in_(DATES))
+        .where(dmm.c.store_id.in_(stores_), dmm.c.date.in_(dates_))
         .group_by(dmm.c.store_id, dmm.c.date)
         .subquery("meta")
     )
@@ -162,22 +142,29 @@ def _statements(dialect: str) -> tuple[OnConflictInsert, sa.Delete, sa.Insert, s
         "spend", "impressions", "clicks", "purchases", "purchase_value", "roas", "mer",
         "currency_mismatch", "timezone_mismatch",
     ]  # fmt: skip
-    upsert = upsert_select_statement(daily_summary, select, columns)
-    stale = sa.delete(daily_summary).where(
-        daily_summary.c.store_id.in_(STORES),
-        daily_summary.c.date.in_(DATES),
-        ~sa.exists().where(dsm.c.store_id == daily_summary.c.store_id, dsm.c.date == daily_summary.c.date),
-        ~sa.exists().where(dmm.c.store_id == daily_summary.c.store_id, dmm.c.date == daily_summary.c.date),
+    written = upsert_from_select(conn, daily_summary, select, columns)
+    _rebuild_platform_shares(conn, stores_, dates_)
+    # Pairs whose sources are gone (e.g. a day whose only orders were deleted) must not linger.
+    conn.execute(
+        sa.delete(daily_summary).where(
+            daily_summary.c.store_id.in_(stores_),
+            daily_summary.c.date.in_(dates_),
+            ~sa.exists().where(
+                dsm.c.store_id == daily_summary.c.store_id, dsm.c.date == daily_summary.c.date
+            ),
+            ~sa.exists().where(
+                dmm.c.store_id == daily_summary.c.store_id, dmm.c.date == daily_summary.c.date
+            ),
+        )
     )
-    return (upsert, *_platform_shares(dialect), stale)
+    return written
 
 
-def _platform_shares(dialect: str) -> tuple[sa.Delete, sa.Insert]:
+def _rebuild_platform_shares(conn: Connection, stores_: list[int], dates_: list[date]) -> None:
     """Each ad platform's spend, purchases, purchase value and ROAS per store and date (NULL ROAS
-    when its accounts mix currencies): rows, so a new ad platform needs no new column. The pairs'
-    rows are deleted, then inserted again."""
+    when its accounts mix currencies): rows, so a new ad platform needs no new column."""
     dam, dsp = daily_ad_metrics, daily_summary_platform
-    clear = sa.delete(dsp).where(dsp.c.store_id.in_(STORES), dsp.c.date.in_(DATES))
+    conn.execute(sa.delete(dsp).where(dsp.c.store_id.in_(stores_), dsp.c.date.in_(dates_)))
     spend, value = sa.func.sum(dam.c.spend), sa.func.sum(dam.c.purchase_value)
     shares = (
         sa.select(
@@ -190,11 +177,11 @@ def _platform_shares(dialect: str) -> tuple[sa.Delete, sa.Insert]:
             value.label("purchase_value"),
             sa.case(
                 (sa.func.count(sa.distinct(dam.c.currency)) > 1, sa.null()),
-                else_=money_ratio(dialect, value, spend),
+                else_=money_ratio(conn.dialect.name, value, spend),
             ).label("roas"),
         )
-        .where(dam.c.store_id.in_(STORES), dam.c.date.in_(DATES))
+        .where(dam.c.store_id.in_(stores_), dam.c.date.in_(dates_))
         .group_by(dam.c.store_id, dam.c.date, dam.c.platform)
     )
     columns = ["store_id", "date", "platform", "accounts", "spend", "purchases", "purchase_value", "roas"]
-    return clear, sa.insert(dsp).from_select(columns, shares)
+    conn.execute(sa.insert(dsp).from_select(columns, shares))
