@@ -38,6 +38,18 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def summary_rows(db: sa.Connection, store_name: str, since: date, until: date) -> dict[date, Any]:
+    """A store's daily_summary rows for since..until, by date."""
+    return {
+        r.date: r
+        for r in db.execute(
+            sa.select(daily_summary)
+            .join(stores, stores.c.store_id == daily_summary.c.store_id)
+            .where(stores.c.name == store_name, daily_summary.c.date.between(since, until))
+        )
+    }
+
+
 def summary_differences(
     engine: Engine,
     truth: Truth,
@@ -54,14 +66,7 @@ def summary_differences(
     compared = 0
     with engine.connect() as db:
         for name in store_names:
-            rows = {
-                r.date: r
-                for r in db.execute(
-                    sa.select(daily_summary)
-                    .join(stores, stores.c.store_id == daily_summary.c.store_id)
-                    .where(stores.c.name == name, daily_summary.c.date.between(since, until))
-                )
-            }
+            rows = summary_rows(db, name, since, until)
             for want in truth.store_daily(name, since, until, at=at):
                 compared += 1
                 got = rows.get(want.date)

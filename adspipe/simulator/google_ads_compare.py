@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adspipe.google_ads.tables import fact_google_ads_daily
+from adspipe.simulator.compare import summary_rows
 from adspipe.simulator.google_ads_world import GadsRow, GadsWorld
 from adspipe.simulator.truth import Truth
-from adspipe.warehouse.schema import daily_ad_metrics, daily_summary, stores
+from adspipe.warehouse.schema import daily_ad_metrics
 
 _MICROS = Decimal(1_000_000)
 
@@ -92,14 +93,7 @@ def summary_spend_differences(
         for name in store_names:
             spec = truth.store(name)
             customer = by_store.get(spec.index)
-            rows = {
-                r.date: r
-                for r in db.execute(
-                    sa.select(daily_summary)
-                    .join(stores, stores.c.store_id == daily_summary.c.store_id)
-                    .where(stores.c.name == name, daily_summary.c.date.between(since, until))
-                )
-            }
+            rows = summary_rows(db, name, since, until)
             metas = [truth.meta_daily(a, since, until, at=at) for a in spec.accounts]
             for i, shop in enumerate(truth.store_daily(name, since, until, at=at)):
                 compared += 1
