@@ -19,6 +19,7 @@ import csv
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +69,16 @@ def _platform_cli(name: str) -> Any:
     return importlib.import_module(f"adspipe.{name}.cli")
 
 
+@cache
+def _option_columns() -> dict[str, tuple[str, ...]]:
+    """Each platform's option columns (read once, not once a line)."""
+    return {p.name: tuple(_platform_cli(p.name).FILE_OPTIONS) for p in registry.platforms()}
+
+
 def parse_line(number: int, row: dict[str, str | None]) -> Line:
     cells = {key.strip(): (value or "").strip() for key, value in row.items() if key}
     spec = registry.get(cells.get("platform", ""))
-    option_columns = {
-        spec.name: tuple(_platform_cli(spec.name).FILE_OPTIONS) for spec in registry.platforms()
-    }
+    option_columns = _option_columns()
     for column in {c for cols in option_columns.values() for c in cols}:
         cells.setdefault(column, "")
         if cells[column] and column not in option_columns[spec.name]:
